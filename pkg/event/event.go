@@ -1,0 +1,161 @@
+// Package event defines how the issuer's facts travel over NATS: the stream
+// and subject names, and the signed envelope around each Event.
+//
+// Every envelope carries an Ed25519 signature (keys in nkeys encoding) over
+// a domain-separated payload. Validators are configured with the issuer's
+// public key and drop anything that does not verify, so publishing on NATS
+// alone cannot mint or resurrect a token.
+//
+// # Caveats
+//
+// The token stream keeps one message per subject. A party that may publish
+// on the stream's subjects could replace a token's latest event with an
+// older, validly signed one; validators that already hold the newer version
+// ignore it (versions only grow), but one rebuilding from scratch would not.
+// Production NATS credentials must therefore let only the issuer publish on
+// StreamSubjects.
+package event
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/nats-io/nkeys"
+	"google.golang.org/protobuf/proto"
+)
+
+const (
+	// StreamName is the JetStream stream holding the latest state of every
+	// token and project.
+	StreamName = "GATEPASS_STATE"
+	// HeartbeatSubject carries signed issuer heartbeats (core NATS).
+	HeartbeatSubject = "gatepass.heartbeat"
+	// ReportSubject carries validator reports to the issuer (core NATS).
+	ReportSubject = "gatepass.validator.report"
+
+	tokenPrefix   = "gatepass.token."
+	projectPrefix = "gatepass.project."
+	domain        = "gatepass.v1.Event\n"
+)
+
+// StreamSubjects are the subjects of StreamName, one per token or project.
+var StreamSubjects = []string{tokenPrefix + "*", projectPrefix + "*"}
+
+var (
+	// ErrMalformed is returned when bytes do not decode as an envelope or event.
+	ErrMalformed = errors.New("malformed event")
+	// ErrUnsigned is returned when an envelope has no signature.
+	ErrUnsigned = errors.New("unsigned event")
+	// ErrBadSignature is returned when a signature does not verify against
+	// the configured issuer key.
+	ErrBadSignature = errors.New("bad event signature")
+)
+
+// TokenSubject is the stream subject of a token's events.
+func TokenSubject(tokenID string) string { return tokenPrefix + tokenID }
+
+// ProjectSubject is the stream subject of a project's events.
+func ProjectSubject(projectID string) string { return projectPrefix + projectID }
+
+// Subject returns the stream subject an event belongs on, or "" for events
+// that do not go on the stream.
+func Subject(ev *gatepassv1.Event) string {
+	switch b := ev.GetBody().(type) {
+	case *gatepassv1.Event_Token:
+		return TokenSubject(b.Token.GetToken().GetId())
+	case *gatepassv1.Event_Project:
+		return ProjectSubject(b.Project.GetProject().GetId())
+	}
+	return ""
+}
+
+// IsStreamSubject reports whether subject is one of the stream's.
+func IsStreamSubject(subject string) bool {
+	return strings.HasPrefix(subject, tokenPrefix) || strings.HasPrefix(subject, projectPrefix)
+}
+
+// GenerateSeed returns a new Ed25519 signing seed in nkeys encoding.
+func GenerateSeed() ([]byte, error) {
+	kp, err := nkeys.CreateServer()
+	if err != nil {
+		return nil, fmt.Errorf("generate signing key: %w", err)
+	}
+	return kp.Seed()
+}
+
+// Signer seals events with the issuer's key.
+type Signer struct {
+	kp  nkeys.KeyPair
+	pub string
+}
+
+// NewSigner loads a signing seed.
+func NewSigner(seed []byte) (*Signer, error) {
+	kp, err := nkeys.FromSeed(seed)
+	if err != nil {
+		return nil, fmt.Errorf("load signing key: %w", err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("load signing key: %w", err)
+	}
+	return &Signer{kp: kp, pub: pub}, nil
+}
+
+// PublicKey returns the key validators verify with.
+func (s *Signer) PublicKey() string { return s.pub }
+
+// Seal serializes and signs ev.
+func (s *Signer) Seal(ev *gatepassv1.Event) ([]byte, error) {
+	payload, err := proto.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("seal event: %w", err)
+	}
+	sig, err := s.kp.Sign(signed(payload))
+	if err != nil {
+		return nil, fmt.Errorf("seal event: %w", err)
+	}
+	return proto.Marshal(&gatepassv1.Envelope{Payload: payload, Signature: sig, Signer: s.pub})
+}
+
+// Verifier opens envelopes signed by one issuer key.
+type Verifier struct {
+	kp nkeys.KeyPair
+}
+
+// NewVerifier returns a verifier for an issuer public key.
+func NewVerifier(publicKey string) (*Verifier, error) {
+	kp, err := nkeys.FromPublicKey(publicKey)
+	if err != nil {
+		return nil, fmt.Errorf("load issuer public key: %w", err)
+	}
+	return &Verifier{kp: kp}, nil
+}
+
+// Open checks the signature on data and returns the event inside.
+func (v *Verifier) Open(data []byte) (*gatepassv1.Event, error) {
+	var env gatepassv1.Envelope
+	if err := proto.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(env.GetSignature()) == 0 {
+		return nil, ErrUnsigned
+	}
+	if err := v.kp.Verify(signed(env.GetPayload()), env.GetSignature()); err != nil {
+		return nil, ErrBadSignature
+	}
+	var ev gatepassv1.Event
+	if err := proto.Unmarshal(env.GetPayload(), &ev); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if ev.GetId() == "" || ev.GetBody() == nil {
+		return nil, fmt.Errorf("%w: missing id or body", ErrMalformed)
+	}
+	return &ev, nil
+}
+
+func signed(payload []byte) []byte {
+	return append([]byte(domain), payload...)
+}

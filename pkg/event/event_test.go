@@ -1,0 +1,112 @@
+package event
+
+import (
+	"errors"
+	"testing"
+
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+func newSigner(t testing.TB) *Signer {
+	t.Helper()
+	seed, err := GenerateSeed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSigner(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func tokenEvent() *gatepassv1.Event {
+	return &gatepassv1.Event{Id: "ev1", Body: &gatepassv1.Event_Token{Token: &gatepassv1.TokenState{
+		Token:        &gatepassv1.Token{Id: "tok_1", Status: gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED, Version: 3},
+		SecretSha256: make([]byte, 32),
+	}}}
+}
+
+func TestSealOpen(t *testing.T) {
+	t.Parallel()
+	s := newSigner(t)
+	other := newSigner(t)
+	v, err := NewVerifier(s.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := s.Seal(tokenEvent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _ := other.Seal(tokenEvent())
+	unsigned, _ := proto.Marshal(&gatepassv1.Envelope{Payload: sealed[:10]})
+	var env gatepassv1.Envelope
+	if err := proto.Unmarshal(sealed, &env); err != nil {
+		t.Fatal(err)
+	}
+	tampered := proto.Clone(&env).(*gatepassv1.Envelope)
+	tampered.Payload = append([]byte(nil), env.Payload...)
+	tampered.Payload[len(tampered.Payload)-1] ^= 1
+	tamperedBytes, _ := proto.Marshal(tampered)
+	// A signature lifted from the envelope without domain separation must fail.
+	tests := []struct {
+		name    string
+		data    []byte
+		wantErr error
+	}{
+		{"valid", sealed, nil},
+		{"other key", forged, ErrBadSignature},
+		{"unsigned", unsigned, ErrUnsigned},
+		{"tampered payload", tamperedBytes, ErrBadSignature},
+		{"garbage", []byte{0xff, 0xff, 0xff}, ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ev, err := v.Open(tt.data)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Open error = %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && !proto.Equal(ev, tokenEvent()) {
+				t.Fatalf("Open returned %v", ev)
+			}
+		})
+	}
+}
+
+func TestSubject(t *testing.T) {
+	t.Parallel()
+	if got := Subject(tokenEvent()); got != "gatepass.token.tok_1" || !IsStreamSubject(got) {
+		t.Fatalf("Subject = %q", got)
+	}
+	hb := &gatepassv1.Event{Id: "x", Body: &gatepassv1.Event_Heartbeat{Heartbeat: &gatepassv1.Heartbeat{}}}
+	if got := Subject(hb); got != "" {
+		t.Fatalf("heartbeat Subject = %q", got)
+	}
+}
+
+func FuzzOpen(f *testing.F) {
+	s := newSigner(f)
+	v, err := NewVerifier(s.PublicKey())
+	if err != nil {
+		f.Fatal(err)
+	}
+	sealed, _ := s.Seal(tokenEvent())
+	f.Add(sealed)
+	f.Add([]byte{})
+	f.Add([]byte{0x0a, 0x01, 0x00})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, err := v.Open(data)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnsigned) && !errors.Is(err, ErrBadSignature) {
+				t.Fatalf("unexpected error kind: %v", err)
+			}
+			return
+		}
+		if ev.GetId() == "" {
+			t.Fatal("opened an event without id")
+		}
+	})
+}

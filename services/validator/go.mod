@@ -1,0 +1,5 @@
+module github.com/gatepass/gatepass/services/validator
+
+go 1.26.8
+
+replace github.com/gatepass/gatepass/pkg => ../../pkg
