@@ -1,0 +1,127 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/gatepass/gatepass/pkg/config"
+	"github.com/gatepass/gatepass/pkg/token"
+)
+
+// Config is everything the issuer reads at start.
+type Config struct {
+	// ListenAddr is the gRPC address. Default 127.0.0.1:7401.
+	ListenAddr string
+	// DataDir holds issuer.db, the signing key and embedded NATS storage.
+	// Default ./data.
+	DataDir string
+	// NATSURL of the NATS cluster; empty embeds a NATS JetStream server.
+	NATSURL string
+	// EmbeddedNATSAddr is where the embedded server listens. Default 127.0.0.1:7422.
+	EmbeddedNATSAddr string
+	// SigningKeyFile holds the Ed25519 nkeys seed that signs events; created
+	// with mode 0600 when missing. Default <DataDir>/issuer.nk.
+	SigningKeyFile string
+	// TokenPrefix starts every secret. Default "gp".
+	TokenPrefix string
+	// PropagationTimeout bounds how long a change waits for validators. Default 5s.
+	PropagationTimeout time.Duration
+	// HeartbeatInterval between signed heartbeats. Default 1s.
+	HeartbeatInterval time.Duration
+	// ValidatorLiveness: a validator silent for longer is not live. Default 5s.
+	ValidatorLiveness time.Duration
+	// StreamReplicas of the token stream (3 in production). Default 1.
+	StreamReplicas int
+	// Reflection registers gRPC server reflection. Default true.
+	Reflection bool
+	// Bootstrap creates a workspace and owner token on first start, and
+	// prints the secret once. Default false.
+	Bootstrap bool
+	// BootstrapWorkspace, BootstrapOwner, BootstrapEmail name what init creates.
+	BootstrapWorkspace, BootstrapOwner, BootstrapEmail string
+	// BootstrapTokenTTL is the owner token's lifetime; 0 never expires. Default 2160h (90 days).
+	BootstrapTokenTTL time.Duration
+	// LogLevel: debug, info, warn or error. Default info.
+	LogLevel string
+	// FailpointHaltPublish stops the outbox publisher: for crash tests only.
+	FailpointHaltPublish bool
+}
+
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	var c Config
+	l := config.NewLoader(name, getenv, stderr)
+	l.String(&c.ListenAddr, "listen", "GATEPASS_ISSUER_LISTEN", "127.0.0.1:7401", "gRPC listen address")
+	l.String(&c.DataDir, "data-dir", "GATEPASS_DATA_DIR", "data", "data directory")
+	l.String(&c.NATSURL, "nats-url", "GATEPASS_NATS_URL", "", "NATS URL; empty embeds a NATS server")
+	l.String(&c.EmbeddedNATSAddr, "embedded-nats-listen", "GATEPASS_EMBEDDED_NATS_LISTEN", "127.0.0.1:7422", "embedded NATS listen address")
+	l.String(&c.SigningKeyFile, "signing-key-file", "GATEPASS_SIGNING_KEY_FILE", "", "Ed25519 nkeys seed file (default <data-dir>/issuer.nk)")
+	l.String(&c.TokenPrefix, "token-prefix", "GATEPASS_TOKEN_PREFIX", token.DefaultPrefix, "token secret prefix")
+	l.Duration(&c.PropagationTimeout, "propagation-timeout", "GATEPASS_PROPAGATION_TIMEOUT", 5*time.Second, "how long changes wait for validators")
+	l.Duration(&c.HeartbeatInterval, "heartbeat-interval", "GATEPASS_HEARTBEAT_INTERVAL", time.Second, "interval between heartbeats")
+	l.Duration(&c.ValidatorLiveness, "validator-liveness", "GATEPASS_VALIDATOR_LIVENESS", 5*time.Second, "silence after which a validator is not live")
+	l.Int(&c.StreamReplicas, "stream-replicas", "GATEPASS_STREAM_REPLICAS", 1, "JetStream replicas of the token stream")
+	l.Bool(&c.Reflection, "reflection", "GATEPASS_REFLECTION", true, "register gRPC server reflection")
+	l.Bool(&c.Bootstrap, "bootstrap", "GATEPASS_BOOTSTRAP", false, "bootstrap a workspace on first start")
+	l.String(&c.BootstrapWorkspace, "workspace", "GATEPASS_BOOTSTRAP_WORKSPACE", "default", "name of the bootstrapped workspace")
+	l.String(&c.BootstrapOwner, "owner", "GATEPASS_BOOTSTRAP_OWNER", "owner", "display name of the bootstrapped owner")
+	l.String(&c.BootstrapEmail, "owner-email", "GATEPASS_BOOTSTRAP_EMAIL", "", "email of the bootstrapped owner")
+	l.Duration(&c.BootstrapTokenTTL, "token-ttl", "GATEPASS_BOOTSTRAP_TOKEN_TTL", 90*24*time.Hour, "lifetime of the bootstrap owner token; 0 never expires")
+	l.String(&c.LogLevel, "log-level", "GATEPASS_LOG_LEVEL", "info", "debug, info, warn or error")
+	l.Bool(&c.FailpointHaltPublish, "failpoint-halt-publish", "GATEPASS_FAILPOINT_HALT_PUBLISH", false, "testing only: never publish the outbox")
+	if err := l.Parse(args); err != nil {
+		return c, err
+	}
+	if c.SigningKeyFile == "" {
+		c.SigningKeyFile = filepath.Join(c.DataDir, "issuer.nk")
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the configuration before anything starts.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %w", err))
+	}
+	if c.NATSURL == "" {
+		if _, _, err := net.SplitHostPort(c.EmbeddedNATSAddr); err != nil {
+			errs = append(errs, fmt.Errorf("embedded-nats-listen: %w", err))
+		}
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir is required"))
+	}
+	if err := token.ValidatePrefix(c.TokenPrefix); err != nil {
+		errs = append(errs, err)
+	}
+	for name, d := range map[string]time.Duration{
+		"propagation-timeout": c.PropagationTimeout, "heartbeat-interval": c.HeartbeatInterval, "validator-liveness": c.ValidatorLiveness,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive", name))
+		}
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		errs = append(errs, errors.New("stream-replicas must be 1 to 5"))
+	}
+	if c.BootstrapTokenTTL < 0 {
+		errs = append(errs, errors.New("token-ttl must not be negative"))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("log-level: %w", err)
+	}
+	return l, nil
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gatepass/gatepass/pkg/event"
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/grpcserver"
+	"github.com/gatepass/gatepass/pkg/natsembed"
+	"github.com/gatepass/gatepass/pkg/telemetry"
+	"github.com/gatepass/gatepass/pkg/token"
+	"github.com/gatepass/gatepass/services/issuer/internal/publish"
+	"github.com/gatepass/gatepass/services/issuer/internal/receipt"
+	"github.com/gatepass/gatepass/services/issuer/internal/rpc"
+	"github.com/gatepass/gatepass/services/issuer/internal/store"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+)
+
+func initData(cfg Config, stdout, stderr io.Writer) error {
+	st, signer, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	secret, err := rpc.Bootstrap(&rpc.Deps{Store: st, Format: token.Format{Prefix: cfg.TokenPrefix}, Now: time.Now}, bootstrapOptions(cfg))
+	if errors.Is(err, store.ErrBootstrapped) {
+		return errors.New("init: the data directory is already initialized; refusing to run twice")
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "initialized workspace %q; the owner token below is shown only this once\n", cfg.BootstrapWorkspace)
+	fmt.Fprintf(stdout, "GATEPASS_ISSUER_PUBLIC_KEY=%s\nGATEPASS_TOKEN=%s\n", signer.PublicKey(), secret)
+	return nil
+}
+
+func bootstrapOptions(cfg Config) rpc.BootstrapOptions {
+	return rpc.BootstrapOptions{
+		Workspace: cfg.BootstrapWorkspace, Owner: cfg.BootstrapOwner, Email: cfg.BootstrapEmail, TokenTTL: cfg.BootstrapTokenTTL,
+	}
+}
+
+// openStore creates the data directory and signing key if needed and opens
+// the database.
+func openStore(cfg Config) (*store.Store, *event.Signer, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create data dir: %w", err)
+	}
+	signer, err := loadSigner(cfg.SigningKeyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "issuer.db"), signer, time.Now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, signer, nil
+}
+
+// loadSigner reads the signing seed, creating it (mode 0600) when missing,
+// and writes the public key beside it for validators to use.
+func loadSigner(path string) (*event.Signer, error) {
+	seed, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if seed, err = event.GenerateSeed(); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create signing key: %w", err)
+		}
+		_, werr := f.Write(seed)
+		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+			return nil, fmt.Errorf("write signing key: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("read signing key: %w", err)
+	}
+	signer, err := event.NewSigner(seed)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path+".pub", []byte(signer.PublicKey()+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("write public key: %w", err)
+	}
+	return signer, nil
+}
+
+func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	level, _ := parseLevel(cfg.LogLevel)
+	log := telemetry.NewLogger(stderr, level)
+	st, signer, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	format := token.Format{Prefix: cfg.TokenPrefix}
+
+	var bootSecret string
+	if cfg.Bootstrap {
+		bootSecret, err = rpc.Bootstrap(&rpc.Deps{Store: st, Format: format, Now: time.Now}, bootstrapOptions(cfg))
+		if err != nil && !errors.Is(err, store.ErrBootstrapped) {
+			return err
+		}
+	}
+
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		ns, err := natsembed.Start(natsembed.Options{Addr: cfg.EmbeddedNATSAddr, StoreDir: filepath.Join(cfg.DataDir, "nats")})
+		if err != nil {
+			return err
+		}
+		defer ns.Shutdown()
+		natsURL = ns.ClientURL()
+		log.Info("embedded NATS JetStream started", "url", natsURL)
+	}
+	nc, err := nats.Connect(natsURL, nats.Name("gatepass-issuer"), nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true), nats.ReconnectWait(250*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("connect to NATS: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("JetStream: %w", err)
+	}
+
+	tracker := receipt.NewTracker(cfg.ValidatorLiveness, time.Now)
+	sub, err := nc.Subscribe(event.ReportSubject, func(m *nats.Msg) {
+		var r gatepassv1.ValidatorReport
+		if err := proto.Unmarshal(m.Data, &r); err != nil {
+			log.Warn("drop malformed validator report", "error", err)
+			return
+		}
+		tracker.Report(&r)
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe to validator reports: %w", err)
+	}
+	defer sub.Unsubscribe()
+
+	pub := publish.New(st, nc, js, signer, publish.Options{
+		Replicas: cfg.StreamReplicas, Heartbeat: cfg.HeartbeatInterval, Halt: cfg.FailpointHaltPublish,
+		Logger: log, Now: time.Now,
+	})
+	deps := &rpc.Deps{
+		Store: st, Publisher: pub, Tracker: tracker, Format: format, Now: time.Now,
+		PropagationTimeout: cfg.PropagationTimeout, Logger: log,
+	}
+	auth := &rpc.Authenticator{Store: st, Format: format, Now: time.Now}
+	srv, err := grpcserver.New(grpcserver.Options{
+		Addr: cfg.ListenAddr, Logger: log, Auth: auth.Authenticate,
+		Validate: rpc.Validator{Now: time.Now}.Validate, Reflection: cfg.Reflection,
+	})
+	if err != nil {
+		return err
+	}
+	gatepassv1.RegisterIssuerServiceServer(srv.GRPC(), &rpc.Issuer{Deps: deps})
+	gatepassv1.RegisterWorkspaceServiceServer(srv.GRPC(), &rpc.Workspace{Deps: deps})
+	srv.SetServing("", true)
+	srv.SetServing(gatepassv1.IssuerService_ServiceDesc.ServiceName, true)
+	srv.SetServing(gatepassv1.WorkspaceService_ServiceDesc.ServiceName, true)
+
+	pctx, stopPublisher := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { pub.Run(pctx) })
+	defer func() { stopPublisher(); wg.Wait() }()
+
+	fmt.Fprintf(stdout, "GATEPASS_ISSUER_ADDR=%s\nGATEPASS_NATS_URL=%s\nGATEPASS_ISSUER_PUBLIC_KEY=%s\n", srv.Addr(), natsURL, signer.PublicKey())
+	if bootSecret != "" {
+		fmt.Fprintf(stdout, "GATEPASS_TOKEN=%s\n", bootSecret)
+	}
+	log.Info("issuer serving", "addr", srv.Addr())
+	err = srv.Serve(ctx)
+	log.Info("issuer stopping")
+	return err
+}

@@ -1,0 +1,83 @@
+// Package rpc implements the issuer's gRPC services: IssuerService (the
+// token lifecycle) and WorkspaceService (projects and members), with the
+// authentication and request validation the shared server runs before them.
+//
+// Domain errors become gRPC status codes here and nowhere else. Every
+// lifecycle change is committed together with its event (see package
+// store) and then waits, for a bounded time, for the validators to apply
+// it, returning a propagation receipt.
+//
+// # Caveats
+//
+// Status messages are visible to callers: they never contain a secret, and
+// objects outside the caller's scope are reported as not found.
+package rpc
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/token"
+	"github.com/gatepass/gatepass/services/issuer/internal/access"
+	"github.com/gatepass/gatepass/services/issuer/internal/publish"
+	"github.com/gatepass/gatepass/services/issuer/internal/receipt"
+	"github.com/gatepass/gatepass/services/issuer/internal/store"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Deps are what the services share.
+type Deps struct {
+	Store     *store.Store
+	Publisher *publish.Publisher
+	Tracker   *receipt.Tracker
+	Format    token.Format
+	Now       func() time.Time
+	// PropagationTimeout bounds how long a change waits for validators.
+	PropagationTimeout time.Duration
+	Logger             *slog.Logger
+}
+
+// propagate waits until the event is published and applied by every live
+// validator, or PropagationTimeout passes, and returns the receipt.
+func (d *Deps) propagate(ctx context.Context, eventID string) *gatepassv1.PropagationReceipt {
+	d.Publisher.Notify()
+	start := d.Now()
+	ctx, cancel := context.WithTimeout(ctx, d.PropagationTimeout)
+	defer cancel()
+	seq, err := d.Publisher.WaitPublished(ctx, eventID)
+	if err != nil {
+		d.Logger.Warn("change committed but not yet published; the outbox will retry", "event_id", eventID)
+		return d.Tracker.Wait(ctx, 0, start)
+	}
+	r := d.Tracker.Wait(ctx, seq, start)
+	if !r.GetComplete() {
+		d.Logger.Warn("change not applied by every live validator in time", "event_id", eventID,
+			"applied", r.GetValidatorsApplied(), "live", r.GetValidatorsLive())
+	}
+	return r
+}
+
+// toStatus maps domain errors to gRPC status codes.
+func toStatus(err error, what string) error {
+	var st interface{ GRPCStatus() *status.Status }
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &st):
+		return err
+	case errors.Is(err, store.ErrNotFound):
+		return status.Errorf(codes.NotFound, "%s not found", what)
+	case errors.Is(err, access.ErrForbidden):
+		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, access.ErrIllegalTransition), errors.Is(err, errPrecondition):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return status.Error(codes.Internal, "internal error")
+}
+
+// errPrecondition marks domain refusals that depend on current state.
+var errPrecondition = errors.New("failed precondition")

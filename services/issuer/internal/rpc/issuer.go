@@ -1,0 +1,239 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/token"
+	"github.com/gatepass/gatepass/services/issuer/internal/access"
+	"github.com/gatepass/gatepass/services/issuer/internal/store"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Issuer implements gatepass.v1.IssuerService.
+type Issuer struct {
+	gatepassv1.UnimplementedIssuerServiceServer
+	*Deps
+}
+
+// CreateToken implements IssuerService.
+func (s *Issuer) CreateToken(ctx context.Context, req *gatepassv1.CreateTokenRequest) (*gatepassv1.CreateTokenResponse, error) {
+	p := principal(ctx)
+	if err := p.CanGrant(req.GetProjectId(), access.Role(req.GetRole())); err != nil {
+		return nil, toStatus(err, "")
+	}
+	sec, err := s.Format.Mint()
+	if err != nil {
+		return nil, toStatus(err, "")
+	}
+	var t *gatepassv1.Token
+	var eventID string
+	err = s.Store.Update(func(tx *store.Tx) error {
+		if pid := req.GetProjectId(); pid != "" {
+			prj, err := tx.Project(pid)
+			if err != nil {
+				return err
+			}
+			if prj.GetWorkspaceId() != p.WorkspaceID {
+				return fmt.Errorf("%w: project is in another workspace", access.ErrForbidden)
+			}
+		}
+		owner := req.GetOwnerId()
+		if owner == "" {
+			owner = p.MemberID
+		}
+		m, err := tx.Member(owner)
+		if err != nil || m.GetWorkspaceId() != p.WorkspaceID {
+			return fmt.Errorf("owner member %w", store.ErrNotFound)
+		}
+		if m.GetState() != gatepassv1.MemberState_MEMBER_STATE_ACTIVE {
+			return fmt.Errorf("%w: owner is not an active member", errPrecondition)
+		}
+		if req.GetRole() > m.GetRole() {
+			return fmt.Errorf("%w: role is above the owner's role", errPrecondition)
+		}
+		t, eventID, err = putNewToken(tx, s.Deps, sec, &gatepassv1.Token{
+			Name:         req.GetName(),
+			Description:  req.GetDescription(),
+			WorkspaceId:  p.WorkspaceID,
+			ProjectId:    req.GetProjectId(),
+			Role:         req.GetRole(),
+			OwnerId:      owner,
+			CreatedBy:    p.TokenID,
+			ExpireTime:   req.GetExpireTime(),
+			NeverExpires: req.GetNeverExpires(),
+			AllowedCidrs: req.GetAllowedCidrs(),
+		}, p)
+		return err
+	})
+	if err != nil {
+		return nil, toStatus(err, "project or owner")
+	}
+	s.Logger.InfoContext(ctx, "token created", "token_id", t.GetId(), "by", p.TokenID)
+	return &gatepassv1.CreateTokenResponse{Token: t, Secret: sec.String(), Receipt: s.propagate(ctx, eventID)}, nil
+}
+
+// putNewToken stores a new active token for sec and audits it.
+func putNewToken(tx *store.Tx, d *Deps, sec token.Secret, t *gatepassv1.Token, by access.Principal) (*gatepassv1.Token, string, error) {
+	now := d.Now()
+	t.Id = store.NewID("tok", now)
+	t.Status = gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE
+	t.CreateTime = timestamppb.New(now)
+	t.SecretHint = sec.Hint()
+	digest := sec.Digest()
+	st := &gatepassv1.TokenState{Token: t, SecretSha256: digest[:]}
+	eventID, err := tx.PutToken(st)
+	if err != nil {
+		return nil, "", err
+	}
+	err = tx.Audit(&gatepassv1.AuditEvent{
+		WorkspaceId: t.GetWorkspaceId(), ActorTokenId: by.TokenID, ActorMemberId: by.MemberID,
+		Action: "token.create", TargetId: t.GetId(),
+	})
+	return proto.CloneOf(t), eventID, err
+}
+
+// GetToken implements IssuerService.
+func (s *Issuer) GetToken(ctx context.Context, req *gatepassv1.GetTokenRequest) (*gatepassv1.GetTokenResponse, error) {
+	p := principal(ctx)
+	if err := p.RequireRole(access.RoleAdmin); err != nil {
+		return nil, toStatus(err, "")
+	}
+	var t *gatepassv1.Token
+	err := s.Store.View(func(tx *store.Tx) error {
+		st, err := tx.Token(req.GetTokenId())
+		if err != nil {
+			return err
+		}
+		if !p.CanSee(st.GetToken().GetWorkspaceId(), st.GetToken().GetProjectId()) {
+			return store.ErrNotFound
+		}
+		t = st.GetToken()
+		return nil
+	})
+	if err != nil {
+		return nil, toStatus(err, "token")
+	}
+	return &gatepassv1.GetTokenResponse{Token: t}, nil
+}
+
+// ListTokens implements IssuerService.
+func (s *Issuer) ListTokens(ctx context.Context, req *gatepassv1.ListTokensRequest) (*gatepassv1.ListTokensResponse, error) {
+	p := principal(ctx)
+	if err := p.RequireRole(access.RoleAdmin); err != nil {
+		return nil, toStatus(err, "")
+	}
+	size := int(req.GetPageSize())
+	if size == 0 {
+		size = defaultPageSize
+	}
+	after := ""
+	if req.GetPageToken() != "" {
+		after, _ = decodePageToken(req.GetPageToken()) // checked by Validator
+	}
+	resp := &gatepassv1.ListTokensResponse{}
+	more := false
+	err := s.Store.View(func(tx *store.Tx) error {
+		return tx.ScanTokens(p.WorkspaceID, after, func(t *gatepassv1.Token) bool {
+			if !p.CanSee(t.GetWorkspaceId(), t.GetProjectId()) ||
+				(req.GetProjectId() != "" && t.GetProjectId() != req.GetProjectId()) ||
+				(req.GetStatus() != 0 && t.GetStatus() != req.GetStatus()) ||
+				(req.GetOwnerId() != "" && t.GetOwnerId() != req.GetOwnerId()) {
+				return true
+			}
+			if len(resp.Tokens) == size {
+				more = true
+				return false
+			}
+			resp.Tokens = append(resp.Tokens, t)
+			return true
+		})
+	})
+	if err != nil {
+		return nil, toStatus(err, "token")
+	}
+	if more {
+		resp.NextPageToken = encodePageToken(resp.Tokens[len(resp.Tokens)-1].GetId())
+	}
+	return resp, nil
+}
+
+// DisableToken implements IssuerService.
+func (s *Issuer) DisableToken(ctx context.Context, req *gatepassv1.DisableTokenRequest) (*gatepassv1.DisableTokenResponse, error) {
+	t, r, err := s.change(ctx, req.GetTokenId(), req.GetReason(), access.Disable)
+	if err != nil {
+		return nil, err
+	}
+	return &gatepassv1.DisableTokenResponse{Token: t, Receipt: r}, nil
+}
+
+// EnableToken implements IssuerService.
+func (s *Issuer) EnableToken(ctx context.Context, req *gatepassv1.EnableTokenRequest) (*gatepassv1.EnableTokenResponse, error) {
+	t, r, err := s.change(ctx, req.GetTokenId(), req.GetReason(), access.Enable)
+	if err != nil {
+		return nil, err
+	}
+	return &gatepassv1.EnableTokenResponse{Token: t, Receipt: r}, nil
+}
+
+// RevokeToken implements IssuerService.
+func (s *Issuer) RevokeToken(ctx context.Context, req *gatepassv1.RevokeTokenRequest) (*gatepassv1.RevokeTokenResponse, error) {
+	t, r, err := s.change(ctx, req.GetTokenId(), req.GetReason(), access.Revoke)
+	if err != nil {
+		return nil, err
+	}
+	return &gatepassv1.RevokeTokenResponse{Token: t, Receipt: r}, nil
+}
+
+// change applies a lifecycle action, commits it with its event and audit
+// record, and waits for propagation.
+func (s *Issuer) change(ctx context.Context, tokenID, reason string, a access.Action) (*gatepassv1.Token, *gatepassv1.PropagationReceipt, error) {
+	p := principal(ctx)
+	if err := p.RequireRole(access.RoleAdmin); err != nil {
+		return nil, nil, toStatus(err, "")
+	}
+	var t *gatepassv1.Token
+	var eventID string
+	err := s.Store.Update(func(tx *store.Tx) error {
+		st, err := tx.Token(tokenID)
+		if err != nil {
+			return err
+		}
+		t = st.GetToken()
+		if !p.CanSee(t.GetWorkspaceId(), t.GetProjectId()) {
+			return store.ErrNotFound
+		}
+		if access.Role(t.GetRole()) > p.Role && t.GetId() != p.TokenID {
+			return fmt.Errorf("%w: cannot %s a token whose role is above your own", access.ErrForbidden, a)
+		}
+		next, err := access.Transition(access.Status(t.GetStatus()), a)
+		if err != nil {
+			return err
+		}
+		now := timestamppb.New(s.Now())
+		t.Status = gatepassv1.TokenStatus(next)
+		t.StatusReason = reason
+		switch a {
+		case access.Disable:
+			t.DisableTime = now
+		case access.Enable:
+			t.DisableTime = nil
+		case access.Revoke:
+			t.RevokeTime = now
+		}
+		if eventID, err = tx.PutToken(st); err != nil {
+			return err
+		}
+		return tx.Audit(&gatepassv1.AuditEvent{
+			WorkspaceId: t.GetWorkspaceId(), ActorTokenId: p.TokenID, ActorMemberId: p.MemberID,
+			Action: "token." + a.String(), TargetId: t.GetId(), Reason: reason,
+		})
+	})
+	if err != nil {
+		return nil, nil, toStatus(err, "token")
+	}
+	s.Logger.InfoContext(ctx, "token changed", "action", a.String(), "token_id", t.GetId(), "by", p.TokenID)
+	return t, s.propagate(ctx, eventID), nil
+}

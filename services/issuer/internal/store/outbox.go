@@ -1,0 +1,103 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/gatepass/gatepass/pkg/event"
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// OutboxEntry is a sealed event waiting to be published.
+type OutboxEntry struct {
+	// Key orders entries and deletes this one.
+	Key []byte
+	// EventID becomes the JetStream Nats-Msg-Id.
+	EventID string
+	Subject string
+	// Data is the sealed envelope.
+	Data []byte
+}
+
+// enqueue seals ev and appends it to the outbox in the current transaction.
+func (tx *Tx) enqueue(ev *gatepassv1.Event) (string, error) {
+	b := tx.btx.Bucket(bucketOutbox)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return "", err
+	}
+	ev.Id = newEventID(tx.s.now(), seq)
+	ev.Time = timestamppb.New(tx.s.now())
+	subject := event.Subject(ev)
+	data, err := tx.s.seal(ev)
+	if err != nil {
+		return "", err
+	}
+	// Value: subject, NUL, event id, NUL, sealed envelope.
+	v := make([]byte, 0, len(subject)+len(ev.Id)+2+len(data))
+	v = append(v, subject...)
+	v = append(v, 0)
+	v = append(v, ev.Id...)
+	v = append(v, 0)
+	v = append(v, data...)
+	if err := b.Put(seqKey(seq), v); err != nil {
+		return "", err
+	}
+	return ev.Id, nil
+}
+
+// Outbox returns up to limit entries, oldest first.
+func (s *Store) Outbox(limit int) ([]OutboxEntry, error) {
+	var out []OutboxEntry
+	err := s.View(func(tx *Tx) error {
+		c := tx.btx.Bucket(bucketOutbox).Cursor()
+		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+			e, err := decodeOutbox(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// DeleteOutbox removes published entries.
+func (s *Store) DeleteOutbox(keys ...[]byte) error {
+	return s.Update(func(tx *Tx) error {
+		b := tx.btx.Bucket(bucketOutbox)
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func decodeOutbox(k, v []byte) (OutboxEntry, error) {
+	i := indexByte(v, 0)
+	if i < 0 {
+		return OutboxEntry{}, fmt.Errorf("corrupt outbox entry %x", k)
+	}
+	j := indexByte(v[i+1:], 0)
+	if j < 0 {
+		return OutboxEntry{}, fmt.Errorf("corrupt outbox entry %x", k)
+	}
+	return OutboxEntry{
+		Key:     append([]byte(nil), k...),
+		Subject: string(v[:i]),
+		EventID: string(v[i+1 : i+1+j]),
+		Data:    append([]byte(nil), v[i+2+j:]...),
+	}, nil
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}

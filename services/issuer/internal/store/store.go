@@ -1,0 +1,288 @@
+// Package store is the issuer's bbolt database, the source of truth for
+// workspaces, projects, members, tokens, the audit trail and the outbox.
+//
+// Every change to a token or project and the signed event announcing it are
+// written in one bbolt transaction (Update). The publisher later moves
+// outbox entries to JetStream and deletes them once acknowledged, so a crash
+// between commit and publish loses nothing.
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatepass/gatepass/pkg/event"
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/token"
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+var (
+	bucketMeta       = []byte("meta")
+	bucketWorkspaces = []byte("workspaces")
+	bucketProjects   = []byte("projects")
+	bucketMembers    = []byte("members")
+	bucketTokens     = []byte("tokens")
+	bucketDigests    = []byte("digests")
+	bucketWSTokens   = []byte("workspace_tokens")
+	bucketAudit      = []byte("audit")
+	bucketOutbox     = []byte("outbox")
+
+	keyBootstrap = []byte("bootstrap_workspace")
+)
+
+var (
+	// ErrNotFound is returned when a record does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrBootstrapped is returned by Bootstrap when the database already
+	// holds a workspace.
+	ErrBootstrapped = errors.New("already bootstrapped")
+)
+
+// Store is the issuer's database.
+type Store struct {
+	db   *bolt.DB
+	seal func(*gatepassv1.Event) ([]byte, error)
+	now  func() time.Time
+}
+
+// Open opens (or creates) the database at path. Events are sealed with signer.
+func Open(path string, signer *event.Signer, now func() time.Time) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open issuer database: %w", err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketWorkspaces, bucketProjects, bucketMembers, bucketTokens, bucketDigests, bucketWSTokens, bucketAudit, bucketOutbox} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open issuer database: %w", err)
+	}
+	return &Store{db: db, seal: signer.Seal, now: now}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Tx is a read-write transaction. Writes through it also queue the events
+// and audit records that announce them, committed together.
+type Tx struct {
+	btx *bolt.Tx
+	s   *Store
+}
+
+// Update runs fn in one read-write transaction.
+func (s *Store) Update(fn func(tx *Tx) error) error {
+	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, s: s}) })
+}
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(fn func(tx *Tx) error) error {
+	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, s: s}) })
+}
+
+// BootstrapWorkspace returns the id of the bootstrapped workspace, or "".
+func (tx *Tx) BootstrapWorkspace() string {
+	return string(tx.btx.Bucket(bucketMeta).Get(keyBootstrap))
+}
+
+// MarkBootstrapped records the bootstrap; it fails if done before.
+func (tx *Tx) MarkBootstrapped(workspaceID string) error {
+	if tx.BootstrapWorkspace() != "" {
+		return ErrBootstrapped
+	}
+	return tx.btx.Bucket(bucketMeta).Put(keyBootstrap, []byte(workspaceID))
+}
+
+func get[M proto.Message](tx *Tx, bucket []byte, key string, m M) (M, error) {
+	v := tx.btx.Bucket(bucket).Get([]byte(key))
+	if v == nil {
+		return m, fmt.Errorf("%s %w", bucket, ErrNotFound)
+	}
+	if err := proto.Unmarshal(v, m); err != nil {
+		return m, fmt.Errorf("decode %s record: %w", bucket, err)
+	}
+	return m, nil
+}
+
+func put(tx *Tx, bucket []byte, key string, m proto.Message) error {
+	v, err := proto.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode %s record: %w", bucket, err)
+	}
+	return tx.btx.Bucket(bucket).Put([]byte(key), v)
+}
+
+// Workspace returns a workspace.
+func (tx *Tx) Workspace(id string) (*gatepassv1.Workspace, error) {
+	return get(tx, bucketWorkspaces, id, &gatepassv1.Workspace{})
+}
+
+// PutWorkspace writes a workspace.
+func (tx *Tx) PutWorkspace(w *gatepassv1.Workspace) error {
+	return put(tx, bucketWorkspaces, w.GetId(), w)
+}
+
+// Project returns a project.
+func (tx *Tx) Project(id string) (*gatepassv1.Project, error) {
+	return get(tx, bucketProjects, id, &gatepassv1.Project{})
+}
+
+// PutProject writes a project and queues its event.
+func (tx *Tx) PutProject(p *gatepassv1.Project) (eventID string, err error) {
+	if err := put(tx, bucketProjects, p.GetId(), p); err != nil {
+		return "", err
+	}
+	return tx.enqueue(&gatepassv1.Event{Body: &gatepassv1.Event_Project{Project: &gatepassv1.ProjectState{Project: p}}})
+}
+
+// Projects lists a workspace's projects.
+func (tx *Tx) Projects(workspaceID string) ([]*gatepassv1.Project, error) {
+	var out []*gatepassv1.Project
+	err := tx.btx.Bucket(bucketProjects).ForEach(func(_, v []byte) error {
+		p := &gatepassv1.Project{}
+		if err := proto.Unmarshal(v, p); err != nil {
+			return fmt.Errorf("decode project: %w", err)
+		}
+		if p.GetWorkspaceId() == workspaceID {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Member returns a member.
+func (tx *Tx) Member(id string) (*gatepassv1.Member, error) {
+	return get(tx, bucketMembers, id, &gatepassv1.Member{})
+}
+
+// PutMember writes a member.
+func (tx *Tx) PutMember(m *gatepassv1.Member) error {
+	return put(tx, bucketMembers, m.GetId(), m)
+}
+
+// Members lists a workspace's members.
+func (tx *Tx) Members(workspaceID string) ([]*gatepassv1.Member, error) {
+	var out []*gatepassv1.Member
+	err := tx.btx.Bucket(bucketMembers).ForEach(func(_, v []byte) error {
+		m := &gatepassv1.Member{}
+		if err := proto.Unmarshal(v, m); err != nil {
+			return fmt.Errorf("decode member: %w", err)
+		}
+		if m.GetWorkspaceId() == workspaceID {
+			out = append(out, m)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Token returns a token's stored state.
+func (tx *Tx) Token(id string) (*gatepassv1.TokenState, error) {
+	return get(tx, bucketTokens, id, &gatepassv1.TokenState{})
+}
+
+// TokenByDigest finds a token by the SHA-256 of its secret.
+func (tx *Tx) TokenByDigest(d token.Digest) (*gatepassv1.TokenState, error) {
+	id := tx.btx.Bucket(bucketDigests).Get(d[:])
+	if id == nil {
+		return nil, fmt.Errorf("token %w", ErrNotFound)
+	}
+	st, err := tx.Token(string(id))
+	if err != nil {
+		return nil, err
+	}
+	if !d.Equal(st.GetSecretSha256()) {
+		return nil, fmt.Errorf("token %w", ErrNotFound)
+	}
+	return st, nil
+}
+
+// PutToken writes a token's state, bumping its version and update time, and
+// queues the full-state event. It returns the event id.
+func (tx *Tx) PutToken(st *gatepassv1.TokenState) (eventID string, err error) {
+	t := st.GetToken()
+	t.Version++
+	t.UpdateTime = timestamppb.New(tx.s.now())
+	if err := put(tx, bucketTokens, t.GetId(), st); err != nil {
+		return "", err
+	}
+	if err := tx.btx.Bucket(bucketDigests).Put(st.GetSecretSha256(), []byte(t.GetId())); err != nil {
+		return "", err
+	}
+	if err := tx.btx.Bucket(bucketWSTokens).Put(wsKey(t.GetWorkspaceId(), t.GetId()), nil); err != nil {
+		return "", err
+	}
+	return tx.enqueue(&gatepassv1.Event{Body: &gatepassv1.Event_Token{Token: st}})
+}
+
+func wsKey(workspaceID, tokenID string) []byte {
+	return []byte(workspaceID + "\x00" + tokenID)
+}
+
+// ScanTokens calls fn for the tokens of a workspace in id order (which is
+// creation order), starting after the id after, until fn returns false.
+func (tx *Tx) ScanTokens(workspaceID, after string, fn func(*gatepassv1.Token) bool) error {
+	prefix := wsKey(workspaceID, "")
+	c := tx.btx.Bucket(bucketWSTokens).Cursor()
+	k, _ := c.Seek(wsKey(workspaceID, after))
+	if after != "" && k != nil && bytes.Equal(k, wsKey(workspaceID, after)) {
+		k, _ = c.Next()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		st, err := tx.Token(string(k[len(prefix):]))
+		if err != nil {
+			return err
+		}
+		if !fn(st.GetToken()) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// Audit appends an audit record.
+func (tx *Tx) Audit(a *gatepassv1.AuditEvent) error {
+	b := tx.btx.Bucket(bucketAudit)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	a.Id = fmt.Sprintf("aud_%016x", seq)
+	a.Time = timestamppb.New(tx.s.now())
+	return put(tx, bucketAudit, string(seqKey(seq)), a)
+}
+
+// AuditEvents returns every audit record of a workspace, oldest first.
+func (tx *Tx) AuditEvents(workspaceID string) ([]*gatepassv1.AuditEvent, error) {
+	var out []*gatepassv1.AuditEvent
+	err := tx.btx.Bucket(bucketAudit).ForEach(func(_, v []byte) error {
+		a := &gatepassv1.AuditEvent{}
+		if err := proto.Unmarshal(v, a); err != nil {
+			return fmt.Errorf("decode audit event: %w", err)
+		}
+		if a.GetWorkspaceId() == workspaceID {
+			out = append(out, a)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}
