@@ -1,0 +1,108 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gatepass/gatepass/pkg/config"
+	"github.com/gatepass/gatepass/pkg/event"
+	"github.com/gatepass/gatepass/pkg/token"
+)
+
+// Config is everything a validator reads at start.
+type Config struct {
+	// ListenAddr is the gRPC address. Default 127.0.0.1:7402.
+	ListenAddr string
+	// NATSURL of the NATS cluster. Default nats://127.0.0.1:7422.
+	NATSURL string
+	// IssuerPublicKey verifies event signatures (nkeys "N..." encoding).
+	IssuerPublicKey string
+	// IssuerPublicKeyFile is read when IssuerPublicKey is empty.
+	IssuerPublicKeyFile string
+	// CachePath is this validator's bbolt file. Default data/validator.db.
+	CachePath string
+	// ID names the validator in reports. Default <hostname>/<listen address>.
+	ID string
+	// Staleness: the longest the validator answers without confirming it
+	// is current. Default 5s.
+	Staleness time.Duration
+	// ServeStaleFor keeps answering this long past Staleness when it cannot
+	// confirm; 0 (default) fails closed with UNAVAILABLE.
+	ServeStaleFor time.Duration
+	// ReportInterval between reports to the issuer. Default 1s.
+	ReportInterval time.Duration
+	// TokenPrefix of secrets. Default "gp".
+	TokenPrefix string
+	// Reflection registers gRPC server reflection. Default true.
+	Reflection bool
+	// LogLevel: debug, info, warn or error. Default info.
+	LogLevel string
+}
+
+func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	var c Config
+	l := config.NewLoader("validator", getenv, stderr)
+	l.String(&c.ListenAddr, "listen", "GATEPASS_VALIDATOR_LISTEN", "127.0.0.1:7402", "gRPC listen address")
+	l.String(&c.NATSURL, "nats-url", "GATEPASS_NATS_URL", "nats://127.0.0.1:7422", "NATS URL")
+	l.String(&c.IssuerPublicKey, "issuer-public-key", "GATEPASS_ISSUER_PUBLIC_KEY", "", "issuer's event signing public key")
+	l.String(&c.IssuerPublicKeyFile, "issuer-public-key-file", "GATEPASS_ISSUER_PUBLIC_KEY_FILE", "", "file holding the issuer's public key")
+	l.String(&c.CachePath, "cache", "GATEPASS_VALIDATOR_CACHE", "data/validator.db", "bbolt cache file")
+	l.String(&c.ID, "id", "GATEPASS_VALIDATOR_ID", "", "validator id in reports (default <hostname>/<listen address>)")
+	l.Duration(&c.Staleness, "staleness", "GATEPASS_STALENESS", 5*time.Second, "longest time answering without confirming currency")
+	l.Duration(&c.ServeStaleFor, "serve-stale-for", "GATEPASS_SERVE_STALE_FOR", 0, "keep answering this long past the staleness bound (0 fails closed)")
+	l.Duration(&c.ReportInterval, "report-interval", "GATEPASS_REPORT_INTERVAL", time.Second, "interval between reports to the issuer")
+	l.String(&c.TokenPrefix, "token-prefix", "GATEPASS_TOKEN_PREFIX", token.DefaultPrefix, "token secret prefix")
+	l.Bool(&c.Reflection, "reflection", "GATEPASS_REFLECTION", true, "register gRPC server reflection")
+	l.String(&c.LogLevel, "log-level", "GATEPASS_LOG_LEVEL", "info", "debug, info, warn or error")
+	if err := l.Parse(args); err != nil {
+		return c, err
+	}
+	if c.IssuerPublicKey == "" && c.IssuerPublicKeyFile != "" {
+		b, err := os.ReadFile(c.IssuerPublicKeyFile)
+		if err != nil {
+			return c, fmt.Errorf("issuer public key: %w", err)
+		}
+		c.IssuerPublicKey = strings.TrimSpace(string(b))
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the configuration before anything starts.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %w", err))
+	}
+	if c.NATSURL == "" {
+		errs = append(errs, errors.New("nats-url is required"))
+	}
+	if _, err := event.NewVerifier(c.IssuerPublicKey); err != nil {
+		errs = append(errs, errors.New("issuer-public-key (or issuer-public-key-file) must hold the issuer's nkeys public key"))
+	}
+	if c.CachePath == "" {
+		errs = append(errs, errors.New("cache is required"))
+	}
+	if c.Staleness < 100*time.Millisecond {
+		errs = append(errs, errors.New("staleness must be at least 100ms"))
+	}
+	if c.ServeStaleFor < 0 {
+		errs = append(errs, errors.New("serve-stale-for must not be negative"))
+	}
+	if c.ReportInterval <= 0 {
+		errs = append(errs, errors.New("report-interval must be positive"))
+	}
+	if err := token.ValidatePrefix(c.TokenPrefix); err != nil {
+		errs = append(errs, err)
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("log-level: %w", err))
+	}
+	return errors.Join(errs...)
+}

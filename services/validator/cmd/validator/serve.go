@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gatepass/gatepass/pkg/event"
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/grpcserver"
+	"github.com/gatepass/gatepass/pkg/telemetry"
+	"github.com/gatepass/gatepass/pkg/token"
+	"github.com/gatepass/gatepass/services/validator/internal/cache"
+	"github.com/gatepass/gatepass/services/validator/internal/follow"
+	"github.com/gatepass/gatepass/services/validator/internal/rpc"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	log := telemetry.NewLogger(stderr, level)
+	verifier, err := event.NewVerifier(cfg.IssuerPublicKey)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.CachePath), 0o700); err != nil {
+		return fmt.Errorf("create cache dir: %w", err)
+	}
+	c, err := cache.Open(cfg.CachePath)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	srv, err := grpcserver.New(grpcserver.Options{
+		Addr: cfg.ListenAddr, Logger: log, Validate: rpc.Validate, Reflection: cfg.Reflection,
+	})
+	if err != nil {
+		return err
+	}
+	id := cfg.ID
+	if id == "" {
+		host, _ := os.Hostname()
+		id = host + "/" + srv.Addr()
+	}
+	log = log.With("validator_id", id)
+
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("gatepass-validator "+id), nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true), nats.ReconnectWait(250*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("connect to NATS: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("JetStream: %w", err)
+	}
+	f := follow.New(nc, js, c, verifier, follow.Options{
+		ID: id, Staleness: cfg.Staleness, ServeStaleFor: cfg.ServeStaleFor, ReportInterval: cfg.ReportInterval,
+		Logger: log, Now: time.Now,
+	})
+	gatepassv1.RegisterValidatorServiceServer(srv.GRPC(), &rpc.Server{
+		Store: c, Format: token.Format{Prefix: cfg.TokenPrefix}, Current: f.Current, Now: time.Now, Logger: log,
+	})
+	srv.SetServing("", false)
+	srv.SetServing(gatepassv1.ValidatorService_ServiceDesc.ServiceName, false)
+
+	bg, stopBackground := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := f.Run(bg); err != nil {
+			log.Error("token stream follower stopped", "error", err)
+		}
+	})
+	wg.Go(func() { healthLoop(bg, srv, f) })
+	defer func() { stopBackground(); wg.Wait() }()
+
+	fmt.Fprintf(stdout, "GATEPASS_VALIDATOR_ADDR=%s\n", srv.Addr())
+	log.Info("validator serving", "addr", srv.Addr())
+	err = srv.Serve(ctx)
+	log.Info("validator stopping")
+	return err
+}
+
+// healthLoop mirrors the follower's currency into grpc.health.v1, so load
+// balancers route around a validator that is catching up or stale.
+func healthLoop(ctx context.Context, srv *grpcserver.Server, f *follow.Follower) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	last := -1
+	for {
+		serving := 0
+		if f.Serving() {
+			serving = 1
+		}
+		if serving != last {
+			srv.SetServing("", serving == 1)
+			srv.SetServing(gatepassv1.ValidatorService_ServiceDesc.ServiceName, serving == 1)
+			last = serving
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

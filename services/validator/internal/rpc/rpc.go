@@ -1,0 +1,117 @@
+// Package rpc implements gatepass.v1.ValidatorService: it parses the
+// presented secret (rejecting malformed ones before any lookup), finds its
+// state in the local cache and decides. It never calls the issuer.
+package rpc
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/grpcserver"
+	"github.com/gatepass/gatepass/pkg/token"
+	"github.com/gatepass/gatepass/services/validator/internal/cache"
+	"github.com/gatepass/gatepass/services/validator/internal/check"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// maxTokenLen bounds the token field; real secrets are far shorter.
+const maxTokenLen = 256
+
+// Store is the cache as the handler needs it.
+type Store interface {
+	Token(d token.Digest) (*gatepassv1.TokenState, error)
+	ProjectWorkspace(projectID string) (string, error)
+}
+
+// Server implements ValidatorService.
+type Server struct {
+	gatepassv1.UnimplementedValidatorServiceServer
+	Store  Store
+	Format token.Format
+	// Current returns nil while the validator may answer.
+	Current func() error
+	Now     func() time.Time
+	Logger  *slog.Logger
+}
+
+// ValidateToken implements ValidatorService.
+func (s *Server) ValidateToken(ctx context.Context, req *gatepassv1.ValidateTokenRequest) (*gatepassv1.ValidateTokenResponse, error) {
+	if err := s.Current(); err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	var ip netip.Addr
+	if req.GetClientIp() != "" {
+		ip, _ = netip.ParseAddr(req.GetClientIp()) // checked by Validate
+	}
+	resp, err := s.Decide(req.GetToken(), check.Request{ProjectID: req.GetProjectId(), MinRole: req.GetMinRole(), ClientIP: ip})
+	if err != nil {
+		s.Logger.ErrorContext(ctx, "validate token", "error", err)
+		return nil, status.Error(codes.Internal, "internal error")
+	}
+	if !resp.GetActive() {
+		s.Logger.DebugContext(ctx, "token refused", "reason", resp.GetReason().String(), "token_id", resp.GetTokenId())
+	}
+	return resp, nil
+}
+
+// Decide answers for a presented secret. It is shared by every front end
+// (gRPC, and gateways that call it directly).
+func (s *Server) Decide(secret string, req check.Request) (*gatepassv1.ValidateTokenResponse, error) {
+	sec, err := s.Format.Parse(secret)
+	if err != nil {
+		return &gatepassv1.ValidateTokenResponse{Reason: gatepassv1.Reason_REASON_MALFORMED}, nil
+	}
+	st, err := s.Store.Token(sec.Digest())
+	if errors.Is(err, cache.ErrNotFound) {
+		return &gatepassv1.ValidateTokenResponse{Reason: gatepassv1.Reason_REASON_UNKNOWN}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	t := st.GetToken()
+	reason := check.Decide(t, req, s.projectWorkspace, s.Now())
+	return &gatepassv1.ValidateTokenResponse{
+		Active:      reason == gatepassv1.Reason_REASON_ACTIVE,
+		Reason:      reason,
+		TokenId:     t.GetId(),
+		WorkspaceId: t.GetWorkspaceId(),
+		ProjectId:   t.GetProjectId(),
+		Role:        t.GetRole(),
+		OwnerId:     t.GetOwnerId(),
+		ExpireTime:  t.GetExpireTime(),
+	}, nil
+}
+
+func (s *Server) projectWorkspace(id string) (string, bool) {
+	ws, err := s.Store.ProjectWorkspace(id)
+	return ws, err == nil
+}
+
+// Validate is the validator's grpcserver.ValidateFunc.
+func Validate(req any) error {
+	switch r := req.(type) {
+	case *gatepassv1.ValidateTokenRequest:
+		switch {
+		case r.GetToken() == "":
+			return grpcserver.FieldError("token", "is required")
+		case len(r.GetToken()) > maxTokenLen:
+			return grpcserver.FieldError("token", "is longer than %d bytes", maxTokenLen)
+		case len(r.GetProjectId()) > 64:
+			return grpcserver.FieldError("project_id", "is longer than 64 bytes")
+		case r.GetMinRole() < 0 || r.GetMinRole() > gatepassv1.Role_ROLE_OWNER:
+			return grpcserver.FieldError("min_role", "unknown role %d", r.GetMinRole())
+		}
+		if r.GetClientIp() != "" {
+			if _, err := netip.ParseAddr(r.GetClientIp()); err != nil {
+				return grpcserver.FieldError("client_ip", "must be an IPv4 or IPv6 address")
+			}
+		}
+		return nil
+	}
+	return status.Errorf(codes.Internal, "no validation for %T", req)
+}
