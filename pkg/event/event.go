@@ -159,3 +159,15 @@ func (v *Verifier) Open(data []byte) (*gatepassv1.Event, error) {
 func signed(payload []byte) []byte {
 	return append([]byte(domain), payload...)
 }
+
+// ParseSubject splits a stream subject into its kind ("token" or
+// "project") and id; ok is false for any other subject.
+func ParseSubject(subject string) (kind, id string, ok bool) {
+	switch {
+	case strings.HasPrefix(subject, tokenPrefix):
+		return "token", subject[len(tokenPrefix):], len(subject) > len(tokenPrefix)
+	case strings.HasPrefix(subject, projectPrefix):
+		return "project", subject[len(projectPrefix):], len(subject) > len(projectPrefix)
+	}
+	return "", "", false
+}

@@ -152,6 +152,11 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		Replicas: cfg.StreamReplicas, Heartbeat: cfg.HeartbeatInterval, Halt: cfg.FailpointHaltPublish,
 		Logger: log, Now: time.Now,
 	})
+	guard, err := pub.Guard()
+	if err != nil {
+		return err
+	}
+	defer guard.Unsubscribe()
 	deps := &rpc.Deps{
 		Store: st, Publisher: pub, Tracker: tracker, Format: format, Now: time.Now,
 		PropagationTimeout: cfg.PropagationTimeout, Logger: log,
@@ -175,10 +180,11 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	wg.Go(func() { pub.Run(pctx) })
 	defer func() { stopPublisher(); wg.Wait() }()
 
-	fmt.Fprintf(stdout, "GATEPASS_ISSUER_ADDR=%s\nGATEPASS_NATS_URL=%s\nGATEPASS_ISSUER_PUBLIC_KEY=%s\n", srv.Addr(), natsURL, signer.PublicKey())
+	// GATEPASS_ISSUER_ADDR comes last: once it is printed, everything is up.
 	if bootSecret != "" {
 		fmt.Fprintf(stdout, "GATEPASS_TOKEN=%s\n", bootSecret)
 	}
+	fmt.Fprintf(stdout, "GATEPASS_NATS_URL=%s\nGATEPASS_ISSUER_PUBLIC_KEY=%s\nGATEPASS_ISSUER_ADDR=%s\n", natsURL, signer.PublicKey(), srv.Addr())
 	log.Info("issuer serving", "addr", srv.Addr())
 	err = srv.Serve(ctx)
 	log.Info("issuer stopping")

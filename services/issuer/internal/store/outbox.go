@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/gatepass/gatepass/pkg/event"
@@ -100,4 +101,50 @@ func indexByte(b []byte, c byte) int {
 		}
 	}
 	return -1
+}
+
+// Stale reports whether a stream message of kind and id that carried
+// seenVersion (0 for a valid project event) is not the current state.
+func (tx *Tx) Stale(kind, id string, seenVersion uint64) (bool, error) {
+	switch kind {
+	case "token":
+		st, err := tx.Token(id)
+		if errors.Is(err, ErrNotFound) {
+			return false, nil
+		}
+		return err == nil && st.GetToken().GetVersion() != seenVersion, err
+	case "project":
+		_, err := tx.Project(id)
+		if errors.Is(err, ErrNotFound) {
+			return false, nil
+		}
+		return err == nil && seenVersion != 0, err
+	}
+	return false, nil
+}
+
+// Requeue queues the current state of a token or project again, without
+// changing it: used to repair the stream when its latest message for a
+// subject is not the issuer's latest state. It returns false when the
+// record is unknown or its state is already the one seen.
+func (tx *Tx) Requeue(kind, id string, seenVersion uint64) (bool, error) {
+	if stale, err := tx.Stale(kind, id, seenVersion); !stale || err != nil {
+		return false, err
+	}
+	var ev *gatepassv1.Event
+	if kind == "token" {
+		st, err := tx.Token(id)
+		if err != nil {
+			return false, err
+		}
+		ev = &gatepassv1.Event{Body: &gatepassv1.Event_Token{Token: st}}
+	} else {
+		p, err := tx.Project(id)
+		if err != nil {
+			return false, err
+		}
+		ev = &gatepassv1.Event{Body: &gatepassv1.Event_Project{Project: &gatepassv1.ProjectState{Project: p}}}
+	}
+	_, err := tx.enqueue(ev)
+	return err == nil, err
 }

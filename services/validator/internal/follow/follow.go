@@ -193,6 +193,7 @@ func (f *Follower) follow(ctx context.Context) error {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = pos.Sequence + 1
 	}
+	f.opts.Logger.Info("following token stream", "from_sequence", pos.Sequence+1, "stream_last", info.State.LastSeq)
 	cons, err := f.js.OrderedConsumer(ctx, event.StreamName, cfg)
 	if err != nil {
 		return fmt.Errorf("create consumer: %w", err)

@@ -1,0 +1,139 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatepass/gatepass/pkg/event"
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/grpcserver"
+	"github.com/gatepass/gatepass/pkg/natsembed"
+	"github.com/gatepass/gatepass/pkg/telemetry"
+	"github.com/gatepass/gatepass/pkg/token"
+	"github.com/gatepass/gatepass/services/issuer/internal/publish"
+	"github.com/gatepass/gatepass/services/issuer/internal/receipt"
+	"github.com/gatepass/gatepass/services/issuer/internal/store"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+)
+
+// syncBuffer collects log output from concurrent goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// harness is a real issuer: bbolt in a temp dir, embedded NATS, publisher
+// and gRPC server on loopback, with no validators.
+type harness struct {
+	deps   *Deps
+	conn   *grpc.ClientConn
+	issuer gatepassv1.IssuerServiceClient
+	ws     gatepassv1.WorkspaceServiceClient
+	owner  string // bootstrap owner secret
+	logs   *syncBuffer
+	js     jetstream.JetStream
+}
+
+func newHarness(t testing.TB) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	ns, err := natsembed.Start(natsembed.Options{Addr: "127.0.0.1:0", StoreDir: filepath.Join(dir, "nats")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	seed, err := event.GenerateSeed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := event.NewSigner(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(dir, "issuer.db"), signer, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	log := telemetry.NewLogger(logs, slog.LevelDebug)
+	pub := publish.New(st, nc, js, signer, publish.Options{Replicas: 1, Heartbeat: 100 * time.Millisecond, Logger: log, Now: time.Now})
+	deps := &Deps{
+		Store: st, Publisher: pub, Tracker: receipt.NewTracker(time.Second, time.Now), Format: token.Format{},
+		Now: time.Now, PropagationTimeout: 2 * time.Second, Logger: log,
+	}
+	owner, err := Bootstrap(deps, BootstrapOptions{Workspace: "acme", Owner: "olivia", TokenTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := &Authenticator{Store: st, Format: token.Format{}, Now: time.Now}
+	srv, err := grpcserver.New(grpcserver.Options{
+		Addr: "127.0.0.1:0", Logger: log, Auth: auth.Authenticate, Validate: Validator{Now: time.Now}.Validate,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gatepassv1.RegisterIssuerServiceServer(srv.GRPC(), &Issuer{Deps: deps})
+	gatepassv1.RegisterWorkspaceServiceServer(srv.GRPC(), &Workspace{Deps: deps})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { pub.Run(ctx) })
+	wg.Go(func() { _ = srv.Serve(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &harness{
+		deps: deps, conn: conn, owner: owner, logs: logs, js: js,
+		issuer: gatepassv1.NewIssuerServiceClient(conn), ws: gatepassv1.NewWorkspaceServiceClient(conn),
+	}
+}
+
+// as returns a context that authenticates with secret.
+func as(t testing.TB, secret string) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+secret)
+}
+
+// mustCreate creates a token as caller and returns its secret and record.
+func (h *harness) mustCreate(t testing.TB, caller string, req *gatepassv1.CreateTokenRequest) (string, *gatepassv1.Token) {
+	t.Helper()
+	resp, err := h.issuer.CreateToken(as(t, caller), req)
+	if err != nil {
+		t.Fatalf("CreateToken(%s): %v", req.GetName(), err)
+	}
+	return resp.GetSecret(), resp.GetToken()
+}

@@ -1,0 +1,335 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/natsembed"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// binDir holds the issuer and validator binaries built by TestMain.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(buildAndRun(m))
+}
+
+func buildAndRun(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "gatepass-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	root, err := repoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for _, b := range []string{"issuer", "validator"} {
+		cmd := exec.Command("go", "build", "-race", "-o", filepath.Join(dir, b), "./services/"+b+"/cmd/"+b)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b, err, out)
+			return 1
+		}
+	}
+	binDir = dir
+	return m.Run()
+}
+
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOWORK").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOWORK: %w", err)
+	}
+	w := strings.TrimSpace(string(out))
+	if w == "" || w == "off" {
+		return "", fmt.Errorf("end-to-end tests run inside the gatepass go.work")
+	}
+	return filepath.Dir(w), nil
+}
+
+// lockedBuffer collects a process's stderr.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// proc is a running gatepass binary.
+type proc struct {
+	name   string
+	cmd    *exec.Cmd
+	vars   map[string]string // GATEPASS_* lines it printed
+	stderr *lockedBuffer
+	done   chan struct{}
+}
+
+// world tracks everything a test starts, and every secret it saw, so the
+// cleanup can check that no secret reached any log.
+type world struct {
+	t       *testing.T
+	mu      sync.Mutex
+	procs   []*proc
+	secrets []string
+}
+
+func newWorld(t *testing.T) *world {
+	w := &world{t: t}
+	t.Cleanup(func() {
+		for _, p := range w.procs {
+			p.stop(t)
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for _, p := range w.procs {
+			logs := p.stderr.String()
+			for _, s := range w.secrets {
+				if strings.Contains(logs, s) {
+					t.Errorf("%s logged a secret", p.name)
+				}
+			}
+			if t.Failed() {
+				t.Logf("%s stderr:\n%s", p.name, tail(logs, 4000))
+			}
+		}
+	})
+	return w
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func (w *world) secret(s string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.secrets = append(w.secrets, s)
+	return s
+}
+
+// start runs a binary and waits until it printed want (a GATEPASS_* name).
+func (w *world) start(name, bin string, env map[string]string, want string, args ...string) *proc {
+	w.t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, bin), args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	p := &proc{name: name, cmd: cmd, vars: map[string]string{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		w.t.Fatalf("start %s: %v", name, err)
+	}
+	w.mu.Lock()
+	w.procs = append(w.procs, p)
+	w.mu.Unlock()
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				w.t.Fatalf("%s exited before printing %s:\n%s", name, want, p.stderr.String())
+			}
+			if k, v, ok := strings.Cut(line, "="); ok {
+				p.vars[k] = v
+				if k == "GATEPASS_TOKEN" {
+					w.secret(v)
+				}
+			}
+			if strings.HasPrefix(line, want+"=") {
+				go func() {
+					for range lines {
+					}
+				}()
+				return p
+			}
+		case <-deadline:
+			w.t.Fatalf("%s did not print %s within 30s:\n%s", name, want, p.stderr.String())
+		}
+	}
+}
+
+// stop sends SIGTERM and waits (bounded); kills if needed.
+func (p *proc) stop(t testing.TB) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		t.Errorf("%s did not stop within 15s of SIGTERM", p.name)
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// kill9 kills the process without warning.
+func (p *proc) kill9() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// startNATS runs a NATS JetStream server in the test process, apart from
+// the issuer, so tests can stop it independently.
+func startNATS(t *testing.T) *natsembed.Server {
+	ns, err := natsembed.Start(natsembed.Options{Addr: "127.0.0.1:0", StoreDir: filepath.Join(t.TempDir(), "nats")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns
+}
+
+type issuerOpts struct {
+	natsURL string
+	dataDir string
+	env     map[string]string
+}
+
+// startIssuer starts an issuer that bootstraps on first start. With no NATS
+// URL it embeds NATS.
+func (w *world) startIssuer(o issuerOpts) *proc {
+	env := map[string]string{
+		"GATEPASS_ISSUER_LISTEN":        "127.0.0.1:0",
+		"GATEPASS_EMBEDDED_NATS_LISTEN": "127.0.0.1:0",
+		"GATEPASS_DATA_DIR":             o.dataDir,
+		"GATEPASS_BOOTSTRAP":            "true",
+		"GATEPASS_PROPAGATION_TIMEOUT":  "5s",
+		"GATEPASS_HEARTBEAT_INTERVAL":   "200ms",
+		"GATEPASS_VALIDATOR_LIVENESS":   "2s",
+		"GATEPASS_LOG_LEVEL":            "debug",
+	}
+	if o.natsURL != "" {
+		env["GATEPASS_NATS_URL"] = o.natsURL
+	}
+	for k, v := range o.env {
+		env[k] = v
+	}
+	return w.start("issuer", "issuer", env, "GATEPASS_ISSUER_ADDR")
+}
+
+func (w *world) startValidator(name, natsURL, publicKey, cache string, staleness time.Duration) *proc {
+	return w.start(name, "validator", map[string]string{
+		"GATEPASS_VALIDATOR_LISTEN":  "127.0.0.1:0",
+		"GATEPASS_NATS_URL":          natsURL,
+		"GATEPASS_ISSUER_PUBLIC_KEY": publicKey,
+		"GATEPASS_VALIDATOR_CACHE":   cache,
+		"GATEPASS_VALIDATOR_ID":      name,
+		"GATEPASS_STALENESS":         staleness.String(),
+		"GATEPASS_REPORT_INTERVAL":   "200ms",
+		"GATEPASS_LOG_LEVEL":         "debug",
+	}, "GATEPASS_VALIDATOR_ADDR")
+}
+
+func dial(t testing.TB, addr string) *grpc.ClientConn {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func issuerClient(t testing.TB, p *proc) gatepassv1.IssuerServiceClient {
+	return gatepassv1.NewIssuerServiceClient(dial(t, p.vars["GATEPASS_ISSUER_ADDR"]))
+}
+
+func validatorClient(t testing.TB, p *proc) gatepassv1.ValidatorServiceClient {
+	return gatepassv1.NewValidatorServiceClient(dial(t, p.vars["GATEPASS_VALIDATOR_ADDR"]))
+}
+
+func authed(t testing.TB, secret string) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+secret)
+}
+
+// createToken creates a never-expiring workspace token and records its secret.
+func (w *world) createToken(iss gatepassv1.IssuerServiceClient, admin, name string, role gatepassv1.Role) *gatepassv1.CreateTokenResponse {
+	w.t.Helper()
+	resp, err := iss.CreateToken(authed(w.t, admin), &gatepassv1.CreateTokenRequest{Name: name, Role: role, NeverExpires: true})
+	if err != nil {
+		w.t.Fatalf("CreateToken %s: %v", name, err)
+	}
+	w.secret(resp.GetSecret())
+	return resp
+}
+
+// validate calls ValidateToken with a short deadline.
+func validate(t testing.TB, v gatepassv1.ValidatorServiceClient, secret string) (*gatepassv1.ValidateTokenResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return v.ValidateToken(ctx, &gatepassv1.ValidateTokenRequest{Token: secret})
+}
+
+// eventually polls cond every 50ms until it holds or the deadline passes.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// reason returns the validator's answer for secret, or "UNAVAILABLE"-style
+// code names for RPC errors.
+func reason(t testing.TB, v gatepassv1.ValidatorServiceClient, secret string) string {
+	resp, err := validate(t, v, secret)
+	if err != nil {
+		return "error:" + statusCode(err)
+	}
+	return resp.GetReason().String()
+}
+
+func statusCode(err error) string { return status.Code(err).String() }
