@@ -3,6 +3,7 @@ SHELL := /bin/bash
 BUF_VERSION := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
+GRPCURL_VERSION := v1.9.4
 
 TOOLS := $(CURDIR)/.tools/bin
 BUF := $(TOOLS)/buf
@@ -23,10 +24,14 @@ $(TOOLS)/protoc-gen-go:
 $(TOOLS)/protoc-gen-go-grpc:
 	GOBIN=$(TOOLS) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
-tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+$(TOOLS)/grpcurl:
+	GOBIN=$(TOOLS) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+## tools: the pinned code generators, and grpcurl for the README walk-through.
+tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/grpcurl
 
 ## generate: regenerate Go code from proto/ into pkg/gen.
-generate: tools
+generate: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
 	$(BUF) generate
 
 ## check-generated: fail when pkg/gen is not what generate would write.
@@ -35,7 +40,7 @@ check-generated: generate
 	@test -z "$$(git status --porcelain -- pkg/gen)" || { echo "pkg/gen has untracked files: run make generate" >&2; exit 1; }
 
 ## lint: gofmt, go vet, buf lint and buf format.
-lint: tools
+lint: $(TOOLS)/buf
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet $(addsuffix /...,$(addprefix ./,$(MODULES)))
 	$(BUF) lint
@@ -44,8 +49,8 @@ lint: tools
 ## build: every binary into bin/.
 build:
 	@mkdir -p bin
-	go build -o bin/issuer ./services/issuer/cmd/issuer
-	go build -o bin/validator ./services/validator/cmd/validator
+	@go build -o bin/issuer ./services/issuer/cmd/issuer
+	@go build -o bin/validator ./services/validator/cmd/validator
 
 ## test: every test of every module, with the race detector.
 test: check-generated

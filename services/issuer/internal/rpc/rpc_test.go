@@ -275,7 +275,10 @@ func TestBadInput(t *testing.T) {
 		call  func() error
 		field string
 	}{
-		{"name missing", func() error { _, err := h.issuer.CreateToken(ctx, edit(func(r *gatepassv1.CreateTokenRequest) { r.Name = "" })); return err }, "name"},
+		{"name missing", func() error {
+			_, err := h.issuer.CreateToken(ctx, edit(func(r *gatepassv1.CreateTokenRequest) { r.Name = "" }))
+			return err
+		}, "name"},
 		{"name too long", func() error {
 			_, err := h.issuer.CreateToken(ctx, edit(func(r *gatepassv1.CreateTokenRequest) { r.Name = strings.Repeat("n", 65) }))
 			return err
@@ -292,8 +295,14 @@ func TestBadInput(t *testing.T) {
 			_, err := h.issuer.CreateToken(ctx, edit(func(r *gatepassv1.CreateTokenRequest) { r.ProjectId = "p1" }))
 			return err
 		}, "project_id"},
-		{"role missing", func() error { _, err := h.issuer.CreateToken(ctx, edit(func(r *gatepassv1.CreateTokenRequest) { r.Role = 0 })); return err }, "role"},
-		{"role unknown", func() error { _, err := h.issuer.CreateToken(ctx, edit(func(r *gatepassv1.CreateTokenRequest) { r.Role = 42 })); return err }, "role"},
+		{"role missing", func() error {
+			_, err := h.issuer.CreateToken(ctx, edit(func(r *gatepassv1.CreateTokenRequest) { r.Role = 0 }))
+			return err
+		}, "role"},
+		{"role unknown", func() error {
+			_, err := h.issuer.CreateToken(ctx, edit(func(r *gatepassv1.CreateTokenRequest) { r.Role = 42 }))
+			return err
+		}, "role"},
 		{"no expiry choice", func() error {
 			_, err := h.issuer.CreateToken(ctx, edit(func(r *gatepassv1.CreateTokenRequest) { r.ExpireTime = nil }))
 			return err
@@ -316,10 +325,22 @@ func TestBadInput(t *testing.T) {
 		}, "allowed_cidrs[1]"},
 		{"get token id", func() error { _, err := h.issuer.GetToken(ctx, &gatepassv1.GetTokenRequest{}); return err }, "token_id"},
 		{"list status", func() error { _, err := h.issuer.ListTokens(ctx, &gatepassv1.ListTokensRequest{Status: 9}); return err }, "status"},
-		{"list page size", func() error { _, err := h.issuer.ListTokens(ctx, &gatepassv1.ListTokensRequest{PageSize: 1001}); return err }, "page_size"},
-		{"list page token", func() error { _, err := h.issuer.ListTokens(ctx, &gatepassv1.ListTokensRequest{PageToken: "!!"}); return err }, "page_token"},
-		{"list owner", func() error { _, err := h.issuer.ListTokens(ctx, &gatepassv1.ListTokensRequest{OwnerId: "x"}); return err }, "owner_id"},
-		{"list project", func() error { _, err := h.issuer.ListTokens(ctx, &gatepassv1.ListTokensRequest{ProjectId: "x"}); return err }, "project_id"},
+		{"list page size", func() error {
+			_, err := h.issuer.ListTokens(ctx, &gatepassv1.ListTokensRequest{PageSize: 1001})
+			return err
+		}, "page_size"},
+		{"list page token", func() error {
+			_, err := h.issuer.ListTokens(ctx, &gatepassv1.ListTokensRequest{PageToken: "!!"})
+			return err
+		}, "page_token"},
+		{"list owner", func() error {
+			_, err := h.issuer.ListTokens(ctx, &gatepassv1.ListTokensRequest{OwnerId: "x"})
+			return err
+		}, "owner_id"},
+		{"list project", func() error {
+			_, err := h.issuer.ListTokens(ctx, &gatepassv1.ListTokensRequest{ProjectId: "x"})
+			return err
+		}, "project_id"},
 		{"disable id", func() error {
 			_, err := h.issuer.DisableToken(ctx, &gatepassv1.DisableTokenRequest{TokenId: "tok_short"})
 			return err
@@ -339,7 +360,10 @@ func TestBadInput(t *testing.T) {
 			_, err := h.ws.AddMember(ctx, &gatepassv1.AddMemberRequest{DisplayName: "x", Email: "nope", Role: viewer})
 			return err
 		}, "email"},
-		{"member role", func() error { _, err := h.ws.AddMember(ctx, &gatepassv1.AddMemberRequest{DisplayName: "x"}); return err }, "role"},
+		{"member role", func() error {
+			_, err := h.ws.AddMember(ctx, &gatepassv1.AddMemberRequest{DisplayName: "x"})
+			return err
+		}, "role"},
 		{"update member id", func() error {
 			_, err := h.ws.UpdateMemberRole(ctx, &gatepassv1.UpdateMemberRoleRequest{Role: viewer})
 			return err
@@ -389,4 +413,3 @@ func TestEveryRequestIsValidated(t *testing.T) {
 		}
 	}
 }
-
