@@ -98,3 +98,22 @@ func (l *Loader) Parse(args []string) error {
 	}
 	return nil
 }
+
+// TLS is a server certificate; both empty serves plaintext.
+type TLS struct {
+	CertFile, KeyFile string
+}
+
+// TLS registers the gRPC server's certificate settings.
+func (l *Loader) TLS(t *TLS) {
+	l.String(&t.CertFile, "tls-cert", "GATEPASS_TLS_CERT_FILE", "", "gRPC server certificate (PEM); empty serves plaintext")
+	l.String(&t.KeyFile, "tls-key", "GATEPASS_TLS_KEY_FILE", "", "gRPC server private key (PEM)")
+}
+
+// Validate reports a half-configured certificate.
+func (t TLS) Validate() error {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return fmt.Errorf("tls-cert and tls-key must be set together")
+	}
+	return nil
+}

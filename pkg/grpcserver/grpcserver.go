@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
@@ -50,7 +51,9 @@ type Options struct {
 	Reflection bool
 	// StopTimeout bounds graceful stop; 0 means 10s.
 	StopTimeout time.Duration
-	// ServerOptions are appended (TLS credentials, for instance).
+	// TLSCertFile and TLSKeyFile switch the server to TLS when both are set.
+	TLSCertFile, TLSKeyFile string
+	// ServerOptions are appended.
 	ServerOptions []grpc.ServerOption
 }
 
@@ -92,6 +95,14 @@ func New(o Options) (*Server, error) {
 			s.recoverStream,
 		),
 		grpc.MaxRecvMsgSize(1 << 20),
+	}
+	if o.TLSCertFile != "" || o.TLSKeyFile != "" {
+		creds, err := credentials.NewServerTLSFromFile(o.TLSCertFile, o.TLSKeyFile)
+		if err != nil {
+			lis.Close()
+			return nil, fmt.Errorf("load TLS certificate: %w", err)
+		}
+		opts = append(opts, grpc.Creds(creds))
 	}
 	opts = append(opts, o.ServerOptions...)
 	s.srv = grpc.NewServer(opts...)

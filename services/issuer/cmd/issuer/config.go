@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/config"
+	"github.com/gatepass/gatepass/pkg/natsconn"
 	"github.com/gatepass/gatepass/pkg/token"
 )
 
@@ -20,8 +21,11 @@ type Config struct {
 	// DataDir holds issuer.db, the signing key and embedded NATS storage.
 	// Default ./data.
 	DataDir string
-	// NATSURL of the NATS cluster; empty embeds a NATS JetStream server.
-	NATSURL string
+	// NATS says how to reach the NATS cluster; an empty URL embeds a NATS
+	// JetStream server.
+	NATS natsconn.Options
+	// TLS is the gRPC server certificate; empty serves plaintext.
+	TLS config.TLS
 	// EmbeddedNATSAddr is where the embedded server listens. Default 127.0.0.1:7422.
 	EmbeddedNATSAddr string
 	// SigningKeyFile holds the Ed25519 nkeys seed that signs events; created
@@ -57,7 +61,8 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	l := config.NewLoader(name, getenv, stderr)
 	l.String(&c.ListenAddr, "listen", "GATEPASS_ISSUER_LISTEN", "127.0.0.1:7401", "gRPC listen address")
 	l.String(&c.DataDir, "data-dir", "GATEPASS_DATA_DIR", "data", "data directory")
-	l.String(&c.NATSURL, "nats-url", "GATEPASS_NATS_URL", "", "NATS URL; empty embeds a NATS server")
+	c.NATS.Bind(l, "")
+	l.TLS(&c.TLS)
 	l.String(&c.EmbeddedNATSAddr, "embedded-nats-listen", "GATEPASS_EMBEDDED_NATS_LISTEN", "127.0.0.1:7422", "embedded NATS listen address")
 	l.String(&c.SigningKeyFile, "signing-key-file", "GATEPASS_SIGNING_KEY_FILE", "", "Ed25519 nkeys seed file (default <data-dir>/issuer.nk)")
 	l.String(&c.TokenPrefix, "token-prefix", "GATEPASS_TOKEN_PREFIX", token.DefaultPrefix, "token secret prefix")
@@ -88,7 +93,10 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
 		errs = append(errs, fmt.Errorf("listen: %w", err))
 	}
-	if c.NATSURL == "" {
+	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.NATS.URL == "" {
 		if _, _, err := net.SplitHostPort(c.EmbeddedNATSAddr); err != nil {
 			errs = append(errs, fmt.Errorf("embedded-nats-listen: %w", err))
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/grpcserver"
+	"github.com/gatepass/gatepass/pkg/natsconn"
 	"github.com/gatepass/gatepass/pkg/natsembed"
 	"github.com/gatepass/gatepass/pkg/telemetry"
 	"github.com/gatepass/gatepass/pkg/token"
@@ -113,20 +114,20 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		}
 	}
 
-	natsURL := cfg.NATSURL
-	if natsURL == "" {
+	natsOpts := cfg.NATS
+	natsOpts.Name = "gatepass-issuer"
+	if natsOpts.URL == "" {
 		ns, err := natsembed.Start(natsembed.Options{Addr: cfg.EmbeddedNATSAddr, StoreDir: filepath.Join(cfg.DataDir, "nats")})
 		if err != nil {
 			return err
 		}
 		defer ns.Shutdown()
-		natsURL = ns.ClientURL()
-		log.Info("embedded NATS JetStream started", "url", natsURL)
+		natsOpts.URL = ns.ClientURL()
+		log.Info("embedded NATS JetStream started", "url", natsOpts.URL)
 	}
-	nc, err := nats.Connect(natsURL, nats.Name("gatepass-issuer"), nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true), nats.ReconnectWait(250*time.Millisecond))
+	nc, err := natsconn.Connect(natsOpts)
 	if err != nil {
-		return fmt.Errorf("connect to NATS: %w", err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -165,6 +166,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	srv, err := grpcserver.New(grpcserver.Options{
 		Addr: cfg.ListenAddr, Logger: log, Auth: auth.Authenticate,
 		Validate: rpc.Validator{Now: time.Now}.Validate, Reflection: cfg.Reflection,
+		TLSCertFile: cfg.TLS.CertFile, TLSKeyFile: cfg.TLS.KeyFile,
 	})
 	if err != nil {
 		return err
@@ -184,7 +186,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if bootSecret != "" {
 		fmt.Fprintf(stdout, "GATEPASS_TOKEN=%s\n", bootSecret)
 	}
-	fmt.Fprintf(stdout, "GATEPASS_NATS_URL=%s\nGATEPASS_ISSUER_PUBLIC_KEY=%s\nGATEPASS_ISSUER_ADDR=%s\n", natsURL, signer.PublicKey(), srv.Addr())
+	fmt.Fprintf(stdout, "GATEPASS_NATS_URL=%s\nGATEPASS_ISSUER_PUBLIC_KEY=%s\nGATEPASS_ISSUER_ADDR=%s\n", natsOpts.URL, signer.PublicKey(), srv.Addr())
 	log.Info("issuer serving", "addr", srv.Addr())
 	err = srv.Serve(ctx)
 	log.Info("issuer stopping")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatepass/gatepass/pkg/config"
 	"github.com/gatepass/gatepass/pkg/event"
+	"github.com/gatepass/gatepass/pkg/natsconn"
 	"github.com/gatepass/gatepass/pkg/token"
 )
 
@@ -19,8 +20,10 @@ import (
 type Config struct {
 	// ListenAddr is the gRPC address. Default 127.0.0.1:7402.
 	ListenAddr string
-	// NATSURL of the NATS cluster. Default nats://127.0.0.1:7422.
-	NATSURL string
+	// NATS says how to reach the NATS cluster. Default URL nats://127.0.0.1:7422.
+	NATS natsconn.Options
+	// TLS is the gRPC server certificate; empty serves plaintext.
+	TLS config.TLS
 	// IssuerPublicKey verifies event signatures (nkeys "N..." encoding).
 	IssuerPublicKey string
 	// IssuerPublicKeyFile is read when IssuerPublicKey is empty.
@@ -49,7 +52,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	var c Config
 	l := config.NewLoader("validator", getenv, stderr)
 	l.String(&c.ListenAddr, "listen", "GATEPASS_VALIDATOR_LISTEN", "127.0.0.1:7402", "gRPC listen address")
-	l.String(&c.NATSURL, "nats-url", "GATEPASS_NATS_URL", "nats://127.0.0.1:7422", "NATS URL")
+	c.NATS.Bind(l, "nats://127.0.0.1:7422")
+	l.TLS(&c.TLS)
 	l.String(&c.IssuerPublicKey, "issuer-public-key", "GATEPASS_ISSUER_PUBLIC_KEY", "", "issuer's event signing public key")
 	l.String(&c.IssuerPublicKeyFile, "issuer-public-key-file", "GATEPASS_ISSUER_PUBLIC_KEY_FILE", "", "file holding the issuer's public key")
 	l.String(&c.CachePath, "cache", "GATEPASS_VALIDATOR_CACHE", "data/validator.db", "bbolt cache file")
@@ -79,8 +83,11 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
 		errs = append(errs, fmt.Errorf("listen: %w", err))
 	}
-	if c.NATSURL == "" {
+	if c.NATS.URL == "" {
 		errs = append(errs, errors.New("nats-url is required"))
+	}
+	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := event.NewVerifier(c.IssuerPublicKey); err != nil {
 		errs = append(errs, errors.New("issuer-public-key (or issuer-public-key-file) must hold the issuer's nkeys public key"))

@@ -13,12 +13,12 @@ import (
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/grpcserver"
+	"github.com/gatepass/gatepass/pkg/natsconn"
 	"github.com/gatepass/gatepass/pkg/telemetry"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/validator/internal/cache"
 	"github.com/gatepass/gatepass/services/validator/internal/follow"
 	"github.com/gatepass/gatepass/services/validator/internal/rpc"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -41,6 +41,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 
 	srv, err := grpcserver.New(grpcserver.Options{
 		Addr: cfg.ListenAddr, Logger: log, Validate: rpc.Validate, Reflection: cfg.Reflection,
+		TLSCertFile: cfg.TLS.CertFile, TLSKeyFile: cfg.TLS.KeyFile,
 	})
 	if err != nil {
 		return err
@@ -52,10 +53,11 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	log = log.With("validator_id", id)
 
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("gatepass-validator "+id), nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true), nats.ReconnectWait(250*time.Millisecond))
+	natsOpts := cfg.NATS
+	natsOpts.Name = "gatepass-validator " + id
+	nc, err := natsconn.Connect(natsOpts)
 	if err != nil {
-		return fmt.Errorf("connect to NATS: %w", err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
