@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -53,6 +54,8 @@ type Options struct {
 	StopTimeout time.Duration
 	// TLSCertFile and TLSKeyFile switch the server to TLS when both are set.
 	TLSCertFile, TLSKeyFile string
+	// Meter receives the RPC metrics; nil uses the global provider.
+	Meter metric.MeterProvider
 	// ServerOptions are appended.
 	ServerOptions []grpc.ServerOption
 }
@@ -82,7 +85,7 @@ func New(o Options) (*Server, error) {
 		s.stop = 10 * time.Second
 	}
 	opts := []grpc.ServerOption{
-		grpc.StatsHandler(otelgrpc.NewServerHandler()),
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelOpts(o)...)),
 		grpc.ChainUnaryInterceptor(
 			s.logUnary,
 			authUnary(o.Auth),
@@ -111,6 +114,13 @@ func New(o Options) (*Server, error) {
 		reflection.Register(s.srv)
 	}
 	return s, nil
+}
+
+func otelOpts(o Options) []otelgrpc.Option {
+	if o.Meter == nil {
+		return nil
+	}
+	return []otelgrpc.Option{otelgrpc.WithMeterProvider(o.Meter)}
 }
 
 // GRPC returns the server for registering services.

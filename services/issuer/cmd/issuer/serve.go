@@ -162,9 +162,17 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		Store: st, Publisher: pub, Tracker: tracker, Format: format, Now: time.Now,
 		PropagationTimeout: cfg.PropagationTimeout, Logger: log,
 	}
+	metrics, err := telemetry.NewMetrics(cfg.MetricsListen)
+	if err != nil {
+		return err
+	}
+	defer metrics.Shutdown(context.Background())
+	if err := tracker.RegisterMetrics(metrics.Provider().Meter("gatepass/issuer")); err != nil {
+		return err
+	}
 	auth := &rpc.Authenticator{Store: st, Format: format, Now: time.Now}
 	srv, err := grpcserver.New(grpcserver.Options{
-		Addr: cfg.ListenAddr, Logger: log, Auth: auth.Authenticate,
+		Addr: cfg.ListenAddr, Logger: log, Auth: auth.Authenticate, Meter: metrics.Provider(),
 		Validate: rpc.Validator{Now: time.Now}.Validate, Reflection: cfg.Reflection,
 		TLSCertFile: cfg.TLS.CertFile, TLSKeyFile: cfg.TLS.KeyFile,
 	})
@@ -180,6 +188,14 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	pctx, stopPublisher := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { pub.Run(pctx) })
+	wg.Go(func() {
+		if err := metrics.Serve(pctx); err != nil {
+			log.Error("metrics server stopped", "error", err)
+		}
+	})
+	if a := metrics.Addr(); a != "" {
+		log.Info("serving metrics", "addr", "http://"+a+"/metrics")
+	}
 	defer func() { stopPublisher(); wg.Wait() }()
 
 	// GATEPASS_ISSUER_ADDR comes last: once it is printed, everything is up.

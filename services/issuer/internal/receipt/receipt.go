@@ -13,6 +13,7 @@ import (
 	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -113,4 +114,15 @@ func (t *Tracker) Wait(ctx context.Context, seq uint64, published time.Time) *ga
 			return r
 		}
 	}
+}
+
+// RegisterMetrics publishes the number of live validators.
+func (t *Tracker) RegisterMetrics(m metric.Meter) error {
+	_, err := m.Int64ObservableGauge("gatepass_issuer_validators_live",
+		metric.WithDescription("Validators that reported within the liveness window and are serving."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(t.Live()))
+			return nil
+		}))
+	return err
 }

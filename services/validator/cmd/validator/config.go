@@ -44,6 +44,8 @@ type Config struct {
 	TokenPrefix string
 	// Reflection registers gRPC server reflection. Default true.
 	Reflection bool
+	// MetricsListen serves Prometheus /metrics there; empty (default) serves none.
+	MetricsListen string
 	// LogLevel: debug, info, warn or error. Default info.
 	LogLevel string
 }
@@ -63,6 +65,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	l.Duration(&c.ReportInterval, "report-interval", "GATEPASS_REPORT_INTERVAL", time.Second, "interval between reports to the issuer")
 	l.String(&c.TokenPrefix, "token-prefix", "GATEPASS_TOKEN_PREFIX", token.DefaultPrefix, "token secret prefix")
 	l.Bool(&c.Reflection, "reflection", "GATEPASS_REFLECTION", true, "register gRPC server reflection")
+	l.String(&c.MetricsListen, "metrics-listen", "GATEPASS_METRICS_LISTEN", "", "address for Prometheus /metrics (empty: off)")
 	l.String(&c.LogLevel, "log-level", "GATEPASS_LOG_LEVEL", "info", "debug, info, warn or error")
 	if err := l.Parse(args); err != nil {
 		return c, err

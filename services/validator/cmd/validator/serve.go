@@ -20,6 +20,7 @@ import (
 	"github.com/gatepass/gatepass/services/validator/internal/follow"
 	"github.com/gatepass/gatepass/services/validator/internal/rpc"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
 )
 
 func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
@@ -39,7 +40,19 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	defer c.Close()
 
+	metrics, err := telemetry.NewMetrics(cfg.MetricsListen)
+	if err != nil {
+		return err
+	}
+	defer metrics.Shutdown(context.Background())
+	meter := metrics.Provider().Meter("gatepass/validator")
+	validations, err := meter.Int64Counter("gatepass_validations", metric.WithDescription("ValidateToken answers by reason."))
+	if err != nil {
+		return err
+	}
+
 	srv, err := grpcserver.New(grpcserver.Options{
+		Meter: metrics.Provider(),
 		Addr: cfg.ListenAddr, Logger: log, Validate: rpc.Validate, Reflection: cfg.Reflection,
 		TLSCertFile: cfg.TLS.CertFile, TLSKeyFile: cfg.TLS.KeyFile,
 	})
@@ -70,7 +83,11 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	})
 	gatepassv1.RegisterValidatorServiceServer(srv.GRPC(), &rpc.Server{
 		Store: c, Format: token.Format{Prefix: cfg.TokenPrefix}, Current: f.Current, Now: time.Now, Logger: log,
+		Validations: validations,
 	})
+	if err := f.RegisterMetrics(meter); err != nil {
+		return err
+	}
 	srv.SetServing("", false)
 	srv.SetServing(gatepassv1.ValidatorService_ServiceDesc.ServiceName, false)
 
@@ -82,6 +99,14 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		}
 	})
 	wg.Go(func() { healthLoop(bg, srv, f) })
+	wg.Go(func() {
+		if err := metrics.Serve(bg); err != nil {
+			log.Error("metrics server stopped", "error", err)
+		}
+	})
+	if a := metrics.Addr(); a != "" {
+		log.Info("serving metrics", "addr", "http://"+a+"/metrics")
+	}
 	defer func() { stopBackground(); wg.Wait() }()
 
 	fmt.Fprintf(stdout, "GATEPASS_VALIDATOR_ADDR=%s\n", srv.Addr())

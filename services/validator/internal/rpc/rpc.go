@@ -15,6 +15,8 @@ import (
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/validator/internal/cache"
 	"github.com/gatepass/gatepass/services/validator/internal/check"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -37,6 +39,8 @@ type Server struct {
 	Current func() error
 	Now     func() time.Time
 	Logger  *slog.Logger
+	// Validations counts answers by reason; nil counts nothing.
+	Validations metric.Int64Counter
 }
 
 // ValidateToken implements ValidatorService.
@@ -52,6 +56,9 @@ func (s *Server) ValidateToken(ctx context.Context, req *gatepassv1.ValidateToke
 	if err != nil {
 		s.Logger.ErrorContext(ctx, "validate token", "error", err)
 		return nil, status.Error(codes.Internal, "internal error")
+	}
+	if s.Validations != nil {
+		s.Validations.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", resp.GetReason().String())))
 	}
 	if !resp.GetActive() {
 		s.Logger.DebugContext(ctx, "token refused", "reason", resp.GetReason().String(), "token_id", resp.GetTokenId())

@@ -1,0 +1,81 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+)
+
+// Metrics is an OpenTelemetry meter provider whose readings are served in
+// Prometheus text format at /metrics, when an address is configured.
+type Metrics struct {
+	provider *sdkmetric.MeterProvider
+	lis      net.Listener
+	srv      *http.Server
+}
+
+// NewMetrics builds the provider and, when addr is not empty, binds the
+// /metrics listener (Serve starts it).
+func NewMetrics(addr string) (*Metrics, error) {
+	reg := prometheus.NewRegistry()
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
+	if err != nil {
+		return nil, fmt.Errorf("metrics exporter: %w", err)
+	}
+	m := &Metrics{provider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))}
+	if addr == "" {
+		return m, nil
+	}
+	m.lis, err = net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return m, nil
+}
+
+// Provider returns the meter provider to pass to instrumented code.
+func (m *Metrics) Provider() metric.MeterProvider { return m.provider }
+
+// Addr is the bound /metrics address, or "" when metrics are not served.
+func (m *Metrics) Addr() string {
+	if m.lis == nil {
+		return ""
+	}
+	return m.lis.Addr().String()
+}
+
+// Serve serves /metrics until ctx ends (returns at once when not served).
+func (m *Metrics) Serve(ctx context.Context) error {
+	if m.srv == nil {
+		return nil
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- m.srv.Serve(m.lis) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve metrics: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := m.srv.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+// Shutdown flushes and stops the provider.
+func (m *Metrics) Shutdown(ctx context.Context) error { return m.provider.Shutdown(ctx) }
