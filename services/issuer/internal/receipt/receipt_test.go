@@ -2,24 +2,12 @@ package receipt
 
 import (
 	"context"
-	"sync"
+	"github.com/gatepass/gatepass/pkg/fakeclock"
 	"testing"
 	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 )
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func report(id string, applied uint64, serving bool) *gatepassv1.ValidatorReport {
 	return &gatepassv1.ValidatorReport{ValidatorId: id, AppliedSequence: applied, Serving: serving}
@@ -27,7 +15,7 @@ func report(id string, applied uint64, serving bool) *gatepassv1.ValidatorReport
 
 func TestWaitCompletesWhenAllLiveApplied(t *testing.T) {
 	t.Parallel()
-	clk := &fakeClock{t: time.Unix(1000, 0)}
+	clk := fakeclock.New(time.Unix(1000, 0))
 	tr := NewTracker(5*time.Second, clk.Now)
 	tr.Report(report("a", 10, true))
 	tr.Report(report("b", 10, true))
@@ -54,7 +42,7 @@ func TestWaitCompletesWhenAllLiveApplied(t *testing.T) {
 
 func TestWaitTimesOutWithPartialReceipt(t *testing.T) {
 	t.Parallel()
-	clk := &fakeClock{t: time.Unix(1000, 0)}
+	clk := fakeclock.New(time.Unix(1000, 0))
 	tr := NewTracker(5*time.Second, clk.Now)
 	tr.Report(report("a", 5, true))
 	tr.Report(report("b", 4, true))
@@ -68,7 +56,7 @@ func TestWaitTimesOutWithPartialReceipt(t *testing.T) {
 
 func TestSilentValidatorIsNotLive(t *testing.T) {
 	t.Parallel()
-	clk := &fakeClock{t: time.Unix(1000, 0)}
+	clk := fakeclock.New(time.Unix(1000, 0))
 	tr := NewTracker(5*time.Second, clk.Now)
 	tr.Report(report("gone", 1, true))
 	clk.Add(6 * time.Second)
@@ -84,7 +72,7 @@ func TestSilentValidatorIsNotLive(t *testing.T) {
 
 func TestUnpublishedIsNeverComplete(t *testing.T) {
 	t.Parallel()
-	clk := &fakeClock{t: time.Unix(1000, 0)}
+	clk := fakeclock.New(time.Unix(1000, 0))
 	tr := NewTracker(5*time.Second, clk.Now)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -53,7 +53,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 
 	srv, err := grpcserver.New(grpcserver.Options{
 		Meter: metrics.Provider(),
-		Addr: cfg.ListenAddr, Logger: log, Validate: rpc.Validate, Reflection: cfg.Reflection,
+		Addr:  cfg.ListenAddr, Logger: log, Validate: rpc.Validate, Reflection: cfg.Reflection,
 		TLSCertFile: cfg.TLS.CertFile, TLSKeyFile: cfg.TLS.KeyFile,
 	})
 	if err != nil {

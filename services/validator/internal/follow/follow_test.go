@@ -2,8 +2,8 @@ package follow
 
 import (
 	"errors"
+	"github.com/gatepass/gatepass/pkg/fakeclock"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,19 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newFollower(t testing.TB, clk *clock, serveStale time.Duration) (*Follower, *event.Signer) {
+func newFollower(t testing.TB, clk *fakeclock.Clock, serveStale time.Duration) (*Follower, *event.Signer) {
 	t.Helper()
 	seed, err := event.GenerateSeed()
 	if err != nil {
@@ -55,7 +43,7 @@ func heartbeat(t testing.TB, s *event.Signer, seq uint64, sent time.Time) *nats.
 
 func TestHeartbeatsConfirmOnlyWhenCaughtUp(t *testing.T) {
 	t.Parallel()
-	clk := &clock{t: time.Unix(1_000_000, 0)}
+	clk := fakeclock.New(time.Unix(1_000_000, 0))
 	f, signer := newFollower(t, clk, 0)
 	if err := f.Current(); !errors.Is(err, ErrNotReady) {
 		t.Fatalf("before any confirmation: %v", err)
@@ -98,7 +86,7 @@ func TestHeartbeatsConfirmOnlyWhenCaughtUp(t *testing.T) {
 
 func TestServeStaleIsBoundedAndCounted(t *testing.T) {
 	t.Parallel()
-	clk := &clock{t: time.Unix(1_000_000, 0)}
+	clk := fakeclock.New(time.Unix(1_000_000, 0))
 	f, signer := newFollower(t, clk, 10*time.Second)
 	f.onHeartbeat(heartbeat(t, signer, 0, clk.Now()))
 	clk.Add(7 * time.Second)
