@@ -1,0 +1,90 @@
+package publish
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatepass/gatepass/pkg/event"
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/natsembed"
+	"github.com/gatepass/gatepass/services/issuer/internal/store"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TestRepublishAfterCrashIsDeduplicated: the publisher crashed after
+// JetStream acknowledged an entry but before deleting it; publishing it
+// again must not add a second message.
+func TestRepublishAfterCrashIsDeduplicated(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ns, err := natsembed.Start(natsembed.Options{Addr: "127.0.0.1:0", StoreDir: filepath.Join(dir, "nats")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stream, err := js.CreateOrUpdateStream(ctx, StreamConfig(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	seed, _ := event.GenerateSeed()
+	signer, _ := event.NewSigner(seed)
+	st, err := store.Open(filepath.Join(dir, "issuer.db"), signer, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var ids []string
+	for _, name := range []string{"tok_0000000000000000000001", "tok_0000000000000000000002"} {
+		err := st.Update(func(tx *store.Tx) error {
+			id, err := tx.PutToken(&gatepassv1.TokenState{Token: &gatepassv1.Token{Id: name}, SecretSha256: make([]byte, 32)})
+			ids = append(ids, id)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The "crashed" publish of the first entry.
+	out, _ := st.Outbox(1)
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: out[0].Subject, Data: out[0].Data}, jetstream.WithMsgID(out[0].EventID)); err != nil {
+		t.Fatal(err)
+	}
+
+	p := New(st, nc, js, signer, Options{Replicas: 1, Heartbeat: time.Hour, Logger: slog.New(slog.DiscardHandler), Now: time.Now})
+	rctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { p.Run(rctx) })
+	defer func() { stop(); wg.Wait() }()
+
+	seq, err := p.WaitPublished(ctx, ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq != 2 {
+		t.Fatalf("second event at sequence %d, want 2 (the first was deduplicated)", seq)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 2 {
+		t.Fatalf("stream holds %d messages, want 2", info.State.Msgs)
+	}
+	if left, _ := st.Outbox(10); len(left) != 0 {
+		t.Fatalf("%d outbox entries left after publishing", len(left))
+	}
+}
