@@ -177,7 +177,14 @@ func (f *Follower) follow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if f.gap(pos, info) {
+	switch {
+	case pos.StreamCreated.IsZero():
+		// A new cache: remember which stream instance it follows.
+		if err := f.cache.Rewind(info.Created); err != nil {
+			return err
+		}
+		pos.Sequence = 0
+	case f.gap(pos, info):
 		f.opts.Logger.Warn("token stream is not the one the cache followed; replaying it from the start",
 			"applied", pos.Sequence, "stream_first", info.State.FirstSeq, "stream_last", info.State.LastSeq)
 		if err := f.cache.Rewind(info.Created); err != nil {
@@ -246,10 +253,6 @@ func (f *Follower) follow(ctx context.Context) error {
 // gap reports whether the stored position cannot be resumed in this stream:
 // the stream was recreated, or messages after the position are gone.
 func (f *Follower) gap(pos cache.Position, info *jetstream.StreamInfo) bool {
-	if pos.StreamCreated.IsZero() {
-		// A new cache: remember the stream instance; Rewind from 0 is a no-op.
-		return true
-	}
 	return !pos.StreamCreated.Equal(info.Created) ||
 		pos.Sequence > info.State.LastSeq ||
 		(info.State.Msgs > 0 && pos.Sequence+1 < info.State.FirstSeq)
