@@ -153,4 +153,3 @@ func TestRecreatedStreamIsReplayed(t *testing.T) {
 		t.Fatalf("rebuild logged %d times, want once (after recreation only):\n%s", n, logs.String())
 	}
 }
-
