@@ -14,6 +14,7 @@ import (
 	"github.com/gatepass/gatepass/pkg/event"
 	"github.com/gatepass/gatepass/pkg/natsconn"
 	"github.com/gatepass/gatepass/pkg/token"
+	"github.com/gatepass/gatepass/services/validator/internal/gate"
 )
 
 // Config is everything a validator reads at start.
@@ -44,6 +45,18 @@ type Config struct {
 	TokenPrefix string
 	// Reflection registers gRPC server reflection. Default true.
 	Reflection bool
+	// CheckListen serves the HTTP check endpoint for nginx, Caddy and
+	// Traefik; empty disables it. Default 127.0.0.1:7403.
+	CheckListen string
+	// TrustedProxies whose X-Forwarded-For the HTTP check believes
+	// (comma-separated CIDRs). Default 127.0.0.1/32,::1/128.
+	TrustedProxies string
+	// GatewayRulesFile holds JSON rules mapping method and path prefix to
+	// project and minimum role, for ext_authz and the HTTP check.
+	GatewayRulesFile string
+	// KeepAuthorization passes the authorization header upstream on
+	// ext_authz allow. Default false.
+	KeepAuthorization bool
 	// MetricsListen serves Prometheus /metrics there; empty (default) serves none.
 	MetricsListen string
 	// LogLevel: debug, info, warn or error. Default info.
@@ -65,6 +78,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	l.Duration(&c.ReportInterval, "report-interval", "GATEPASS_REPORT_INTERVAL", time.Second, "interval between reports to the issuer")
 	l.String(&c.TokenPrefix, "token-prefix", "GATEPASS_TOKEN_PREFIX", token.DefaultPrefix, "token secret prefix")
 	l.Bool(&c.Reflection, "reflection", "GATEPASS_REFLECTION", true, "register gRPC server reflection")
+	l.String(&c.CheckListen, "check-listen", "GATEPASS_CHECK_LISTEN", "127.0.0.1:7403", "HTTP check endpoint address (empty: off)")
+	l.String(&c.TrustedProxies, "trusted-proxies", "GATEPASS_TRUSTED_PROXIES", "127.0.0.1/32,::1/128", "proxies whose X-Forwarded-For is believed")
+	l.String(&c.GatewayRulesFile, "gateway-rules", "GATEPASS_GATEWAY_RULES_FILE", "", "JSON rules: method and path prefix to project and min role")
+	l.Bool(&c.KeepAuthorization, "keep-authorization", "GATEPASS_GATEWAY_KEEP_AUTHORIZATION", false, "pass the authorization header upstream on ext_authz allow")
 	l.String(&c.MetricsListen, "metrics-listen", "GATEPASS_METRICS_LISTEN", "", "address for Prometheus /metrics (empty: off)")
 	l.String(&c.LogLevel, "log-level", "GATEPASS_LOG_LEVEL", "info", "debug, info, warn or error")
 	if err := l.Parse(args); err != nil {
@@ -109,6 +126,17 @@ func (c Config) Validate() error {
 	}
 	if err := token.ValidatePrefix(c.TokenPrefix); err != nil {
 		errs = append(errs, err)
+	}
+	if _, err := gate.ParseProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := gate.LoadRules(c.GatewayRulesFile); err != nil {
+		errs = append(errs, err)
+	}
+	if c.CheckListen != "" {
+		if _, _, err := net.SplitHostPort(c.CheckListen); err != nil {
+			errs = append(errs, fmt.Errorf("check-listen: %w", err))
+		}
 	}
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"io"
 	"log/slog"
 	"os"
@@ -17,7 +18,10 @@ import (
 	"github.com/gatepass/gatepass/pkg/telemetry"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/validator/internal/cache"
+	"github.com/gatepass/gatepass/services/validator/internal/extauthz"
 	"github.com/gatepass/gatepass/services/validator/internal/follow"
+	"github.com/gatepass/gatepass/services/validator/internal/gate"
+	"github.com/gatepass/gatepass/services/validator/internal/httpcheck"
 	"github.com/gatepass/gatepass/services/validator/internal/rpc"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
@@ -81,10 +85,21 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		ID: id, Staleness: cfg.Staleness, ServeStaleFor: cfg.ServeStaleFor, ReportInterval: cfg.ReportInterval,
 		Logger: log, Now: time.Now,
 	})
-	gatepassv1.RegisterValidatorServiceServer(srv.GRPC(), &rpc.Server{
+	rpcServer := &rpc.Server{
 		Store: c, Format: token.Format{Prefix: cfg.TokenPrefix}, Current: f.Current, Now: time.Now, Logger: log,
 		Validations: validations,
-	})
+	}
+	gatepassv1.RegisterValidatorServiceServer(srv.GRPC(), rpcServer)
+	rules, _ := gate.LoadRules(cfg.GatewayRulesFile) // checked by Validate
+	proxies, _ := gate.ParseProxies(cfg.TrustedProxies)
+	g := &gate.Gate{Decide: rpcServer.Decide, Current: f.Current, Rules: rules, Logger: log, Validations: validations}
+	authv3.RegisterAuthorizationServer(srv.GRPC(), &extauthz.Server{Gate: g, KeepAuthorization: cfg.KeepAuthorization, Logger: log})
+	var checkSrv *httpcheck.Server
+	if cfg.CheckListen != "" {
+		if checkSrv, err = httpcheck.New(cfg.CheckListen, g, proxies, f.Serving, log); err != nil {
+			return err
+		}
+	}
 	if err := f.RegisterMetrics(meter); err != nil {
 		return err
 	}
@@ -109,6 +124,15 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	defer func() { stopBackground(); wg.Wait() }()
 
+	if checkSrv != nil {
+		wg.Go(func() {
+			if err := checkSrv.Serve(bg); err != nil {
+				log.Error("HTTP check server stopped", "error", err)
+			}
+		})
+		fmt.Fprintf(stdout, "GATEPASS_CHECK_ADDR=%s\n", checkSrv.Addr())
+	}
+	// GATEPASS_VALIDATOR_ADDR comes last: once it is printed, everything is up.
 	fmt.Fprintf(stdout, "GATEPASS_VALIDATOR_ADDR=%s\n", srv.Addr())
 	log.Info("validator serving", "addr", srv.Addr())
 	err = srv.Serve(ctx)

@@ -1,0 +1,176 @@
+// Package gate turns a validator's answer into a gateway decision (allow,
+// 401 or 403) shared by the Envoy ext_authz and HTTP check front ends: it
+// reads the bearer token, chooses the project and minimum role from the
+// route or from configured rules, and names the identity headers to pass
+// upstream.
+//
+// # Caveats
+//
+// A gateway's answer must not tell an attacker an unknown token from a
+// revoked one: every refusal of the token itself (missing, malformed,
+// unknown, disabled, revoked, expired, or used from a network it is not
+// allowed from) is the same 401. The precise reason goes only to logs and
+// metrics.
+package gate
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"strings"
+
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/services/validator/internal/check"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Outcome is a gateway decision.
+type Outcome int
+
+// The decisions.
+const (
+	// Allow lets the request through with identity headers.
+	Allow Outcome = iota
+	// Unauthenticated is a 401: no usable token.
+	Unauthenticated
+	// Forbidden is a 403: a good token without the role or project.
+	Forbidden
+	// Unavailable: the validator is not current and must not answer.
+	Unavailable
+)
+
+// Identity header names passed upstream on allow.
+const (
+	HeaderTokenID     = "x-gatepass-token-id"
+	HeaderWorkspaceID = "x-gatepass-workspace-id"
+	HeaderProjectID   = "x-gatepass-project-id"
+	HeaderRole        = "x-gatepass-role"
+	HeaderOwnerID     = "x-gatepass-owner-id"
+)
+
+// IdentityHeaders lists the headers set on allowed requests.
+var IdentityHeaders = []string{HeaderTokenID, HeaderWorkspaceID, HeaderProjectID, HeaderRole, HeaderOwnerID}
+
+// Request is what a gateway asks.
+type Request struct {
+	// Authorization is the raw Authorization header value.
+	Authorization string
+	Method, Path  string
+	// Route carries per-route settings (Envoy context extensions, query
+	// parameters): "project_id" and "min_role". They beat the rules.
+	Route    map[string]string
+	ClientIP netip.Addr
+}
+
+// Result is the decision and, on allow, the identity to pass upstream.
+type Result struct {
+	Outcome Outcome
+	// Headers to add upstream on allow, in IdentityHeaders order.
+	Headers [][2]string
+	// Reason is for logs and metrics only, never for the caller.
+	Reason gatepassv1.Reason
+}
+
+// Decider answers for a secret; rpc.Server.Decide implements it.
+type Decider func(secret string, req check.Request) (*gatepassv1.ValidateTokenResponse, error)
+
+// Gate makes gateway decisions.
+type Gate struct {
+	Decide  Decider
+	Current func() error
+	Rules   Rules
+	Logger  *slog.Logger
+	// Validations counts answers by reason; nil counts nothing.
+	Validations metric.Int64Counter
+}
+
+// Check decides a request. An error means the check failed (treat as
+// unavailable; never allow).
+func (g *Gate) Check(ctx context.Context, r Request) (Result, error) {
+	if err := g.Current(); err != nil {
+		return Result{Outcome: Unavailable}, nil
+	}
+	req := check.Request{ClientIP: r.ClientIP}
+	req.ProjectID, req.MinRole = g.Rules.Match(r.Method, r.Path)
+	if p, ok := r.Route["project_id"]; ok {
+		req.ProjectID = p
+	}
+	if m, ok := r.Route["min_role"]; ok {
+		role, ok := ParseRole(m)
+		if !ok {
+			// A misconfigured route must fail closed, loudly.
+			g.Logger.ErrorContext(ctx, "gateway route has an unknown min_role; refusing", "min_role", m)
+			return Result{Outcome: Forbidden}, nil
+		}
+		req.MinRole = role
+	}
+	secret, ok := Bearer(r.Authorization)
+	if !ok {
+		g.count(ctx, gatepassv1.Reason_REASON_MALFORMED)
+		return Result{Outcome: Unauthenticated, Reason: gatepassv1.Reason_REASON_MALFORMED}, nil
+	}
+	resp, err := g.Decide(secret, req)
+	if err != nil {
+		return Result{Outcome: Unavailable}, err
+	}
+	g.count(ctx, resp.GetReason())
+	res := Result{Reason: resp.GetReason()}
+	switch resp.GetReason() {
+	case gatepassv1.Reason_REASON_ACTIVE:
+		res.Outcome = Allow
+		res.Headers = [][2]string{
+			{HeaderTokenID, resp.GetTokenId()},
+			{HeaderWorkspaceID, resp.GetWorkspaceId()},
+			{HeaderProjectID, resp.GetProjectId()},
+			{HeaderRole, RoleName(resp.GetRole())},
+			{HeaderOwnerID, resp.GetOwnerId()},
+		}
+	case gatepassv1.Reason_REASON_WRONG_PROJECT, gatepassv1.Reason_REASON_INSUFFICIENT_ROLE:
+		res.Outcome = Forbidden
+	default:
+		res.Outcome = Unauthenticated
+	}
+	if res.Outcome != Allow {
+		g.Logger.InfoContext(ctx, "gateway refused", "reason", resp.GetReason().String(), "token_id", resp.GetTokenId(),
+			"method", r.Method, "path", r.Path, "client_ip", r.ClientIP.String())
+	}
+	return res, nil
+}
+
+func (g *Gate) count(ctx context.Context, r gatepassv1.Reason) {
+	if g.Validations != nil {
+		g.Validations.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", r.String())))
+	}
+}
+
+// Bearer extracts the token from an Authorization header value.
+func Bearer(header string) (string, bool) {
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return "", false
+	}
+	tok := strings.TrimSpace(rest)
+	if tok == "" || strings.ContainsAny(tok, " \t") {
+		return "", false
+	}
+	return tok, true
+}
+
+// ParseRole accepts "admin", "ADMIN" or "ROLE_ADMIN".
+func ParseRole(s string) (gatepassv1.Role, bool) {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	if !strings.HasPrefix(s, "ROLE_") {
+		s = "ROLE_" + s
+	}
+	v, ok := gatepassv1.Role_value[s]
+	if !ok || v == 0 {
+		return 0, false
+	}
+	return gatepassv1.Role(v), true
+}
+
+// RoleName is the short lower-case name, e.g. "admin".
+func RoleName(r gatepassv1.Role) string {
+	return strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_"))
+}

@@ -1,0 +1,166 @@
+// Package httpcheck serves a validator's HTTP check endpoint for gateways
+// that authorize with a sub-request: nginx auth_request, Caddy forward_auth
+// and Traefik ForwardAuth.
+//
+// GET (or any method) /check reads the original request's Authorization
+// header, method (X-Forwarded-Method, X-Original-Method) and path
+// (X-Original-URI, X-Forwarded-Uri), and the optional query parameters
+// project_id and min_role set by the operator in the gateway config. It
+// answers only 200 (with X-Gatepass-* identity headers), 401 or 403:
+// nginx turns anything else into a 500.
+//
+// # Caveats
+//
+// X-Forwarded-For is believed only from the configured trusted proxies;
+// anything else is the client's own claim. When the validator is not
+// current the answer is 401 with Retry-After, never 200.
+package httpcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gatepass/gatepass/services/validator/internal/extauthz"
+	"github.com/gatepass/gatepass/services/validator/internal/gate"
+)
+
+// MaxHeaderBytes bounds the request headers a gateway may send.
+const MaxHeaderBytes = 16 << 10
+
+// Server is a bound HTTP check server.
+type Server struct {
+	gate    *gate.Gate
+	proxies gate.Proxies
+	serving func() bool
+	log     *slog.Logger
+	lis     net.Listener
+	srv     *http.Server
+}
+
+// New binds addr. serving reports readiness for /healthz.
+func New(addr string, g *gate.Gate, proxies gate.Proxies, serving func() bool, log *slog.Logger) (*Server, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("check listen on %s: %w", addr, err)
+	}
+	s := &Server{gate: g, proxies: proxies, serving: serving, log: log, lis: lis}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/check", s.check)
+	mux.HandleFunc("/check/", s.check)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	s.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 2 * time.Second,
+		ReadTimeout:       5 * time.Second,
+		WriteTimeout:      5 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.lis.Addr().String() }
+
+// Serve serves until ctx ends, then shuts down within 5s.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.lis) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve HTTP check: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+func (s *Server) check(w http.ResponseWriter, r *http.Request) {
+	req := gate.Request{
+		Authorization: r.Header.Get("Authorization"),
+		Method:        first(r.Header.Get("X-Forwarded-Method"), r.Header.Get("X-Original-Method"), r.Method),
+		Path:          originalPath(r),
+		Route:         map[string]string{},
+		ClientIP:      s.clientIP(r),
+	}
+	q := r.URL.Query()
+	for _, k := range []string{"project_id", "min_role"} {
+		if q.Has(k) {
+			req.Route[k] = q.Get(k)
+		}
+	}
+	res, err := s.gate.Check(r.Context(), req)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "HTTP check failed", "error", err)
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	switch res.Outcome {
+	case gate.Allow:
+		for _, kv := range res.Headers {
+			// Always set, even empty, so a gateway copying them overwrites
+			// any the client sent.
+			h[http.CanonicalHeaderKey(kv[0])] = []string{kv[1]}
+		}
+		w.WriteHeader(http.StatusOK)
+	case gate.Forbidden:
+		h.Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(extauthz.ForbiddenBody))
+	case gate.Unavailable:
+		h.Set("Retry-After", "1")
+		h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(extauthz.DeniedBody))
+	default:
+		h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(extauthz.DeniedBody))
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	if !s.serving() {
+		http.Error(w, "not serving", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (s *Server) clientIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return s.proxies.ClientIP(ap.Addr(), r.Header.Values("X-Forwarded-For"))
+}
+
+// originalPath is the path of the request being authorized, without query.
+func originalPath(r *http.Request) string {
+	p := first(r.Header.Get("X-Original-URI"), r.Header.Get("X-Forwarded-Uri"), "/")
+	p, _, _ = strings.Cut(p, "?")
+	return p
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
