@@ -10,6 +10,7 @@ cd "$(dirname "$0")/../.."
 export GATEPASS_DATA_DIR="${GATEPASS_DATA_DIR:-$PWD/data}"
 issuer_listen="${GATEPASS_ISSUER_LISTEN:-127.0.0.1:7401}"
 validator_listen="${GATEPASS_VALIDATOR_LISTEN:-127.0.0.1:7402}"
+check_listen="${GATEPASS_CHECK_LISTEN:-127.0.0.1:7403}"
 nats_listen="${GATEPASS_EMBEDDED_NATS_LISTEN:-127.0.0.1:7422}"
 mkdir -p "$GATEPASS_DATA_DIR"
 chmod 700 "$GATEPASS_DATA_DIR"
@@ -45,7 +46,7 @@ pids+=($!)
 exec {issuer_fd}<"$fifo_dir/issuer"
 wait_for "$issuer_fd" GATEPASS_ISSUER_ADDR
 
-./bin/validator -listen "$validator_listen" -nats-url "${vars[GATEPASS_NATS_URL]}" \
+./bin/validator -listen "$validator_listen" -check-listen "$check_listen" -nats-url "${vars[GATEPASS_NATS_URL]}" \
   -issuer-public-key "${vars[GATEPASS_ISSUER_PUBLIC_KEY]}" -cache "$GATEPASS_DATA_DIR/validator.db" \
   -id local-validator >"$fifo_dir/validator" 2>>"$GATEPASS_DATA_DIR/validator.log" &
 pids+=($!)
@@ -54,6 +55,7 @@ wait_for "$validator_fd" GATEPASS_VALIDATOR_ADDR
 
 echo "GATEPASS_ISSUER_ADDR=${vars[GATEPASS_ISSUER_ADDR]}"
 echo "GATEPASS_VALIDATOR_ADDR=${vars[GATEPASS_VALIDATOR_ADDR]}"
+echo "GATEPASS_CHECK_ADDR=${vars[GATEPASS_CHECK_ADDR]}"
 if [[ -n "${vars[GATEPASS_TOKEN]:-}" ]]; then
   echo "GATEPASS_TOKEN=${vars[GATEPASS_TOKEN]}"
   echo "# the owner token above is shown only this once: keep it in a secret store" >&2

@@ -212,9 +212,7 @@ func TestIssuerCrashBetweenCommitAndPublish(t *testing.T) {
 func TestIssuerDownThenNATSDown(t *testing.T) {
 	const staleness = time.Second
 	w := newWorld(t)
-	ns := startNATS(t)
-	dir := t.TempDir()
-	iss := w.startIssuer(issuerOpts{natsURL: ns.ClientURL(), dataDir: filepath.Join(dir, "issuer")})
+	ns, iss, dir := w.natsAndIssuer()
 	pub, admin := iss.vars["GATEPASS_ISSUER_PUBLIC_KEY"], iss.vars["GATEPASS_TOKEN"]
 	v1 := w.startValidator("v1", ns.ClientURL(), pub, filepath.Join(dir, "v1.db"), staleness)
 	v2 := w.startValidator("v2", ns.ClientURL(), pub, filepath.Join(dir, "v2.db"), staleness)
@@ -267,9 +265,7 @@ func TestIssuerDownThenNATSDown(t *testing.T) {
 // resurrect a token, for running validators and for new ones.
 func TestForgedAndReplayedEvents(t *testing.T) {
 	w := newWorld(t)
-	ns := startNATS(t)
-	dir := t.TempDir()
-	iss := w.startIssuer(issuerOpts{natsURL: ns.ClientURL(), dataDir: filepath.Join(dir, "issuer")})
+	ns, iss, dir := w.natsAndIssuer()
 	pub, admin := iss.vars["GATEPASS_ISSUER_PUBLIC_KEY"], iss.vars["GATEPASS_TOKEN"]
 	v := w.startValidator("v", ns.ClientURL(), pub, filepath.Join(dir, "v.db"), 3*time.Second)
 	vc := validatorClient(t, v)

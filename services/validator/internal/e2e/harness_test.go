@@ -228,6 +228,14 @@ func startNATS(t *testing.T) *natsembed.Server {
 	return ns
 }
 
+// natsAndIssuer starts NATS in the test process and an issuer using it; it
+// returns them and a scratch directory for validator caches.
+func (w *world) natsAndIssuer() (*natsembed.Server, *proc, string) {
+	ns := startNATS(w.t)
+	dir := w.t.TempDir()
+	return ns, w.startIssuer(issuerOpts{natsURL: ns.ClientURL(), dataDir: filepath.Join(dir, "issuer")}), dir
+}
+
 type issuerOpts struct {
 	natsURL string
 	dataDir string
@@ -294,13 +302,7 @@ func authed(t testing.TB, secret string) context.Context {
 
 // createToken creates a never-expiring workspace token and records its secret.
 func (w *world) createToken(iss gatepassv1.IssuerServiceClient, admin, name string, role gatepassv1.Role) *gatepassv1.CreateTokenResponse {
-	w.t.Helper()
-	resp, err := iss.CreateToken(authed(w.t, admin), &gatepassv1.CreateTokenRequest{Name: name, Role: role, NeverExpires: true})
-	if err != nil {
-		w.t.Fatalf("CreateToken %s: %v", name, err)
-	}
-	w.secret(resp.GetSecret())
-	return resp
+	return w.createTokenWith(iss, admin, &gatepassv1.CreateTokenRequest{Name: name, Role: role, NeverExpires: true})
 }
 
 // validate calls ValidateToken with a short deadline.
@@ -333,3 +335,28 @@ func reason(t testing.TB, v gatepassv1.ValidatorServiceClient, secret string) st
 }
 
 func statusCode(err error) string { return status.Code(err).String() }
+
+func createProject(t testing.TB, iss *proc, admin, name string) string {
+	t.Helper()
+	ws := gatepassv1.NewWorkspaceServiceClient(dial(t, iss.vars["GATEPASS_ISSUER_ADDR"]))
+	resp, err := ws.CreateProject(authed(t, admin), &gatepassv1.CreateProjectRequest{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.GetProject().GetId()
+}
+
+// createTokenIn creates a never-expiring token in a project.
+func (w *world) createTokenIn(iss gatepassv1.IssuerServiceClient, admin, name string, role gatepassv1.Role, project string) *gatepassv1.CreateTokenResponse {
+	return w.createTokenWith(iss, admin, &gatepassv1.CreateTokenRequest{Name: name, Role: role, ProjectId: project, NeverExpires: true})
+}
+
+func (w *world) createTokenWith(iss gatepassv1.IssuerServiceClient, admin string, req *gatepassv1.CreateTokenRequest) *gatepassv1.CreateTokenResponse {
+	w.t.Helper()
+	resp, err := iss.CreateToken(authed(w.t, admin), req)
+	if err != nil {
+		w.t.Fatalf("CreateToken %s: %v", req.GetName(), err)
+	}
+	w.secret(resp.GetSecret())
+	return resp
+}
