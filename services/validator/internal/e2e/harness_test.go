@@ -267,6 +267,7 @@ func (w *world) startIssuer(o issuerOpts) *proc {
 func (w *world) startValidator(name, natsURL, publicKey, cache string, staleness time.Duration) *proc {
 	return w.start(name, "validator", map[string]string{
 		"GATEPASS_VALIDATOR_LISTEN":  "127.0.0.1:0",
+		"GATEPASS_CHECK_LISTEN":      "127.0.0.1:0",
 		"GATEPASS_NATS_URL":          natsURL,
 		"GATEPASS_ISSUER_PUBLIC_KEY": publicKey,
 		"GATEPASS_VALIDATOR_CACHE":   cache,

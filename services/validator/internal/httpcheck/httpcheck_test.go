@@ -1,0 +1,103 @@
+package httpcheck
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/token"
+	"github.com/gatepass/gatepass/services/validator/internal/cache"
+	"github.com/gatepass/gatepass/services/validator/internal/gate"
+	"github.com/gatepass/gatepass/services/validator/internal/rpc"
+)
+
+// serve runs a check server over a real cache holding one token limited to
+// 203.0.113.0/24 and 2001:db8::/32, trusting the given proxies.
+func serve(t *testing.T, trusted string) (addr, secret string) {
+	t.Helper()
+	c, err := cache.Open(filepath.Join(t.TempDir(), "v.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	sec, _ := token.Format{}.Mint()
+	d := sec.Digest()
+	if _, err := c.Apply([]cache.Item{{Sequence: 1, Token: &gatepassv1.TokenState{SecretSha256: d[:], Token: &gatepassv1.Token{
+		Id: "tok_1", WorkspaceId: "ws_1", Role: gatepassv1.Role_ROLE_TESTER, Status: gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE,
+		NeverExpires: true, Version: 1, AllowedCidrs: []string{"203.0.113.0/24", "2001:db8::/32"},
+	}}}}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	current := func() error { return nil }
+	r := &rpc.Server{Store: c, Current: current, Now: time.Now, Logger: log}
+	proxies, err := gate.ParseProxies(trusted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New("127.0.0.1:0", &gate.Gate{Decide: r.Decide, Current: current, Logger: log}, proxies, func() bool { return true }, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = s.Serve(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return s.Addr(), sec.String()
+}
+
+func status(t *testing.T, addr, secret string, headers map[string]string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+"/check", nil)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestForwardedForTrustedOnlyFromProxies(t *testing.T) {
+	t.Parallel()
+	// The test client is 127.0.0.1. Untrusted: its X-Forwarded-For is a lie.
+	addr, secret := serve(t, "10.0.0.0/8")
+	if got := status(t, addr, secret, map[string]string{"X-Forwarded-For": "203.0.113.5"}); got != 401 {
+		t.Fatalf("spoofed X-Forwarded-For from an untrusted peer: %d, want 401", got)
+	}
+	// Trusted: the proxy's X-Forwarded-For names the client.
+	addr, secret = serve(t, "127.0.0.1/32")
+	for xff, want := range map[string]int{
+		"203.0.113.5":               200,
+		"2001:db8::9":               200,
+		"198.51.100.7":              401,
+		"203.0.113.5, 198.51.100.7": 401, // the hop nearest us wins
+		"":                          401, // the proxy itself is not allowed
+	} {
+		h := map[string]string{}
+		if xff != "" {
+			h["X-Forwarded-For"] = xff
+		}
+		if got := status(t, addr, secret, h); got != want {
+			t.Errorf("X-Forwarded-For %q: %d, want %d", xff, got, want)
+		}
+	}
+}
+
+func TestOversizedHeadersRefused(t *testing.T) {
+	t.Parallel()
+	addr, secret := serve(t, "")
+	got := status(t, addr, secret, map[string]string{"X-Padding": strings.Repeat("a", 2*MaxHeaderBytes)})
+	if got != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("oversized headers: %d", got)
+	}
+}
