@@ -34,6 +34,16 @@ const (
 	HeartbeatSubject = "gatepass.heartbeat"
 	// ReportSubject carries validator reports to the issuer (core NATS).
 	ReportSubject = "gatepass.validator.report"
+	// UsageSubject carries validators' usage reports to the issuer (core
+	// NATS): statistics only, so a lost report loses nothing else.
+	UsageSubject = "gatepass.validator.usage"
+	// AuditStreamName is the JetStream stream of signed audit events, for
+	// external consumers.
+	AuditStreamName = "GATEPASS_AUDIT"
+	// AuditSubjects are the audit stream's subjects, one per workspace.
+	AuditSubjects = auditPrefix + "*"
+
+	auditPrefix = "gatepass.audit."
 
 	tokenPrefix   = "gatepass.token."
 	projectPrefix = "gatepass.project."
@@ -67,8 +77,18 @@ func Subject(ev *gatepassv1.Event) string {
 		return TokenSubject(b.Token.GetToken().GetId())
 	case *gatepassv1.Event_Project:
 		return ProjectSubject(b.Project.GetProject().GetId())
+	case *gatepassv1.Event_Audit:
+		return auditPrefix + b.Audit.GetWorkspaceId()
 	}
 	return ""
+}
+
+// StreamOf returns the stream a subject belongs to.
+func StreamOf(subject string) string {
+	if strings.HasPrefix(subject, auditPrefix) {
+		return AuditStreamName
+	}
+	return StreamName
 }
 
 // IsStreamSubject reports whether subject is one of the stream's.

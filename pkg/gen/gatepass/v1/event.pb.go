@@ -98,6 +98,7 @@ type Event struct {
 	//	*Event_Token
 	//	*Event_Project
 	//	*Event_Heartbeat
+	//	*Event_Audit
 	Body          isEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -181,6 +182,15 @@ func (x *Event) GetHeartbeat() *Heartbeat {
 	return nil
 }
 
+func (x *Event) GetAudit() *AuditEvent {
+	if x != nil {
+		if x, ok := x.Body.(*Event_Audit); ok {
+			return x.Audit
+		}
+	}
+	return nil
+}
+
 type isEvent_Body interface {
 	isEvent_Body()
 }
@@ -197,11 +207,17 @@ type Event_Heartbeat struct {
 	Heartbeat *Heartbeat `protobuf:"bytes,5,opt,name=heartbeat,proto3,oneof"`
 }
 
+type Event_Audit struct {
+	Audit *AuditEvent `protobuf:"bytes,6,opt,name=audit,proto3,oneof"`
+}
+
 func (*Event_Token) isEvent_Body() {}
 
 func (*Event_Project) isEvent_Body() {}
 
 func (*Event_Heartbeat) isEvent_Body() {}
+
+func (*Event_Audit) isEvent_Body() {}
 
 // TokenState is the full state of a token, never its secret.
 type TokenState struct {
@@ -418,21 +434,250 @@ func (x *ValidatorReport) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// UsageReport is what one validator saw since its last report. Losing one
+// loses only statistics.
+type UsageReport struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ValidatorId   string                 `protobuf:"bytes,1,opt,name=validator_id,json=validatorId,proto3" json:"validator_id,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	Tokens        []*TokenUsage          `protobuf:"bytes,3,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsageReport) Reset() {
+	*x = UsageReport{}
+	mi := &file_gatepass_v1_event_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageReport) ProtoMessage() {}
+
+func (x *UsageReport) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_event_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
+func (*UsageReport) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UsageReport) GetValidatorId() string {
+	if x != nil {
+		return x.ValidatorId
+	}
+	return ""
+}
+
+func (x *UsageReport) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *UsageReport) GetTokens() []*TokenUsage {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+// TokenUsage aggregates one token's validations in a report.
+type TokenUsage struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	TokenId string                 `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	// Accepted validations.
+	UseCount     int64                  `protobuf:"varint,2,opt,name=use_count,json=useCount,proto3" json:"use_count,omitempty"`
+	LastUsedTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=last_used_time,json=lastUsedTime,proto3" json:"last_used_time,omitempty"`
+	LastUsedIp   string                 `protobuf:"bytes,4,opt,name=last_used_ip,json=lastUsedIp,proto3" json:"last_used_ip,omitempty"`
+	// Distinct client addresses seen (bounded).
+	Sources []string `protobuf:"bytes,5,rep,name=sources,proto3" json:"sources,omitempty"`
+	// Highest min_role asked of the token in accepted validations.
+	MaxRoleNeeded Role `protobuf:"varint,6,opt,name=max_role_needed,json=maxRoleNeeded,proto3,enum=gatepass.v1.Role" json:"max_role_needed,omitempty"`
+	// Refused validations because the token was dead or misused.
+	Attempts      []*Attempt `protobuf:"bytes,7,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenUsage) Reset() {
+	*x = TokenUsage{}
+	mi := &file_gatepass_v1_event_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenUsage) ProtoMessage() {}
+
+func (x *TokenUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_event_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenUsage.ProtoReflect.Descriptor instead.
+func (*TokenUsage) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TokenUsage) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *TokenUsage) GetUseCount() int64 {
+	if x != nil {
+		return x.UseCount
+	}
+	return 0
+}
+
+func (x *TokenUsage) GetLastUsedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUsedTime
+	}
+	return nil
+}
+
+func (x *TokenUsage) GetLastUsedIp() string {
+	if x != nil {
+		return x.LastUsedIp
+	}
+	return ""
+}
+
+func (x *TokenUsage) GetSources() []string {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+func (x *TokenUsage) GetMaxRoleNeeded() Role {
+	if x != nil {
+		return x.MaxRoleNeeded
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *TokenUsage) GetAttempts() []*Attempt {
+	if x != nil {
+		return x.Attempts
+	}
+	return nil
+}
+
+// Attempt is a refused use of a token, aggregated by reason and address.
+type Attempt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        Reason                 `protobuf:"varint,1,opt,name=reason,proto3,enum=gatepass.v1.Reason" json:"reason,omitempty"`
+	LastTime      *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=last_time,json=lastTime,proto3" json:"last_time,omitempty"`
+	ClientIp      string                 `protobuf:"bytes,3,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	Count         int64                  `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Attempt) Reset() {
+	*x = Attempt{}
+	mi := &file_gatepass_v1_event_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attempt) ProtoMessage() {}
+
+func (x *Attempt) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_event_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
+func (*Attempt) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Attempt) GetReason() Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return Reason_REASON_UNSPECIFIED
+}
+
+func (x *Attempt) GetLastTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastTime
+	}
+	return nil
+}
+
+func (x *Attempt) GetClientIp() string {
+	if x != nil {
+		return x.ClientIp
+	}
+	return ""
+}
+
+func (x *Attempt) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 var File_gatepass_v1_event_proto protoreflect.FileDescriptor
 
 const file_gatepass_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x17gatepass/v1/event.proto\x12\vgatepass.v1\x1a\x17gatepass/v1/token.proto\x1a\x1bgatepass/v1/workspace.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Z\n" +
+	"\x17gatepass/v1/event.proto\x12\vgatepass.v1\x1a\x18gatepass/v1/issuer.proto\x1a\x17gatepass/v1/token.proto\x1a\x1bgatepass/v1/validator.proto\x1a\x1bgatepass/v1/workspace.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Z\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x12\x16\n" +
-	"\x06signer\x18\x03 \x01(\tR\x06signer\"\xef\x01\n" +
+	"\x06signer\x18\x03 \x01(\tR\x06signer\"\xa0\x02\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12/\n" +
 	"\x05token\x18\x03 \x01(\v2\x17.gatepass.v1.TokenStateH\x00R\x05token\x125\n" +
 	"\aproject\x18\x04 \x01(\v2\x19.gatepass.v1.ProjectStateH\x00R\aproject\x126\n" +
-	"\theartbeat\x18\x05 \x01(\v2\x16.gatepass.v1.HeartbeatH\x00R\theartbeatB\x06\n" +
+	"\theartbeat\x18\x05 \x01(\v2\x16.gatepass.v1.HeartbeatH\x00R\theartbeat\x12/\n" +
+	"\x05audit\x18\x06 \x01(\v2\x17.gatepass.v1.AuditEventH\x00R\x05auditB\x06\n" +
 	"\x04body\"[\n" +
 	"\n" +
 	"TokenState\x12(\n" +
@@ -446,7 +691,26 @@ const file_gatepass_v1_event_proto_rawDesc = "" +
 	"\fvalidator_id\x18\x01 \x01(\tR\vvalidatorId\x12)\n" +
 	"\x10applied_sequence\x18\x02 \x01(\x04R\x0fappliedSequence\x12\x18\n" +
 	"\aserving\x18\x03 \x01(\bR\aserving\x12.\n" +
-	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04timeB\xa7\x01\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x91\x01\n" +
+	"\vUsageReport\x12!\n" +
+	"\fvalidator_id\x18\x01 \x01(\tR\vvalidatorId\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12/\n" +
+	"\x06tokens\x18\x03 \x03(\v2\x17.gatepass.v1.TokenUsageR\x06tokens\"\xaf\x02\n" +
+	"\n" +
+	"TokenUsage\x12\x19\n" +
+	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12\x1b\n" +
+	"\tuse_count\x18\x02 \x01(\x03R\buseCount\x12@\n" +
+	"\x0elast_used_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\flastUsedTime\x12 \n" +
+	"\flast_used_ip\x18\x04 \x01(\tR\n" +
+	"lastUsedIp\x12\x18\n" +
+	"\asources\x18\x05 \x03(\tR\asources\x129\n" +
+	"\x0fmax_role_needed\x18\x06 \x01(\x0e2\x11.gatepass.v1.RoleR\rmaxRoleNeeded\x120\n" +
+	"\battempts\x18\a \x03(\v2\x14.gatepass.v1.AttemptR\battempts\"\xa2\x01\n" +
+	"\aAttempt\x12+\n" +
+	"\x06reason\x18\x01 \x01(\x0e2\x13.gatepass.v1.ReasonR\x06reason\x127\n" +
+	"\tlast_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\blastTime\x12\x1b\n" +
+	"\tclient_ip\x18\x03 \x01(\tR\bclientIp\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\x03R\x05countB\xa7\x01\n" +
 	"\x0fcom.gatepass.v1B\n" +
 	"EventProtoP\x01Z;github.com/gatepass/gatepass/pkg/gen/gatepass/v1;gatepassv1\xa2\x02\x03GXX\xaa\x02\vGatepass.V1\xca\x02\vGatepass\\V1\xe2\x02\x17Gatepass\\V1\\GPBMetadata\xea\x02\fGatepass::V1b\x06proto3"
 
@@ -462,7 +726,7 @@ func file_gatepass_v1_event_proto_rawDescGZIP() []byte {
 	return file_gatepass_v1_event_proto_rawDescData
 }
 
-var file_gatepass_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_gatepass_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_gatepass_v1_event_proto_goTypes = []any{
 	(*Envelope)(nil),              // 0: gatepass.v1.Envelope
 	(*Event)(nil),                 // 1: gatepass.v1.Event
@@ -470,23 +734,37 @@ var file_gatepass_v1_event_proto_goTypes = []any{
 	(*ProjectState)(nil),          // 3: gatepass.v1.ProjectState
 	(*Heartbeat)(nil),             // 4: gatepass.v1.Heartbeat
 	(*ValidatorReport)(nil),       // 5: gatepass.v1.ValidatorReport
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*Token)(nil),                 // 7: gatepass.v1.Token
-	(*Project)(nil),               // 8: gatepass.v1.Project
+	(*UsageReport)(nil),           // 6: gatepass.v1.UsageReport
+	(*TokenUsage)(nil),            // 7: gatepass.v1.TokenUsage
+	(*Attempt)(nil),               // 8: gatepass.v1.Attempt
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*AuditEvent)(nil),            // 10: gatepass.v1.AuditEvent
+	(*Token)(nil),                 // 11: gatepass.v1.Token
+	(*Project)(nil),               // 12: gatepass.v1.Project
+	(Role)(0),                     // 13: gatepass.v1.Role
+	(Reason)(0),                   // 14: gatepass.v1.Reason
 }
 var file_gatepass_v1_event_proto_depIdxs = []int32{
-	6, // 0: gatepass.v1.Event.time:type_name -> google.protobuf.Timestamp
-	2, // 1: gatepass.v1.Event.token:type_name -> gatepass.v1.TokenState
-	3, // 2: gatepass.v1.Event.project:type_name -> gatepass.v1.ProjectState
-	4, // 3: gatepass.v1.Event.heartbeat:type_name -> gatepass.v1.Heartbeat
-	7, // 4: gatepass.v1.TokenState.token:type_name -> gatepass.v1.Token
-	8, // 5: gatepass.v1.ProjectState.project:type_name -> gatepass.v1.Project
-	6, // 6: gatepass.v1.ValidatorReport.time:type_name -> google.protobuf.Timestamp
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	9,  // 0: gatepass.v1.Event.time:type_name -> google.protobuf.Timestamp
+	2,  // 1: gatepass.v1.Event.token:type_name -> gatepass.v1.TokenState
+	3,  // 2: gatepass.v1.Event.project:type_name -> gatepass.v1.ProjectState
+	4,  // 3: gatepass.v1.Event.heartbeat:type_name -> gatepass.v1.Heartbeat
+	10, // 4: gatepass.v1.Event.audit:type_name -> gatepass.v1.AuditEvent
+	11, // 5: gatepass.v1.TokenState.token:type_name -> gatepass.v1.Token
+	12, // 6: gatepass.v1.ProjectState.project:type_name -> gatepass.v1.Project
+	9,  // 7: gatepass.v1.ValidatorReport.time:type_name -> google.protobuf.Timestamp
+	9,  // 8: gatepass.v1.UsageReport.time:type_name -> google.protobuf.Timestamp
+	7,  // 9: gatepass.v1.UsageReport.tokens:type_name -> gatepass.v1.TokenUsage
+	9,  // 10: gatepass.v1.TokenUsage.last_used_time:type_name -> google.protobuf.Timestamp
+	13, // 11: gatepass.v1.TokenUsage.max_role_needed:type_name -> gatepass.v1.Role
+	8,  // 12: gatepass.v1.TokenUsage.attempts:type_name -> gatepass.v1.Attempt
+	14, // 13: gatepass.v1.Attempt.reason:type_name -> gatepass.v1.Reason
+	9,  // 14: gatepass.v1.Attempt.last_time:type_name -> google.protobuf.Timestamp
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_gatepass_v1_event_proto_init() }
@@ -494,12 +772,15 @@ func file_gatepass_v1_event_proto_init() {
 	if File_gatepass_v1_event_proto != nil {
 		return
 	}
+	file_gatepass_v1_issuer_proto_init()
 	file_gatepass_v1_token_proto_init()
+	file_gatepass_v1_validator_proto_init()
 	file_gatepass_v1_workspace_proto_init()
 	file_gatepass_v1_event_proto_msgTypes[1].OneofWrappers = []any{
 		(*Event_Token)(nil),
 		(*Event_Project)(nil),
 		(*Event_Heartbeat)(nil),
+		(*Event_Audit)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -507,7 +788,7 @@ func file_gatepass_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatepass_v1_event_proto_rawDesc), len(file_gatepass_v1_event_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

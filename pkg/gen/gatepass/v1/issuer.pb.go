@@ -9,6 +9,8 @@ package gatepassv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -22,6 +24,206 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// FindingType names what review found.
+type FindingType int32
+
+const (
+	FindingType_FINDING_TYPE_UNSPECIFIED FindingType = 0
+	// The name does not say owner and purpose ("token", "test", ...).
+	FindingType_FINDING_TYPE_VAGUE_NAME FindingType = 1
+	// The owner was removed from the workspace.
+	FindingType_FINDING_TYPE_OWNER_INACTIVE FindingType = 2
+	FindingType_FINDING_TYPE_NO_EXPIRY      FindingType = 3
+	FindingType_FINDING_TYPE_EXPIRING_SOON  FindingType = 4
+	// A workspace token, an admin or owner role, or a role above what recent
+	// use needed.
+	FindingType_FINDING_TYPE_BROAD_ACCESS FindingType = 5
+	FindingType_FINDING_TYPE_UNUSED       FindingType = 6
+	// Disabled for long: it can probably be revoked.
+	FindingType_FINDING_TYPE_DISABLED_LONG FindingType = 7
+	// Presented after it was disabled: something still depends on it.
+	FindingType_FINDING_TYPE_USED_WHILE_DISABLED FindingType = 8
+	// Used from more distinct client addresses than the threshold: one token
+	// serving several systems.
+	FindingType_FINDING_TYPE_MANY_SOURCES FindingType = 9
+)
+
+// Enum value maps for FindingType.
+var (
+	FindingType_name = map[int32]string{
+		0: "FINDING_TYPE_UNSPECIFIED",
+		1: "FINDING_TYPE_VAGUE_NAME",
+		2: "FINDING_TYPE_OWNER_INACTIVE",
+		3: "FINDING_TYPE_NO_EXPIRY",
+		4: "FINDING_TYPE_EXPIRING_SOON",
+		5: "FINDING_TYPE_BROAD_ACCESS",
+		6: "FINDING_TYPE_UNUSED",
+		7: "FINDING_TYPE_DISABLED_LONG",
+		8: "FINDING_TYPE_USED_WHILE_DISABLED",
+		9: "FINDING_TYPE_MANY_SOURCES",
+	}
+	FindingType_value = map[string]int32{
+		"FINDING_TYPE_UNSPECIFIED":         0,
+		"FINDING_TYPE_VAGUE_NAME":          1,
+		"FINDING_TYPE_OWNER_INACTIVE":      2,
+		"FINDING_TYPE_NO_EXPIRY":           3,
+		"FINDING_TYPE_EXPIRING_SOON":       4,
+		"FINDING_TYPE_BROAD_ACCESS":        5,
+		"FINDING_TYPE_UNUSED":              6,
+		"FINDING_TYPE_DISABLED_LONG":       7,
+		"FINDING_TYPE_USED_WHILE_DISABLED": 8,
+		"FINDING_TYPE_MANY_SOURCES":        9,
+	}
+)
+
+func (x FindingType) Enum() *FindingType {
+	p := new(FindingType)
+	*p = x
+	return p
+}
+
+func (x FindingType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FindingType) Descriptor() protoreflect.EnumDescriptor {
+	return file_gatepass_v1_issuer_proto_enumTypes[0].Descriptor()
+}
+
+func (FindingType) Type() protoreflect.EnumType {
+	return &file_gatepass_v1_issuer_proto_enumTypes[0]
+}
+
+func (x FindingType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FindingType.Descriptor instead.
+func (FindingType) EnumDescriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{0}
+}
+
+// Severity ranks findings.
+type Severity int32
+
+const (
+	Severity_SEVERITY_UNSPECIFIED Severity = 0
+	Severity_SEVERITY_LOW         Severity = 1
+	Severity_SEVERITY_MEDIUM      Severity = 2
+	Severity_SEVERITY_HIGH        Severity = 3
+)
+
+// Enum value maps for Severity.
+var (
+	Severity_name = map[int32]string{
+		0: "SEVERITY_UNSPECIFIED",
+		1: "SEVERITY_LOW",
+		2: "SEVERITY_MEDIUM",
+		3: "SEVERITY_HIGH",
+	}
+	Severity_value = map[string]int32{
+		"SEVERITY_UNSPECIFIED": 0,
+		"SEVERITY_LOW":         1,
+		"SEVERITY_MEDIUM":      2,
+		"SEVERITY_HIGH":        3,
+	}
+)
+
+func (x Severity) Enum() *Severity {
+	p := new(Severity)
+	*p = x
+	return p
+}
+
+func (x Severity) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Severity) Descriptor() protoreflect.EnumDescriptor {
+	return file_gatepass_v1_issuer_proto_enumTypes[1].Descriptor()
+}
+
+func (Severity) Type() protoreflect.EnumType {
+	return &file_gatepass_v1_issuer_proto_enumTypes[1]
+}
+
+func (x Severity) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Severity.Descriptor instead.
+func (Severity) EnumDescriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{1}
+}
+
+// SuggestedAction is what review proposes.
+type SuggestedAction int32
+
+const (
+	SuggestedAction_SUGGESTED_ACTION_UNSPECIFIED        SuggestedAction = 0
+	SuggestedAction_SUGGESTED_ACTION_RENAME             SuggestedAction = 1
+	SuggestedAction_SUGGESTED_ACTION_TRANSFER_OWNERSHIP SuggestedAction = 2
+	SuggestedAction_SUGGESTED_ACTION_ROTATE_WITH_EXPIRY SuggestedAction = 3
+	SuggestedAction_SUGGESTED_ACTION_ROTATE             SuggestedAction = 4
+	SuggestedAction_SUGGESTED_ACTION_NARROW_ACCESS      SuggestedAction = 5
+	SuggestedAction_SUGGESTED_ACTION_REVOKE             SuggestedAction = 6
+	SuggestedAction_SUGGESTED_ACTION_INVESTIGATE        SuggestedAction = 7
+	SuggestedAction_SUGGESTED_ACTION_SPLIT_TOKEN        SuggestedAction = 8
+)
+
+// Enum value maps for SuggestedAction.
+var (
+	SuggestedAction_name = map[int32]string{
+		0: "SUGGESTED_ACTION_UNSPECIFIED",
+		1: "SUGGESTED_ACTION_RENAME",
+		2: "SUGGESTED_ACTION_TRANSFER_OWNERSHIP",
+		3: "SUGGESTED_ACTION_ROTATE_WITH_EXPIRY",
+		4: "SUGGESTED_ACTION_ROTATE",
+		5: "SUGGESTED_ACTION_NARROW_ACCESS",
+		6: "SUGGESTED_ACTION_REVOKE",
+		7: "SUGGESTED_ACTION_INVESTIGATE",
+		8: "SUGGESTED_ACTION_SPLIT_TOKEN",
+	}
+	SuggestedAction_value = map[string]int32{
+		"SUGGESTED_ACTION_UNSPECIFIED":        0,
+		"SUGGESTED_ACTION_RENAME":             1,
+		"SUGGESTED_ACTION_TRANSFER_OWNERSHIP": 2,
+		"SUGGESTED_ACTION_ROTATE_WITH_EXPIRY": 3,
+		"SUGGESTED_ACTION_ROTATE":             4,
+		"SUGGESTED_ACTION_NARROW_ACCESS":      5,
+		"SUGGESTED_ACTION_REVOKE":             6,
+		"SUGGESTED_ACTION_INVESTIGATE":        7,
+		"SUGGESTED_ACTION_SPLIT_TOKEN":        8,
+	}
+)
+
+func (x SuggestedAction) Enum() *SuggestedAction {
+	p := new(SuggestedAction)
+	*p = x
+	return p
+}
+
+func (x SuggestedAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SuggestedAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_gatepass_v1_issuer_proto_enumTypes[2].Descriptor()
+}
+
+func (SuggestedAction) Type() protoreflect.EnumType {
+	return &file_gatepass_v1_issuer_proto_enumTypes[2]
+}
+
+func (x SuggestedAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SuggestedAction.Descriptor instead.
+func (SuggestedAction) EnumDescriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{2}
+}
+
 type CreateTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 3 to 64 characters naming owner and purpose, e.g. "ci-regression-runner".
@@ -31,14 +233,19 @@ type CreateTokenRequest struct {
 	// Project the token is limited to; empty makes a workspace token.
 	ProjectId string `protobuf:"bytes,3,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
 	Role      Role   `protobuf:"varint,4,opt,name=role,proto3,enum=gatepass.v1.Role" json:"role,omitempty"`
-	// Must lie in the future unless never_expires is set.
+	// Must lie in the future and within the workspace's maximum lifetime.
+	// When unset (and never_expires is false), the workspace's default
+	// lifetime applies; without one, it is required.
 	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	// The explicit choice of a token without expiry. Excludes expire_time.
+	// The explicit choice of a token without expiry, if the workspace allows
+	// it. Excludes expire_time.
 	NeverExpires bool `protobuf:"varint,6,opt,name=never_expires,json=neverExpires,proto3" json:"never_expires,omitempty"`
 	// Member who owns the token; defaults to the caller's owner.
 	OwnerId string `protobuf:"bytes,7,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
 	// Client networks the token may be used from, e.g. "10.0.0.0/8".
-	AllowedCidrs  []string `protobuf:"bytes,8,rep,name=allowed_cidrs,json=allowedCidrs,proto3" json:"allowed_cidrs,omitempty"`
+	AllowedCidrs []string `protobuf:"bytes,8,rep,name=allowed_cidrs,json=allowedCidrs,proto3" json:"allowed_cidrs,omitempty"`
+	// Lets the token rotate itself, e.g. from the pipeline that uses it.
+	SelfRotate    bool `protobuf:"varint,9,opt,name=self_rotate,json=selfRotate,proto3" json:"self_rotate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -127,6 +334,13 @@ func (x *CreateTokenRequest) GetAllowedCidrs() []string {
 		return x.AllowedCidrs
 	}
 	return nil
+}
+
+func (x *CreateTokenRequest) GetSelfRotate() bool {
+	if x != nil {
+		return x.SelfRotate
+	}
+	return false
 }
 
 type CreateTokenResponse struct {
@@ -727,6 +941,705 @@ func (x *RevokeTokenResponse) GetReceipt() *PropagationReceipt {
 	return nil
 }
 
+type UpdateTokenRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	TokenId string                 `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	// Fields to change: "name", "description", "owner_id".
+	UpdateMask  *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	Name        string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Description string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	// Member to transfer the token to; active, with a role at least the token's.
+	OwnerId       string `protobuf:"bytes,5,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTokenRequest) Reset() {
+	*x = UpdateTokenRequest{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTokenRequest) ProtoMessage() {}
+
+func (x *UpdateTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTokenRequest.ProtoReflect.Descriptor instead.
+func (*UpdateTokenRequest) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UpdateTokenRequest) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *UpdateTokenRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+func (x *UpdateTokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UpdateTokenRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *UpdateTokenRequest) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
+type UpdateTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTokenResponse) Reset() {
+	*x = UpdateTokenResponse{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTokenResponse) ProtoMessage() {}
+
+func (x *UpdateTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTokenResponse.ProtoReflect.Descriptor instead.
+func (*UpdateTokenResponse) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UpdateTokenResponse) GetToken() *Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+type RotateTokenRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	TokenId string                 `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	// Expiry of the replacement. Unset: the old token's lifetime (create to
+	// expiry) from now, or never if the old one never expires, within policy.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// Disable the old token automatically this long after rotation.
+	DisableOldAfter *durationpb.Duration `protobuf:"bytes,3,opt,name=disable_old_after,json=disableOldAfter,proto3" json:"disable_old_after,omitempty"`
+	// Revoke the old token automatically this long after rotation.
+	RevokeOldAfter *durationpb.Duration `protobuf:"bytes,4,opt,name=revoke_old_after,json=revokeOldAfter,proto3" json:"revoke_old_after,omitempty"`
+	// Name of the replacement; defaults to the old token's name.
+	Name string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	// Why, for the audit trail; up to 512 characters.
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateTokenRequest) Reset() {
+	*x = RotateTokenRequest{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateTokenRequest) ProtoMessage() {}
+
+func (x *RotateTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateTokenRequest.ProtoReflect.Descriptor instead.
+func (*RotateTokenRequest) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RotateTokenRequest) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *RotateTokenRequest) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *RotateTokenRequest) GetDisableOldAfter() *durationpb.Duration {
+	if x != nil {
+		return x.DisableOldAfter
+	}
+	return nil
+}
+
+func (x *RotateTokenRequest) GetRevokeOldAfter() *durationpb.Duration {
+	if x != nil {
+		return x.RevokeOldAfter
+	}
+	return nil
+}
+
+func (x *RotateTokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RotateTokenRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RotateTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The replacement.
+	Token *Token `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// The replacement's secret, shown only here.
+	Secret string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	// The old token, now linked to its replacement.
+	OldToken      *Token              `protobuf:"bytes,3,opt,name=old_token,json=oldToken,proto3" json:"old_token,omitempty"`
+	Receipt       *PropagationReceipt `protobuf:"bytes,4,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateTokenResponse) Reset() {
+	*x = RotateTokenResponse{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateTokenResponse) ProtoMessage() {}
+
+func (x *RotateTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateTokenResponse.ProtoReflect.Descriptor instead.
+func (*RotateTokenResponse) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RotateTokenResponse) GetToken() *Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *RotateTokenResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *RotateTokenResponse) GetOldToken() *Token {
+	if x != nil {
+		return x.OldToken
+	}
+	return nil
+}
+
+func (x *RotateTokenResponse) GetReceipt() *PropagationReceipt {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
+}
+
+// Finding is one review result about one token.
+type Finding struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	TokenId         string                 `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	TokenName       string                 `protobuf:"bytes,2,opt,name=token_name,json=tokenName,proto3" json:"token_name,omitempty"`
+	Type            FindingType            `protobuf:"varint,3,opt,name=type,proto3,enum=gatepass.v1.FindingType" json:"type,omitempty"`
+	Severity        Severity               `protobuf:"varint,4,opt,name=severity,proto3,enum=gatepass.v1.Severity" json:"severity,omitempty"`
+	SuggestedAction SuggestedAction        `protobuf:"varint,5,opt,name=suggested_action,json=suggestedAction,proto3,enum=gatepass.v1.SuggestedAction" json:"suggested_action,omitempty"`
+	// Human-readable explanation.
+	Message       string `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Finding) Reset() {
+	*x = Finding{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Finding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Finding) ProtoMessage() {}
+
+func (x *Finding) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Finding.ProtoReflect.Descriptor instead.
+func (*Finding) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Finding) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *Finding) GetTokenName() string {
+	if x != nil {
+		return x.TokenName
+	}
+	return ""
+}
+
+func (x *Finding) GetType() FindingType {
+	if x != nil {
+		return x.Type
+	}
+	return FindingType_FINDING_TYPE_UNSPECIFIED
+}
+
+func (x *Finding) GetSeverity() Severity {
+	if x != nil {
+		return x.Severity
+	}
+	return Severity_SEVERITY_UNSPECIFIED
+}
+
+func (x *Finding) GetSuggestedAction() SuggestedAction {
+	if x != nil {
+		return x.SuggestedAction
+	}
+	return SuggestedAction_SUGGESTED_ACTION_UNSPECIFIED
+}
+
+func (x *Finding) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type ReviewTokensRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only tokens of this project.
+	ProjectId string `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	// Only findings of at least this severity.
+	MinSeverity   Severity `protobuf:"varint,2,opt,name=min_severity,json=minSeverity,proto3,enum=gatepass.v1.Severity" json:"min_severity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReviewTokensRequest) Reset() {
+	*x = ReviewTokensRequest{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReviewTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReviewTokensRequest) ProtoMessage() {}
+
+func (x *ReviewTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReviewTokensRequest.ProtoReflect.Descriptor instead.
+func (*ReviewTokensRequest) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ReviewTokensRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *ReviewTokensRequest) GetMinSeverity() Severity {
+	if x != nil {
+		return x.MinSeverity
+	}
+	return Severity_SEVERITY_UNSPECIFIED
+}
+
+type ReviewTokensResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Findings []*Finding             `protobuf:"bytes,1,rep,name=findings,proto3" json:"findings,omitempty"`
+	// The thresholds the review used (the workspace's review policy).
+	Policy        *ReviewPolicy `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReviewTokensResponse) Reset() {
+	*x = ReviewTokensResponse{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReviewTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReviewTokensResponse) ProtoMessage() {}
+
+func (x *ReviewTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReviewTokensResponse.ProtoReflect.Descriptor instead.
+func (*ReviewTokensResponse) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReviewTokensResponse) GetFindings() []*Finding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+func (x *ReviewTokensResponse) GetPolicy() *ReviewPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// ReviewPolicy holds review thresholds; zero values mean the defaults.
+type ReviewPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Flag tokens expiring within this many days. Default 14.
+	ExpiringWithinDays int32 `protobuf:"varint,1,opt,name=expiring_within_days,json=expiringWithinDays,proto3" json:"expiring_within_days,omitempty"`
+	// Flag tokens unused for this many days. Default 30.
+	UnusedDays int32 `protobuf:"varint,2,opt,name=unused_days,json=unusedDays,proto3" json:"unused_days,omitempty"`
+	// Flag tokens disabled for longer than this many days. Default 14.
+	DisabledDays int32 `protobuf:"varint,3,opt,name=disabled_days,json=disabledDays,proto3" json:"disabled_days,omitempty"`
+	// Flag tokens used from more distinct client addresses. Default 3.
+	MaxSources    int32 `protobuf:"varint,4,opt,name=max_sources,json=maxSources,proto3" json:"max_sources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReviewPolicy) Reset() {
+	*x = ReviewPolicy{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReviewPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReviewPolicy) ProtoMessage() {}
+
+func (x *ReviewPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReviewPolicy.ProtoReflect.Descriptor instead.
+func (*ReviewPolicy) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReviewPolicy) GetExpiringWithinDays() int32 {
+	if x != nil {
+		return x.ExpiringWithinDays
+	}
+	return 0
+}
+
+func (x *ReviewPolicy) GetUnusedDays() int32 {
+	if x != nil {
+		return x.UnusedDays
+	}
+	return 0
+}
+
+func (x *ReviewPolicy) GetDisabledDays() int32 {
+	if x != nil {
+		return x.DisabledDays
+	}
+	return 0
+}
+
+func (x *ReviewPolicy) GetMaxSources() int32 {
+	if x != nil {
+		return x.MaxSources
+	}
+	return 0
+}
+
+type ListAuditEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only events about this token, project or member.
+	TargetId string `protobuf:"bytes,1,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	// Only events made with this token.
+	ActorTokenId string `protobuf:"bytes,2,opt,name=actor_token_id,json=actorTokenId,proto3" json:"actor_token_id,omitempty"`
+	// Only this action, e.g. "token.revoke"; a trailing "*" matches a prefix.
+	Action string `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
+	// Only events at or after this time.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Only events before this time.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// 1 to 1000; 0 means 100.
+	PageSize      int32  `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsRequest) Reset() {
+	*x = ListAuditEventsRequest{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsRequest) ProtoMessage() {}
+
+func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListAuditEventsRequest) GetTargetId() string {
+	if x != nil {
+		return x.TargetId
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetActorTokenId() string {
+	if x != nil {
+		return x.ActorTokenId
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListAuditEventsRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *ListAuditEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAuditEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListAuditEventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsResponse) Reset() {
+	*x = ListAuditEventsResponse{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsResponse) ProtoMessage() {}
+
+func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListAuditEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // AuditEvent records one change: who made it, when, to what, and why.
 type AuditEvent struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -740,15 +1653,18 @@ type AuditEvent struct {
 	// What happened, e.g. "token.create", "token.revoke", "member.remove".
 	Action string `protobuf:"bytes,6,opt,name=action,proto3" json:"action,omitempty"`
 	// Id of the token, project or member changed.
-	TargetId      string `protobuf:"bytes,7,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
-	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	TargetId string `protobuf:"bytes,7,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	Reason   string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Extra facts, e.g. {"validator": "v1", "client_ip": "10.0.0.7",
+	// "count": "12"} for attempts with a dead token. Never secrets.
+	Details       map[string]string `protobuf:"bytes,9,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[12]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +1676,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[12]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +1689,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{12}
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -832,11 +1748,18 @@ func (x *AuditEvent) GetReason() string {
 	return ""
 }
 
+func (x *AuditEvent) GetDetails() map[string]string {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
 var File_gatepass_v1_issuer_proto protoreflect.FileDescriptor
 
 const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\n" +
-	"\x18gatepass/v1/issuer.proto\x12\vgatepass.v1\x1a\x17gatepass/v1/token.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x02\n" +
+	"\x18gatepass/v1/issuer.proto\x12\vgatepass.v1\x1a\x17gatepass/v1/token.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x02\n" +
 	"\x12CreateTokenRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1d\n" +
@@ -847,7 +1770,9 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"expireTime\x12#\n" +
 	"\rnever_expires\x18\x06 \x01(\bR\fneverExpires\x12\x19\n" +
 	"\bowner_id\x18\a \x01(\tR\aownerId\x12#\n" +
-	"\rallowed_cidrs\x18\b \x03(\tR\fallowedCidrs\"\x92\x01\n" +
+	"\rallowed_cidrs\x18\b \x03(\tR\fallowedCidrs\x12\x1f\n" +
+	"\vself_rotate\x18\t \x01(\bR\n" +
+	"selfRotate\"\x92\x01\n" +
 	"\x13CreateTokenResponse\x12(\n" +
 	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\x129\n" +
@@ -884,7 +1809,64 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"z\n" +
 	"\x13RevokeTokenResponse\x12(\n" +
 	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x129\n" +
-	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"\x8a\x02\n" +
+	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"\xbd\x01\n" +
+	"\x12UpdateTokenRequest\x12\x19\n" +
+	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x19\n" +
+	"\bowner_id\x18\x05 \x01(\tR\aownerId\"?\n" +
+	"\x13UpdateTokenResponse\x12(\n" +
+	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\"\xa4\x02\n" +
+	"\x12RotateTokenRequest\x12\x19\n" +
+	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12;\n" +
+	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12E\n" +
+	"\x11disable_old_after\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0fdisableOldAfter\x12C\n" +
+	"\x10revoke_old_after\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x0erevokeOldAfter\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"\xc3\x01\n" +
+	"\x13RotateTokenResponse\x12(\n" +
+	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\x12/\n" +
+	"\told_token\x18\x03 \x01(\v2\x12.gatepass.v1.TokenR\boldToken\x129\n" +
+	"\areceipt\x18\x04 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"\x87\x02\n" +
+	"\aFinding\x12\x19\n" +
+	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12\x1d\n" +
+	"\n" +
+	"token_name\x18\x02 \x01(\tR\ttokenName\x12,\n" +
+	"\x04type\x18\x03 \x01(\x0e2\x18.gatepass.v1.FindingTypeR\x04type\x121\n" +
+	"\bseverity\x18\x04 \x01(\x0e2\x15.gatepass.v1.SeverityR\bseverity\x12G\n" +
+	"\x10suggested_action\x18\x05 \x01(\x0e2\x1c.gatepass.v1.SuggestedActionR\x0fsuggestedAction\x12\x18\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\"n\n" +
+	"\x13ReviewTokensRequest\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tR\tprojectId\x128\n" +
+	"\fmin_severity\x18\x02 \x01(\x0e2\x15.gatepass.v1.SeverityR\vminSeverity\"{\n" +
+	"\x14ReviewTokensResponse\x120\n" +
+	"\bfindings\x18\x01 \x03(\v2\x14.gatepass.v1.FindingR\bfindings\x121\n" +
+	"\x06policy\x18\x02 \x01(\v2\x19.gatepass.v1.ReviewPolicyR\x06policy\"\xa7\x01\n" +
+	"\fReviewPolicy\x120\n" +
+	"\x14expiring_within_days\x18\x01 \x01(\x05R\x12expiringWithinDays\x12\x1f\n" +
+	"\vunused_days\x18\x02 \x01(\x05R\n" +
+	"unusedDays\x12#\n" +
+	"\rdisabled_days\x18\x03 \x01(\x05R\fdisabledDays\x12\x1f\n" +
+	"\vmax_sources\x18\x04 \x01(\x05R\n" +
+	"maxSources\"\xa1\x02\n" +
+	"\x16ListAuditEventsRequest\x12\x1b\n" +
+	"\ttarget_id\x18\x01 \x01(\tR\btargetId\x12$\n" +
+	"\x0eactor_token_id\x18\x02 \x01(\tR\factorTokenId\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x129\n" +
+	"\n" +
+	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1b\n" +
+	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\"r\n" +
+	"\x17ListAuditEventsResponse\x12/\n" +
+	"\x06events\x18\x01 \x03(\v2\x17.gatepass.v1.AuditEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x86\x03\n" +
 	"\n" +
 	"AuditEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
@@ -894,7 +1876,37 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\x0factor_member_id\x18\x05 \x01(\tR\ractorMemberId\x12\x16\n" +
 	"\x06action\x18\x06 \x01(\tR\x06action\x12\x1b\n" +
 	"\ttarget_id\x18\a \x01(\tR\btargetId\x12\x16\n" +
-	"\x06reason\x18\b \x01(\tR\x06reason2\xfc\x03\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12>\n" +
+	"\adetails\x18\t \x03(\v2$.gatepass.v1.AuditEvent.DetailsEntryR\adetails\x1a:\n" +
+	"\fDetailsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xc2\x02\n" +
+	"\vFindingType\x12\x1c\n" +
+	"\x18FINDING_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17FINDING_TYPE_VAGUE_NAME\x10\x01\x12\x1f\n" +
+	"\x1bFINDING_TYPE_OWNER_INACTIVE\x10\x02\x12\x1a\n" +
+	"\x16FINDING_TYPE_NO_EXPIRY\x10\x03\x12\x1e\n" +
+	"\x1aFINDING_TYPE_EXPIRING_SOON\x10\x04\x12\x1d\n" +
+	"\x19FINDING_TYPE_BROAD_ACCESS\x10\x05\x12\x17\n" +
+	"\x13FINDING_TYPE_UNUSED\x10\x06\x12\x1e\n" +
+	"\x1aFINDING_TYPE_DISABLED_LONG\x10\a\x12$\n" +
+	" FINDING_TYPE_USED_WHILE_DISABLED\x10\b\x12\x1d\n" +
+	"\x19FINDING_TYPE_MANY_SOURCES\x10\t*^\n" +
+	"\bSeverity\x12\x18\n" +
+	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fSEVERITY_LOW\x10\x01\x12\x13\n" +
+	"\x0fSEVERITY_MEDIUM\x10\x02\x12\x11\n" +
+	"\rSEVERITY_HIGH\x10\x03*\xc4\x02\n" +
+	"\x0fSuggestedAction\x12 \n" +
+	"\x1cSUGGESTED_ACTION_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17SUGGESTED_ACTION_RENAME\x10\x01\x12'\n" +
+	"#SUGGESTED_ACTION_TRANSFER_OWNERSHIP\x10\x02\x12'\n" +
+	"#SUGGESTED_ACTION_ROTATE_WITH_EXPIRY\x10\x03\x12\x1b\n" +
+	"\x17SUGGESTED_ACTION_ROTATE\x10\x04\x12\"\n" +
+	"\x1eSUGGESTED_ACTION_NARROW_ACCESS\x10\x05\x12\x1b\n" +
+	"\x17SUGGESTED_ACTION_REVOKE\x10\x06\x12 \n" +
+	"\x1cSUGGESTED_ACTION_INVESTIGATE\x10\a\x12 \n" +
+	"\x1cSUGGESTED_ACTION_SPLIT_TOKEN\x10\b2\xdd\x06\n" +
 	"\rIssuerService\x12P\n" +
 	"\vCreateToken\x12\x1f.gatepass.v1.CreateTokenRequest\x1a .gatepass.v1.CreateTokenResponse\x12L\n" +
 	"\bGetToken\x12\x1c.gatepass.v1.GetTokenRequest\x1a\x1d.gatepass.v1.GetTokenResponse\"\x03\x90\x02\x01\x12R\n" +
@@ -902,7 +1914,11 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"ListTokens\x12\x1e.gatepass.v1.ListTokensRequest\x1a\x1f.gatepass.v1.ListTokensResponse\"\x03\x90\x02\x01\x12S\n" +
 	"\fDisableToken\x12 .gatepass.v1.DisableTokenRequest\x1a!.gatepass.v1.DisableTokenResponse\x12P\n" +
 	"\vEnableToken\x12\x1f.gatepass.v1.EnableTokenRequest\x1a .gatepass.v1.EnableTokenResponse\x12P\n" +
-	"\vRevokeToken\x12\x1f.gatepass.v1.RevokeTokenRequest\x1a .gatepass.v1.RevokeTokenResponseB\xa8\x01\n" +
+	"\vRevokeToken\x12\x1f.gatepass.v1.RevokeTokenRequest\x1a .gatepass.v1.RevokeTokenResponse\x12P\n" +
+	"\vUpdateToken\x12\x1f.gatepass.v1.UpdateTokenRequest\x1a .gatepass.v1.UpdateTokenResponse\x12P\n" +
+	"\vRotateToken\x12\x1f.gatepass.v1.RotateTokenRequest\x1a .gatepass.v1.RotateTokenResponse\x12X\n" +
+	"\fReviewTokens\x12 .gatepass.v1.ReviewTokensRequest\x1a!.gatepass.v1.ReviewTokensResponse\"\x03\x90\x02\x01\x12a\n" +
+	"\x0fListAuditEvents\x12#.gatepass.v1.ListAuditEventsRequest\x1a$.gatepass.v1.ListAuditEventsResponse\"\x03\x90\x02\x01B\xa8\x01\n" +
 	"\x0fcom.gatepass.v1B\vIssuerProtoP\x01Z;github.com/gatepass/gatepass/pkg/gen/gatepass/v1;gatepassv1\xa2\x02\x03GXX\xaa\x02\vGatepass.V1\xca\x02\vGatepass\\V1\xe2\x02\x17Gatepass\\V1\\GPBMetadata\xea\x02\fGatepass::V1b\x06proto3"
 
 var (
@@ -917,59 +1933,102 @@ func file_gatepass_v1_issuer_proto_rawDescGZIP() []byte {
 	return file_gatepass_v1_issuer_proto_rawDescData
 }
 
-var file_gatepass_v1_issuer_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_gatepass_v1_issuer_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_gatepass_v1_issuer_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_gatepass_v1_issuer_proto_goTypes = []any{
-	(*CreateTokenRequest)(nil),    // 0: gatepass.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),   // 1: gatepass.v1.CreateTokenResponse
-	(*GetTokenRequest)(nil),       // 2: gatepass.v1.GetTokenRequest
-	(*GetTokenResponse)(nil),      // 3: gatepass.v1.GetTokenResponse
-	(*ListTokensRequest)(nil),     // 4: gatepass.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),    // 5: gatepass.v1.ListTokensResponse
-	(*DisableTokenRequest)(nil),   // 6: gatepass.v1.DisableTokenRequest
-	(*DisableTokenResponse)(nil),  // 7: gatepass.v1.DisableTokenResponse
-	(*EnableTokenRequest)(nil),    // 8: gatepass.v1.EnableTokenRequest
-	(*EnableTokenResponse)(nil),   // 9: gatepass.v1.EnableTokenResponse
-	(*RevokeTokenRequest)(nil),    // 10: gatepass.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),   // 11: gatepass.v1.RevokeTokenResponse
-	(*AuditEvent)(nil),            // 12: gatepass.v1.AuditEvent
-	(Role)(0),                     // 13: gatepass.v1.Role
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(*Token)(nil),                 // 15: gatepass.v1.Token
-	(*PropagationReceipt)(nil),    // 16: gatepass.v1.PropagationReceipt
-	(TokenStatus)(0),              // 17: gatepass.v1.TokenStatus
+	(FindingType)(0),                // 0: gatepass.v1.FindingType
+	(Severity)(0),                   // 1: gatepass.v1.Severity
+	(SuggestedAction)(0),            // 2: gatepass.v1.SuggestedAction
+	(*CreateTokenRequest)(nil),      // 3: gatepass.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),     // 4: gatepass.v1.CreateTokenResponse
+	(*GetTokenRequest)(nil),         // 5: gatepass.v1.GetTokenRequest
+	(*GetTokenResponse)(nil),        // 6: gatepass.v1.GetTokenResponse
+	(*ListTokensRequest)(nil),       // 7: gatepass.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),      // 8: gatepass.v1.ListTokensResponse
+	(*DisableTokenRequest)(nil),     // 9: gatepass.v1.DisableTokenRequest
+	(*DisableTokenResponse)(nil),    // 10: gatepass.v1.DisableTokenResponse
+	(*EnableTokenRequest)(nil),      // 11: gatepass.v1.EnableTokenRequest
+	(*EnableTokenResponse)(nil),     // 12: gatepass.v1.EnableTokenResponse
+	(*RevokeTokenRequest)(nil),      // 13: gatepass.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),     // 14: gatepass.v1.RevokeTokenResponse
+	(*UpdateTokenRequest)(nil),      // 15: gatepass.v1.UpdateTokenRequest
+	(*UpdateTokenResponse)(nil),     // 16: gatepass.v1.UpdateTokenResponse
+	(*RotateTokenRequest)(nil),      // 17: gatepass.v1.RotateTokenRequest
+	(*RotateTokenResponse)(nil),     // 18: gatepass.v1.RotateTokenResponse
+	(*Finding)(nil),                 // 19: gatepass.v1.Finding
+	(*ReviewTokensRequest)(nil),     // 20: gatepass.v1.ReviewTokensRequest
+	(*ReviewTokensResponse)(nil),    // 21: gatepass.v1.ReviewTokensResponse
+	(*ReviewPolicy)(nil),            // 22: gatepass.v1.ReviewPolicy
+	(*ListAuditEventsRequest)(nil),  // 23: gatepass.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil), // 24: gatepass.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),              // 25: gatepass.v1.AuditEvent
+	nil,                             // 26: gatepass.v1.AuditEvent.DetailsEntry
+	(Role)(0),                       // 27: gatepass.v1.Role
+	(*timestamppb.Timestamp)(nil),   // 28: google.protobuf.Timestamp
+	(*Token)(nil),                   // 29: gatepass.v1.Token
+	(*PropagationReceipt)(nil),      // 30: gatepass.v1.PropagationReceipt
+	(TokenStatus)(0),                // 31: gatepass.v1.TokenStatus
+	(*fieldmaskpb.FieldMask)(nil),   // 32: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),     // 33: google.protobuf.Duration
 }
 var file_gatepass_v1_issuer_proto_depIdxs = []int32{
-	13, // 0: gatepass.v1.CreateTokenRequest.role:type_name -> gatepass.v1.Role
-	14, // 1: gatepass.v1.CreateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
-	15, // 2: gatepass.v1.CreateTokenResponse.token:type_name -> gatepass.v1.Token
-	16, // 3: gatepass.v1.CreateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	15, // 4: gatepass.v1.GetTokenResponse.token:type_name -> gatepass.v1.Token
-	17, // 5: gatepass.v1.ListTokensRequest.status:type_name -> gatepass.v1.TokenStatus
-	15, // 6: gatepass.v1.ListTokensResponse.tokens:type_name -> gatepass.v1.Token
-	15, // 7: gatepass.v1.DisableTokenResponse.token:type_name -> gatepass.v1.Token
-	16, // 8: gatepass.v1.DisableTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	15, // 9: gatepass.v1.EnableTokenResponse.token:type_name -> gatepass.v1.Token
-	16, // 10: gatepass.v1.EnableTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	15, // 11: gatepass.v1.RevokeTokenResponse.token:type_name -> gatepass.v1.Token
-	16, // 12: gatepass.v1.RevokeTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	14, // 13: gatepass.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	0,  // 14: gatepass.v1.IssuerService.CreateToken:input_type -> gatepass.v1.CreateTokenRequest
-	2,  // 15: gatepass.v1.IssuerService.GetToken:input_type -> gatepass.v1.GetTokenRequest
-	4,  // 16: gatepass.v1.IssuerService.ListTokens:input_type -> gatepass.v1.ListTokensRequest
-	6,  // 17: gatepass.v1.IssuerService.DisableToken:input_type -> gatepass.v1.DisableTokenRequest
-	8,  // 18: gatepass.v1.IssuerService.EnableToken:input_type -> gatepass.v1.EnableTokenRequest
-	10, // 19: gatepass.v1.IssuerService.RevokeToken:input_type -> gatepass.v1.RevokeTokenRequest
-	1,  // 20: gatepass.v1.IssuerService.CreateToken:output_type -> gatepass.v1.CreateTokenResponse
-	3,  // 21: gatepass.v1.IssuerService.GetToken:output_type -> gatepass.v1.GetTokenResponse
-	5,  // 22: gatepass.v1.IssuerService.ListTokens:output_type -> gatepass.v1.ListTokensResponse
-	7,  // 23: gatepass.v1.IssuerService.DisableToken:output_type -> gatepass.v1.DisableTokenResponse
-	9,  // 24: gatepass.v1.IssuerService.EnableToken:output_type -> gatepass.v1.EnableTokenResponse
-	11, // 25: gatepass.v1.IssuerService.RevokeToken:output_type -> gatepass.v1.RevokeTokenResponse
-	20, // [20:26] is the sub-list for method output_type
-	14, // [14:20] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	27, // 0: gatepass.v1.CreateTokenRequest.role:type_name -> gatepass.v1.Role
+	28, // 1: gatepass.v1.CreateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	29, // 2: gatepass.v1.CreateTokenResponse.token:type_name -> gatepass.v1.Token
+	30, // 3: gatepass.v1.CreateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	29, // 4: gatepass.v1.GetTokenResponse.token:type_name -> gatepass.v1.Token
+	31, // 5: gatepass.v1.ListTokensRequest.status:type_name -> gatepass.v1.TokenStatus
+	29, // 6: gatepass.v1.ListTokensResponse.tokens:type_name -> gatepass.v1.Token
+	29, // 7: gatepass.v1.DisableTokenResponse.token:type_name -> gatepass.v1.Token
+	30, // 8: gatepass.v1.DisableTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	29, // 9: gatepass.v1.EnableTokenResponse.token:type_name -> gatepass.v1.Token
+	30, // 10: gatepass.v1.EnableTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	29, // 11: gatepass.v1.RevokeTokenResponse.token:type_name -> gatepass.v1.Token
+	30, // 12: gatepass.v1.RevokeTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	32, // 13: gatepass.v1.UpdateTokenRequest.update_mask:type_name -> google.protobuf.FieldMask
+	29, // 14: gatepass.v1.UpdateTokenResponse.token:type_name -> gatepass.v1.Token
+	28, // 15: gatepass.v1.RotateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	33, // 16: gatepass.v1.RotateTokenRequest.disable_old_after:type_name -> google.protobuf.Duration
+	33, // 17: gatepass.v1.RotateTokenRequest.revoke_old_after:type_name -> google.protobuf.Duration
+	29, // 18: gatepass.v1.RotateTokenResponse.token:type_name -> gatepass.v1.Token
+	29, // 19: gatepass.v1.RotateTokenResponse.old_token:type_name -> gatepass.v1.Token
+	30, // 20: gatepass.v1.RotateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	0,  // 21: gatepass.v1.Finding.type:type_name -> gatepass.v1.FindingType
+	1,  // 22: gatepass.v1.Finding.severity:type_name -> gatepass.v1.Severity
+	2,  // 23: gatepass.v1.Finding.suggested_action:type_name -> gatepass.v1.SuggestedAction
+	1,  // 24: gatepass.v1.ReviewTokensRequest.min_severity:type_name -> gatepass.v1.Severity
+	19, // 25: gatepass.v1.ReviewTokensResponse.findings:type_name -> gatepass.v1.Finding
+	22, // 26: gatepass.v1.ReviewTokensResponse.policy:type_name -> gatepass.v1.ReviewPolicy
+	28, // 27: gatepass.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	28, // 28: gatepass.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	25, // 29: gatepass.v1.ListAuditEventsResponse.events:type_name -> gatepass.v1.AuditEvent
+	28, // 30: gatepass.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	26, // 31: gatepass.v1.AuditEvent.details:type_name -> gatepass.v1.AuditEvent.DetailsEntry
+	3,  // 32: gatepass.v1.IssuerService.CreateToken:input_type -> gatepass.v1.CreateTokenRequest
+	5,  // 33: gatepass.v1.IssuerService.GetToken:input_type -> gatepass.v1.GetTokenRequest
+	7,  // 34: gatepass.v1.IssuerService.ListTokens:input_type -> gatepass.v1.ListTokensRequest
+	9,  // 35: gatepass.v1.IssuerService.DisableToken:input_type -> gatepass.v1.DisableTokenRequest
+	11, // 36: gatepass.v1.IssuerService.EnableToken:input_type -> gatepass.v1.EnableTokenRequest
+	13, // 37: gatepass.v1.IssuerService.RevokeToken:input_type -> gatepass.v1.RevokeTokenRequest
+	15, // 38: gatepass.v1.IssuerService.UpdateToken:input_type -> gatepass.v1.UpdateTokenRequest
+	17, // 39: gatepass.v1.IssuerService.RotateToken:input_type -> gatepass.v1.RotateTokenRequest
+	20, // 40: gatepass.v1.IssuerService.ReviewTokens:input_type -> gatepass.v1.ReviewTokensRequest
+	23, // 41: gatepass.v1.IssuerService.ListAuditEvents:input_type -> gatepass.v1.ListAuditEventsRequest
+	4,  // 42: gatepass.v1.IssuerService.CreateToken:output_type -> gatepass.v1.CreateTokenResponse
+	6,  // 43: gatepass.v1.IssuerService.GetToken:output_type -> gatepass.v1.GetTokenResponse
+	8,  // 44: gatepass.v1.IssuerService.ListTokens:output_type -> gatepass.v1.ListTokensResponse
+	10, // 45: gatepass.v1.IssuerService.DisableToken:output_type -> gatepass.v1.DisableTokenResponse
+	12, // 46: gatepass.v1.IssuerService.EnableToken:output_type -> gatepass.v1.EnableTokenResponse
+	14, // 47: gatepass.v1.IssuerService.RevokeToken:output_type -> gatepass.v1.RevokeTokenResponse
+	16, // 48: gatepass.v1.IssuerService.UpdateToken:output_type -> gatepass.v1.UpdateTokenResponse
+	18, // 49: gatepass.v1.IssuerService.RotateToken:output_type -> gatepass.v1.RotateTokenResponse
+	21, // 50: gatepass.v1.IssuerService.ReviewTokens:output_type -> gatepass.v1.ReviewTokensResponse
+	24, // 51: gatepass.v1.IssuerService.ListAuditEvents:output_type -> gatepass.v1.ListAuditEventsResponse
+	42, // [42:52] is the sub-list for method output_type
+	32, // [32:42] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_gatepass_v1_issuer_proto_init() }
@@ -983,13 +2042,14 @@ func file_gatepass_v1_issuer_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatepass_v1_issuer_proto_rawDesc), len(file_gatepass_v1_issuer_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   13,
+			NumEnums:      3,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_gatepass_v1_issuer_proto_goTypes,
 		DependencyIndexes: file_gatepass_v1_issuer_proto_depIdxs,
+		EnumInfos:         file_gatepass_v1_issuer_proto_enumTypes,
 		MessageInfos:      file_gatepass_v1_issuer_proto_msgTypes,
 	}.Build()
 	File_gatepass_v1_issuer_proto = out.File

@@ -19,12 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IssuerService_CreateToken_FullMethodName  = "/gatepass.v1.IssuerService/CreateToken"
-	IssuerService_GetToken_FullMethodName     = "/gatepass.v1.IssuerService/GetToken"
-	IssuerService_ListTokens_FullMethodName   = "/gatepass.v1.IssuerService/ListTokens"
-	IssuerService_DisableToken_FullMethodName = "/gatepass.v1.IssuerService/DisableToken"
-	IssuerService_EnableToken_FullMethodName  = "/gatepass.v1.IssuerService/EnableToken"
-	IssuerService_RevokeToken_FullMethodName  = "/gatepass.v1.IssuerService/RevokeToken"
+	IssuerService_CreateToken_FullMethodName     = "/gatepass.v1.IssuerService/CreateToken"
+	IssuerService_GetToken_FullMethodName        = "/gatepass.v1.IssuerService/GetToken"
+	IssuerService_ListTokens_FullMethodName      = "/gatepass.v1.IssuerService/ListTokens"
+	IssuerService_DisableToken_FullMethodName    = "/gatepass.v1.IssuerService/DisableToken"
+	IssuerService_EnableToken_FullMethodName     = "/gatepass.v1.IssuerService/EnableToken"
+	IssuerService_RevokeToken_FullMethodName     = "/gatepass.v1.IssuerService/RevokeToken"
+	IssuerService_UpdateToken_FullMethodName     = "/gatepass.v1.IssuerService/UpdateToken"
+	IssuerService_RotateToken_FullMethodName     = "/gatepass.v1.IssuerService/RotateToken"
+	IssuerService_ReviewTokens_FullMethodName    = "/gatepass.v1.IssuerService/ReviewTokens"
+	IssuerService_ListAuditEvents_FullMethodName = "/gatepass.v1.IssuerService/ListAuditEvents"
 )
 
 // IssuerServiceClient is the client API for IssuerService service.
@@ -48,6 +52,18 @@ type IssuerServiceClient interface {
 	EnableToken(ctx context.Context, in *EnableTokenRequest, opts ...grpc.CallOption) (*EnableTokenResponse, error)
 	// RevokeToken ends a token for good, everywhere.
 	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error)
+	// UpdateToken renames, redescribes or transfers a token to another owner.
+	UpdateToken(ctx context.Context, in *UpdateTokenRequest, opts ...grpc.CallOption) (*UpdateTokenResponse, error)
+	// RotateToken creates a replacement with the same scope, role, owner and
+	// networks, returns its secret once, and links the two. The old token
+	// stays active unless disable_old_after or revoke_old_after schedule its
+	// end. A token with self_rotate may rotate itself without admin.
+	RotateToken(ctx context.Context, in *RotateTokenRequest, opts ...grpc.CallOption) (*RotateTokenResponse, error)
+	// ReviewTokens lists findings about the caller's tokens: vague names,
+	// missing expiry, broad access, idle or abandoned tokens, and more.
+	ReviewTokens(ctx context.Context, in *ReviewTokensRequest, opts ...grpc.CallOption) (*ReviewTokensResponse, error)
+	// ListAuditEvents lists the audit trail, newest first.
+	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 }
 
 type issuerServiceClient struct {
@@ -118,6 +134,46 @@ func (c *issuerServiceClient) RevokeToken(ctx context.Context, in *RevokeTokenRe
 	return out, nil
 }
 
+func (c *issuerServiceClient) UpdateToken(ctx context.Context, in *UpdateTokenRequest, opts ...grpc.CallOption) (*UpdateTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateTokenResponse)
+	err := c.cc.Invoke(ctx, IssuerService_UpdateToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *issuerServiceClient) RotateToken(ctx context.Context, in *RotateTokenRequest, opts ...grpc.CallOption) (*RotateTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateTokenResponse)
+	err := c.cc.Invoke(ctx, IssuerService_RotateToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *issuerServiceClient) ReviewTokens(ctx context.Context, in *ReviewTokensRequest, opts ...grpc.CallOption) (*ReviewTokensResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReviewTokensResponse)
+	err := c.cc.Invoke(ctx, IssuerService_ReviewTokens_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *issuerServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuditEventsResponse)
+	err := c.cc.Invoke(ctx, IssuerService_ListAuditEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IssuerServiceServer is the server API for IssuerService service.
 // All implementations must embed UnimplementedIssuerServiceServer
 // for forward compatibility.
@@ -139,6 +195,18 @@ type IssuerServiceServer interface {
 	EnableToken(context.Context, *EnableTokenRequest) (*EnableTokenResponse, error)
 	// RevokeToken ends a token for good, everywhere.
 	RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error)
+	// UpdateToken renames, redescribes or transfers a token to another owner.
+	UpdateToken(context.Context, *UpdateTokenRequest) (*UpdateTokenResponse, error)
+	// RotateToken creates a replacement with the same scope, role, owner and
+	// networks, returns its secret once, and links the two. The old token
+	// stays active unless disable_old_after or revoke_old_after schedule its
+	// end. A token with self_rotate may rotate itself without admin.
+	RotateToken(context.Context, *RotateTokenRequest) (*RotateTokenResponse, error)
+	// ReviewTokens lists findings about the caller's tokens: vague names,
+	// missing expiry, broad access, idle or abandoned tokens, and more.
+	ReviewTokens(context.Context, *ReviewTokensRequest) (*ReviewTokensResponse, error)
+	// ListAuditEvents lists the audit trail, newest first.
+	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	mustEmbedUnimplementedIssuerServiceServer()
 }
 
@@ -166,6 +234,18 @@ func (UnimplementedIssuerServiceServer) EnableToken(context.Context, *EnableToke
 }
 func (UnimplementedIssuerServiceServer) RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeToken not implemented")
+}
+func (UnimplementedIssuerServiceServer) UpdateToken(context.Context, *UpdateTokenRequest) (*UpdateTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateToken not implemented")
+}
+func (UnimplementedIssuerServiceServer) RotateToken(context.Context, *RotateTokenRequest) (*RotateTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateToken not implemented")
+}
+func (UnimplementedIssuerServiceServer) ReviewTokens(context.Context, *ReviewTokensRequest) (*ReviewTokensResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReviewTokens not implemented")
+}
+func (UnimplementedIssuerServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
 }
 func (UnimplementedIssuerServiceServer) mustEmbedUnimplementedIssuerServiceServer() {}
 func (UnimplementedIssuerServiceServer) testEmbeddedByValue()                       {}
@@ -296,6 +376,78 @@ func _IssuerService_RevokeToken_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IssuerService_UpdateToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IssuerServiceServer).UpdateToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IssuerService_UpdateToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IssuerServiceServer).UpdateToken(ctx, req.(*UpdateTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IssuerService_RotateToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IssuerServiceServer).RotateToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IssuerService_RotateToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IssuerServiceServer).RotateToken(ctx, req.(*RotateTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IssuerService_ReviewTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReviewTokensRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IssuerServiceServer).ReviewTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IssuerService_ReviewTokens_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IssuerServiceServer).ReviewTokens(ctx, req.(*ReviewTokensRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IssuerService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IssuerServiceServer).ListAuditEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IssuerService_ListAuditEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IssuerServiceServer).ListAuditEvents(ctx, req.(*ListAuditEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IssuerService_ServiceDesc is the grpc.ServiceDesc for IssuerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -326,6 +478,22 @@ var IssuerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeToken",
 			Handler:    _IssuerService_RevokeToken_Handler,
+		},
+		{
+			MethodName: "UpdateToken",
+			Handler:    _IssuerService_UpdateToken_Handler,
+		},
+		{
+			MethodName: "RotateToken",
+			Handler:    _IssuerService_RotateToken_Handler,
+		},
+		{
+			MethodName: "ReviewTokens",
+			Handler:    _IssuerService_ReviewTokens_Handler,
+		},
+		{
+			MethodName: "ListAuditEvents",
+			Handler:    _IssuerService_ListAuditEvents_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -173,9 +173,19 @@ type Token struct {
 	// Grows by one with every change; validators keep the highest they saw.
 	Version uint64 `protobuf:"varint,21,opt,name=version,proto3" json:"version,omitempty"`
 	// Reason given with the last disable, enable or revoke.
-	StatusReason  string `protobuf:"bytes,22,opt,name=status_reason,json=statusReason,proto3" json:"status_reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StatusReason string `protobuf:"bytes,22,opt,name=status_reason,json=statusReason,proto3" json:"status_reason,omitempty"`
+	// The token may rotate itself (RotateToken on its own id) without admin.
+	SelfRotate bool `protobuf:"varint,23,opt,name=self_rotate,json=selfRotate,proto3" json:"self_rotate,omitempty"`
+	// Validations that accepted the token, as reported by validators.
+	UseCount int64 `protobuf:"varint,24,opt,name=use_count,json=useCount,proto3" json:"use_count,omitempty"`
+	// Client address of the last accepted validation, when known.
+	LastUsedIp string `protobuf:"bytes,25,opt,name=last_used_ip,json=lastUsedIp,proto3" json:"last_used_ip,omitempty"`
+	// When set, the token is disabled automatically at this time (rotation).
+	ScheduledDisableTime *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=scheduled_disable_time,json=scheduledDisableTime,proto3" json:"scheduled_disable_time,omitempty"`
+	// When set, the token is revoked automatically at this time (rotation).
+	ScheduledRevokeTime *timestamppb.Timestamp `protobuf:"bytes,27,opt,name=scheduled_revoke_time,json=scheduledRevokeTime,proto3" json:"scheduled_revoke_time,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Token) Reset() {
@@ -362,6 +372,41 @@ func (x *Token) GetStatusReason() string {
 	return ""
 }
 
+func (x *Token) GetSelfRotate() bool {
+	if x != nil {
+		return x.SelfRotate
+	}
+	return false
+}
+
+func (x *Token) GetUseCount() int64 {
+	if x != nil {
+		return x.UseCount
+	}
+	return 0
+}
+
+func (x *Token) GetLastUsedIp() string {
+	if x != nil {
+		return x.LastUsedIp
+	}
+	return ""
+}
+
+func (x *Token) GetScheduledDisableTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ScheduledDisableTime
+	}
+	return nil
+}
+
+func (x *Token) GetScheduledRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ScheduledRevokeTime
+	}
+	return nil
+}
+
 // PropagationReceipt reports how far a change has spread to the validators
 // when the call returns.
 type PropagationReceipt struct {
@@ -449,7 +494,7 @@ var File_gatepass_v1_token_proto protoreflect.FileDescriptor
 
 const file_gatepass_v1_token_proto_rawDesc = "" +
 	"\n" +
-	"\x17gatepass/v1/token.proto\x12\vgatepass.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\a\n" +
+	"\x17gatepass/v1/token.proto\x12\vgatepass.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\t\n" +
 	"\x05Token\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
@@ -480,7 +525,14 @@ const file_gatepass_v1_token_proto_rawDesc = "" +
 	"\x14replaced_by_token_id\x18\x13 \x01(\tR\x11replacedByTokenId\x12#\n" +
 	"\rallowed_cidrs\x18\x14 \x03(\tR\fallowedCidrs\x12\x18\n" +
 	"\aversion\x18\x15 \x01(\x04R\aversion\x12#\n" +
-	"\rstatus_reason\x18\x16 \x01(\tR\fstatusReason\"\xd8\x01\n" +
+	"\rstatus_reason\x18\x16 \x01(\tR\fstatusReason\x12\x1f\n" +
+	"\vself_rotate\x18\x17 \x01(\bR\n" +
+	"selfRotate\x12\x1b\n" +
+	"\tuse_count\x18\x18 \x01(\x03R\buseCount\x12 \n" +
+	"\flast_used_ip\x18\x19 \x01(\tR\n" +
+	"lastUsedIp\x12P\n" +
+	"\x16scheduled_disable_time\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\x14scheduledDisableTime\x12N\n" +
+	"\x15scheduled_revoke_time\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampR\x13scheduledRevokeTime\"\xd8\x01\n" +
 	"\x12PropagationReceipt\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12'\n" +
 	"\x0fvalidators_live\x18\x02 \x01(\x05R\x0evalidatorsLive\x12-\n" +
@@ -527,20 +579,22 @@ var file_gatepass_v1_token_proto_goTypes = []any{
 	(*durationpb.Duration)(nil),   // 5: google.protobuf.Duration
 }
 var file_gatepass_v1_token_proto_depIdxs = []int32{
-	0, // 0: gatepass.v1.Token.role:type_name -> gatepass.v1.Role
-	1, // 1: gatepass.v1.Token.status:type_name -> gatepass.v1.TokenStatus
-	4, // 2: gatepass.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	4, // 3: gatepass.v1.Token.update_time:type_name -> google.protobuf.Timestamp
-	4, // 4: gatepass.v1.Token.expire_time:type_name -> google.protobuf.Timestamp
-	4, // 5: gatepass.v1.Token.disable_time:type_name -> google.protobuf.Timestamp
-	4, // 6: gatepass.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
-	4, // 7: gatepass.v1.Token.last_used_time:type_name -> google.protobuf.Timestamp
-	5, // 8: gatepass.v1.PropagationReceipt.max_lag:type_name -> google.protobuf.Duration
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	0,  // 0: gatepass.v1.Token.role:type_name -> gatepass.v1.Role
+	1,  // 1: gatepass.v1.Token.status:type_name -> gatepass.v1.TokenStatus
+	4,  // 2: gatepass.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	4,  // 3: gatepass.v1.Token.update_time:type_name -> google.protobuf.Timestamp
+	4,  // 4: gatepass.v1.Token.expire_time:type_name -> google.protobuf.Timestamp
+	4,  // 5: gatepass.v1.Token.disable_time:type_name -> google.protobuf.Timestamp
+	4,  // 6: gatepass.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
+	4,  // 7: gatepass.v1.Token.last_used_time:type_name -> google.protobuf.Timestamp
+	4,  // 8: gatepass.v1.Token.scheduled_disable_time:type_name -> google.protobuf.Timestamp
+	4,  // 9: gatepass.v1.Token.scheduled_revoke_time:type_name -> google.protobuf.Timestamp
+	5,  // 10: gatepass.v1.PropagationReceipt.max_lag:type_name -> google.protobuf.Duration
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_gatepass_v1_token_proto_init() }

@@ -9,6 +9,7 @@ package gatepassv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -71,6 +72,58 @@ func (x MemberState) Number() protoreflect.EnumNumber {
 // Deprecated: Use MemberState.Descriptor instead.
 func (MemberState) EnumDescriptor() ([]byte, []int) {
 	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{0}
+}
+
+// VagueNameAction says what happens to a token named like "token" or "test".
+type VagueNameAction int32
+
+const (
+	VagueNameAction_VAGUE_NAME_ACTION_UNSPECIFIED VagueNameAction = 0
+	// CreateToken refuses the name (the default).
+	VagueNameAction_VAGUE_NAME_ACTION_REJECT VagueNameAction = 1
+	// The name is allowed and review flags it.
+	VagueNameAction_VAGUE_NAME_ACTION_FLAG VagueNameAction = 2
+)
+
+// Enum value maps for VagueNameAction.
+var (
+	VagueNameAction_name = map[int32]string{
+		0: "VAGUE_NAME_ACTION_UNSPECIFIED",
+		1: "VAGUE_NAME_ACTION_REJECT",
+		2: "VAGUE_NAME_ACTION_FLAG",
+	}
+	VagueNameAction_value = map[string]int32{
+		"VAGUE_NAME_ACTION_UNSPECIFIED": 0,
+		"VAGUE_NAME_ACTION_REJECT":      1,
+		"VAGUE_NAME_ACTION_FLAG":        2,
+	}
+)
+
+func (x VagueNameAction) Enum() *VagueNameAction {
+	p := new(VagueNameAction)
+	*p = x
+	return p
+}
+
+func (x VagueNameAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (VagueNameAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_gatepass_v1_workspace_proto_enumTypes[1].Descriptor()
+}
+
+func (VagueNameAction) Type() protoreflect.EnumType {
+	return &file_gatepass_v1_workspace_proto_enumTypes[1]
+}
+
+func (x VagueNameAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use VagueNameAction.Descriptor instead.
+func (VagueNameAction) EnumDescriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{1}
 }
 
 // Workspace holds projects and members.
@@ -304,6 +357,276 @@ func (x *Member) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// Policy is a workspace's token policy. Zero values mean the defaults.
+type Policy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lifetime given to tokens created without expire_time or
+	// never_expires. Unset: one of them is required.
+	DefaultLifetime *durationpb.Duration `protobuf:"bytes,1,opt,name=default_lifetime,json=defaultLifetime,proto3" json:"default_lifetime,omitempty"`
+	// Longest lifetime a token may be given. Unset: no limit.
+	MaxLifetime *durationpb.Duration `protobuf:"bytes,2,opt,name=max_lifetime,json=maxLifetime,proto3" json:"max_lifetime,omitempty"`
+	// Forbid tokens that never expire.
+	ForbidNeverExpires bool `protobuf:"varint,3,opt,name=forbid_never_expires,json=forbidNeverExpires,proto3" json:"forbid_never_expires,omitempty"`
+	// Names that say nothing of owner or purpose, compared case-insensitively
+	// with "-", "_" and "." read as spaces. Empty: the defaults ("token",
+	// "new token", "test", "automation", "api", ...).
+	VagueNames      []string        `protobuf:"bytes,4,rep,name=vague_names,json=vagueNames,proto3" json:"vague_names,omitempty"`
+	VagueNameAction VagueNameAction `protobuf:"varint,5,opt,name=vague_name_action,json=vagueNameAction,proto3,enum=gatepass.v1.VagueNameAction" json:"vague_name_action,omitempty"`
+	// Disable a member's tokens when the member is removed.
+	DisableTokensOfRemovedMembers bool          `protobuf:"varint,6,opt,name=disable_tokens_of_removed_members,json=disableTokensOfRemovedMembers,proto3" json:"disable_tokens_of_removed_members,omitempty"`
+	Review                        *ReviewPolicy `protobuf:"bytes,7,opt,name=review,proto3" json:"review,omitempty"`
+	unknownFields                 protoimpl.UnknownFields
+	sizeCache                     protoimpl.SizeCache
+}
+
+func (x *Policy) Reset() {
+	*x = Policy{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Policy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Policy) ProtoMessage() {}
+
+func (x *Policy) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Policy.ProtoReflect.Descriptor instead.
+func (*Policy) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Policy) GetDefaultLifetime() *durationpb.Duration {
+	if x != nil {
+		return x.DefaultLifetime
+	}
+	return nil
+}
+
+func (x *Policy) GetMaxLifetime() *durationpb.Duration {
+	if x != nil {
+		return x.MaxLifetime
+	}
+	return nil
+}
+
+func (x *Policy) GetForbidNeverExpires() bool {
+	if x != nil {
+		return x.ForbidNeverExpires
+	}
+	return false
+}
+
+func (x *Policy) GetVagueNames() []string {
+	if x != nil {
+		return x.VagueNames
+	}
+	return nil
+}
+
+func (x *Policy) GetVagueNameAction() VagueNameAction {
+	if x != nil {
+		return x.VagueNameAction
+	}
+	return VagueNameAction_VAGUE_NAME_ACTION_UNSPECIFIED
+}
+
+func (x *Policy) GetDisableTokensOfRemovedMembers() bool {
+	if x != nil {
+		return x.DisableTokensOfRemovedMembers
+	}
+	return false
+}
+
+func (x *Policy) GetReview() *ReviewPolicy {
+	if x != nil {
+		return x.Review
+	}
+	return nil
+}
+
+type GetPolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPolicyRequest) Reset() {
+	*x = GetPolicyRequest{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPolicyRequest) ProtoMessage() {}
+
+func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
+func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{4}
+}
+
+type GetPolicyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy with defaults filled in.
+	Policy        *Policy `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPolicyResponse) Reset() {
+	*x = GetPolicyResponse{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPolicyResponse) ProtoMessage() {}
+
+func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
+func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetPolicyResponse) GetPolicy() *Policy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+type UpdatePolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policy        *Policy                `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePolicyRequest) Reset() {
+	*x = UpdatePolicyRequest{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePolicyRequest) ProtoMessage() {}
+
+func (x *UpdatePolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePolicyRequest.ProtoReflect.Descriptor instead.
+func (*UpdatePolicyRequest) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UpdatePolicyRequest) GetPolicy() *Policy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+type UpdatePolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policy        *Policy                `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePolicyResponse) Reset() {
+	*x = UpdatePolicyResponse{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePolicyResponse) ProtoMessage() {}
+
+func (x *UpdatePolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePolicyResponse.ProtoReflect.Descriptor instead.
+func (*UpdatePolicyResponse) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UpdatePolicyResponse) GetPolicy() *Policy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
 type GetWorkspaceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -312,7 +635,7 @@ type GetWorkspaceRequest struct {
 
 func (x *GetWorkspaceRequest) Reset() {
 	*x = GetWorkspaceRequest{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[3]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -324,7 +647,7 @@ func (x *GetWorkspaceRequest) String() string {
 func (*GetWorkspaceRequest) ProtoMessage() {}
 
 func (x *GetWorkspaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[3]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -337,7 +660,7 @@ func (x *GetWorkspaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkspaceRequest.ProtoReflect.Descriptor instead.
 func (*GetWorkspaceRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{3}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{8}
 }
 
 type GetWorkspaceResponse struct {
@@ -349,7 +672,7 @@ type GetWorkspaceResponse struct {
 
 func (x *GetWorkspaceResponse) Reset() {
 	*x = GetWorkspaceResponse{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[4]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -361,7 +684,7 @@ func (x *GetWorkspaceResponse) String() string {
 func (*GetWorkspaceResponse) ProtoMessage() {}
 
 func (x *GetWorkspaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[4]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -374,7 +697,7 @@ func (x *GetWorkspaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkspaceResponse.ProtoReflect.Descriptor instead.
 func (*GetWorkspaceResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{4}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetWorkspaceResponse) GetWorkspace() *Workspace {
@@ -394,7 +717,7 @@ type CreateProjectRequest struct {
 
 func (x *CreateProjectRequest) Reset() {
 	*x = CreateProjectRequest{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[5]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -406,7 +729,7 @@ func (x *CreateProjectRequest) String() string {
 func (*CreateProjectRequest) ProtoMessage() {}
 
 func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[5]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -419,7 +742,7 @@ func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectRequest.ProtoReflect.Descriptor instead.
 func (*CreateProjectRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{5}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateProjectRequest) GetName() string {
@@ -438,7 +761,7 @@ type CreateProjectResponse struct {
 
 func (x *CreateProjectResponse) Reset() {
 	*x = CreateProjectResponse{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[6]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +773,7 @@ func (x *CreateProjectResponse) String() string {
 func (*CreateProjectResponse) ProtoMessage() {}
 
 func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[6]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +786,7 @@ func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectResponse.ProtoReflect.Descriptor instead.
 func (*CreateProjectResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{6}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateProjectResponse) GetProject() *Project {
@@ -481,7 +804,7 @@ type ListProjectsRequest struct {
 
 func (x *ListProjectsRequest) Reset() {
 	*x = ListProjectsRequest{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[7]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -493,7 +816,7 @@ func (x *ListProjectsRequest) String() string {
 func (*ListProjectsRequest) ProtoMessage() {}
 
 func (x *ListProjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[7]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -506,7 +829,7 @@ func (x *ListProjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectsRequest.ProtoReflect.Descriptor instead.
 func (*ListProjectsRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{7}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{12}
 }
 
 type ListProjectsResponse struct {
@@ -518,7 +841,7 @@ type ListProjectsResponse struct {
 
 func (x *ListProjectsResponse) Reset() {
 	*x = ListProjectsResponse{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[8]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +853,7 @@ func (x *ListProjectsResponse) String() string {
 func (*ListProjectsResponse) ProtoMessage() {}
 
 func (x *ListProjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[8]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +866,7 @@ func (x *ListProjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectsResponse.ProtoReflect.Descriptor instead.
 func (*ListProjectsResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{8}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListProjectsResponse) GetProjects() []*Project {
@@ -566,7 +889,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[9]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -578,7 +901,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[9]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -591,7 +914,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{9}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AddMemberRequest) GetDisplayName() string {
@@ -624,7 +947,7 @@ type AddMemberResponse struct {
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[10]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +959,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[10]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +972,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{10}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AddMemberResponse) GetMember() *Member {
@@ -667,7 +990,7 @@ type ListMembersRequest struct {
 
 func (x *ListMembersRequest) Reset() {
 	*x = ListMembersRequest{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[11]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +1002,7 @@ func (x *ListMembersRequest) String() string {
 func (*ListMembersRequest) ProtoMessage() {}
 
 func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[11]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +1015,7 @@ func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListMembersRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{11}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{16}
 }
 
 type ListMembersResponse struct {
@@ -704,7 +1027,7 @@ type ListMembersResponse struct {
 
 func (x *ListMembersResponse) Reset() {
 	*x = ListMembersResponse{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[12]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +1039,7 @@ func (x *ListMembersResponse) String() string {
 func (*ListMembersResponse) ProtoMessage() {}
 
 func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[12]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +1052,7 @@ func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListMembersResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{12}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListMembersResponse) GetMembers() []*Member {
@@ -749,7 +1072,7 @@ type UpdateMemberRoleRequest struct {
 
 func (x *UpdateMemberRoleRequest) Reset() {
 	*x = UpdateMemberRoleRequest{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[13]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +1084,7 @@ func (x *UpdateMemberRoleRequest) String() string {
 func (*UpdateMemberRoleRequest) ProtoMessage() {}
 
 func (x *UpdateMemberRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[13]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +1097,7 @@ func (x *UpdateMemberRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMemberRoleRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMemberRoleRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{13}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateMemberRoleRequest) GetMemberId() string {
@@ -800,7 +1123,7 @@ type UpdateMemberRoleResponse struct {
 
 func (x *UpdateMemberRoleResponse) Reset() {
 	*x = UpdateMemberRoleResponse{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[14]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +1135,7 @@ func (x *UpdateMemberRoleResponse) String() string {
 func (*UpdateMemberRoleResponse) ProtoMessage() {}
 
 func (x *UpdateMemberRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[14]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +1148,7 @@ func (x *UpdateMemberRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMemberRoleResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMemberRoleResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{14}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateMemberRoleResponse) GetMember() *Member {
@@ -844,7 +1167,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[15]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +1179,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[15]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +1192,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{15}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RemoveMemberRequest) GetMemberId() string {
@@ -888,7 +1211,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[16]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +1223,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[16]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +1236,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{16}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RemoveMemberResponse) GetMember() *Member {
@@ -927,7 +1250,7 @@ var File_gatepass_v1_workspace_proto protoreflect.FileDescriptor
 
 const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\n" +
-	"\x1bgatepass/v1/workspace.proto\x12\vgatepass.v1\x1a\x17gatepass/v1/token.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"l\n" +
+	"\x1bgatepass/v1/workspace.proto\x12\vgatepass.v1\x1a\x18gatepass/v1/issuer.proto\x1a\x17gatepass/v1/token.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"l\n" +
 	"\tWorkspace\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12;\n" +
@@ -949,7 +1272,23 @@ const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\x15\n" +
+	"updateTime\"\xa6\x03\n" +
+	"\x06Policy\x12D\n" +
+	"\x10default_lifetime\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x0fdefaultLifetime\x12<\n" +
+	"\fmax_lifetime\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\vmaxLifetime\x120\n" +
+	"\x14forbid_never_expires\x18\x03 \x01(\bR\x12forbidNeverExpires\x12\x1f\n" +
+	"\vvague_names\x18\x04 \x03(\tR\n" +
+	"vagueNames\x12H\n" +
+	"\x11vague_name_action\x18\x05 \x01(\x0e2\x1c.gatepass.v1.VagueNameActionR\x0fvagueNameAction\x12H\n" +
+	"!disable_tokens_of_removed_members\x18\x06 \x01(\bR\x1ddisableTokensOfRemovedMembers\x121\n" +
+	"\x06review\x18\a \x01(\v2\x19.gatepass.v1.ReviewPolicyR\x06review\"\x12\n" +
+	"\x10GetPolicyRequest\"@\n" +
+	"\x11GetPolicyResponse\x12+\n" +
+	"\x06policy\x18\x01 \x01(\v2\x13.gatepass.v1.PolicyR\x06policy\"B\n" +
+	"\x13UpdatePolicyRequest\x12+\n" +
+	"\x06policy\x18\x01 \x01(\v2\x13.gatepass.v1.PolicyR\x06policy\"C\n" +
+	"\x14UpdatePolicyResponse\x12+\n" +
+	"\x06policy\x18\x01 \x01(\v2\x13.gatepass.v1.PolicyR\x06policy\"\x15\n" +
 	"\x13GetWorkspaceRequest\"L\n" +
 	"\x14GetWorkspaceResponse\x124\n" +
 	"\tworkspace\x18\x01 \x01(\v2\x16.gatepass.v1.WorkspaceR\tworkspace\"*\n" +
@@ -981,7 +1320,11 @@ const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\vMemberState\x12\x1c\n" +
 	"\x18MEMBER_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13MEMBER_STATE_ACTIVE\x10\x01\x12\x18\n" +
-	"\x14MEMBER_STATE_REMOVED\x10\x022\xf7\x04\n" +
+	"\x14MEMBER_STATE_REMOVED\x10\x02*n\n" +
+	"\x0fVagueNameAction\x12!\n" +
+	"\x1dVAGUE_NAME_ACTION_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18VAGUE_NAME_ACTION_REJECT\x10\x01\x12\x1a\n" +
+	"\x16VAGUE_NAME_ACTION_FLAG\x10\x022\x9d\x06\n" +
 	"\x10WorkspaceService\x12X\n" +
 	"\fGetWorkspace\x12 .gatepass.v1.GetWorkspaceRequest\x1a!.gatepass.v1.GetWorkspaceResponse\"\x03\x90\x02\x01\x12V\n" +
 	"\rCreateProject\x12!.gatepass.v1.CreateProjectRequest\x1a\".gatepass.v1.CreateProjectResponse\x12X\n" +
@@ -989,7 +1332,9 @@ const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\tAddMember\x12\x1d.gatepass.v1.AddMemberRequest\x1a\x1e.gatepass.v1.AddMemberResponse\x12U\n" +
 	"\vListMembers\x12\x1f.gatepass.v1.ListMembersRequest\x1a .gatepass.v1.ListMembersResponse\"\x03\x90\x02\x01\x12_\n" +
 	"\x10UpdateMemberRole\x12$.gatepass.v1.UpdateMemberRoleRequest\x1a%.gatepass.v1.UpdateMemberRoleResponse\x12S\n" +
-	"\fRemoveMember\x12 .gatepass.v1.RemoveMemberRequest\x1a!.gatepass.v1.RemoveMemberResponseB\xab\x01\n" +
+	"\fRemoveMember\x12 .gatepass.v1.RemoveMemberRequest\x1a!.gatepass.v1.RemoveMemberResponse\x12O\n" +
+	"\tGetPolicy\x12\x1d.gatepass.v1.GetPolicyRequest\x1a\x1e.gatepass.v1.GetPolicyResponse\"\x03\x90\x02\x01\x12S\n" +
+	"\fUpdatePolicy\x12 .gatepass.v1.UpdatePolicyRequest\x1a!.gatepass.v1.UpdatePolicyResponseB\xab\x01\n" +
 	"\x0fcom.gatepass.v1B\x0eWorkspaceProtoP\x01Z;github.com/gatepass/gatepass/pkg/gen/gatepass/v1;gatepassv1\xa2\x02\x03GXX\xaa\x02\vGatepass.V1\xca\x02\vGatepass\\V1\xe2\x02\x17Gatepass\\V1\\GPBMetadata\xea\x02\fGatepass::V1b\x06proto3"
 
 var (
@@ -1004,65 +1349,84 @@ func file_gatepass_v1_workspace_proto_rawDescGZIP() []byte {
 	return file_gatepass_v1_workspace_proto_rawDescData
 }
 
-var file_gatepass_v1_workspace_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gatepass_v1_workspace_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_gatepass_v1_workspace_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_gatepass_v1_workspace_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_gatepass_v1_workspace_proto_goTypes = []any{
 	(MemberState)(0),                 // 0: gatepass.v1.MemberState
-	(*Workspace)(nil),                // 1: gatepass.v1.Workspace
-	(*Project)(nil),                  // 2: gatepass.v1.Project
-	(*Member)(nil),                   // 3: gatepass.v1.Member
-	(*GetWorkspaceRequest)(nil),      // 4: gatepass.v1.GetWorkspaceRequest
-	(*GetWorkspaceResponse)(nil),     // 5: gatepass.v1.GetWorkspaceResponse
-	(*CreateProjectRequest)(nil),     // 6: gatepass.v1.CreateProjectRequest
-	(*CreateProjectResponse)(nil),    // 7: gatepass.v1.CreateProjectResponse
-	(*ListProjectsRequest)(nil),      // 8: gatepass.v1.ListProjectsRequest
-	(*ListProjectsResponse)(nil),     // 9: gatepass.v1.ListProjectsResponse
-	(*AddMemberRequest)(nil),         // 10: gatepass.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),        // 11: gatepass.v1.AddMemberResponse
-	(*ListMembersRequest)(nil),       // 12: gatepass.v1.ListMembersRequest
-	(*ListMembersResponse)(nil),      // 13: gatepass.v1.ListMembersResponse
-	(*UpdateMemberRoleRequest)(nil),  // 14: gatepass.v1.UpdateMemberRoleRequest
-	(*UpdateMemberRoleResponse)(nil), // 15: gatepass.v1.UpdateMemberRoleResponse
-	(*RemoveMemberRequest)(nil),      // 16: gatepass.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),     // 17: gatepass.v1.RemoveMemberResponse
-	(*timestamppb.Timestamp)(nil),    // 18: google.protobuf.Timestamp
-	(Role)(0),                        // 19: gatepass.v1.Role
+	(VagueNameAction)(0),             // 1: gatepass.v1.VagueNameAction
+	(*Workspace)(nil),                // 2: gatepass.v1.Workspace
+	(*Project)(nil),                  // 3: gatepass.v1.Project
+	(*Member)(nil),                   // 4: gatepass.v1.Member
+	(*Policy)(nil),                   // 5: gatepass.v1.Policy
+	(*GetPolicyRequest)(nil),         // 6: gatepass.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),        // 7: gatepass.v1.GetPolicyResponse
+	(*UpdatePolicyRequest)(nil),      // 8: gatepass.v1.UpdatePolicyRequest
+	(*UpdatePolicyResponse)(nil),     // 9: gatepass.v1.UpdatePolicyResponse
+	(*GetWorkspaceRequest)(nil),      // 10: gatepass.v1.GetWorkspaceRequest
+	(*GetWorkspaceResponse)(nil),     // 11: gatepass.v1.GetWorkspaceResponse
+	(*CreateProjectRequest)(nil),     // 12: gatepass.v1.CreateProjectRequest
+	(*CreateProjectResponse)(nil),    // 13: gatepass.v1.CreateProjectResponse
+	(*ListProjectsRequest)(nil),      // 14: gatepass.v1.ListProjectsRequest
+	(*ListProjectsResponse)(nil),     // 15: gatepass.v1.ListProjectsResponse
+	(*AddMemberRequest)(nil),         // 16: gatepass.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),        // 17: gatepass.v1.AddMemberResponse
+	(*ListMembersRequest)(nil),       // 18: gatepass.v1.ListMembersRequest
+	(*ListMembersResponse)(nil),      // 19: gatepass.v1.ListMembersResponse
+	(*UpdateMemberRoleRequest)(nil),  // 20: gatepass.v1.UpdateMemberRoleRequest
+	(*UpdateMemberRoleResponse)(nil), // 21: gatepass.v1.UpdateMemberRoleResponse
+	(*RemoveMemberRequest)(nil),      // 22: gatepass.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),     // 23: gatepass.v1.RemoveMemberResponse
+	(*timestamppb.Timestamp)(nil),    // 24: google.protobuf.Timestamp
+	(Role)(0),                        // 25: gatepass.v1.Role
+	(*durationpb.Duration)(nil),      // 26: google.protobuf.Duration
+	(*ReviewPolicy)(nil),             // 27: gatepass.v1.ReviewPolicy
 }
 var file_gatepass_v1_workspace_proto_depIdxs = []int32{
-	18, // 0: gatepass.v1.Workspace.create_time:type_name -> google.protobuf.Timestamp
-	18, // 1: gatepass.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	19, // 2: gatepass.v1.Member.role:type_name -> gatepass.v1.Role
+	24, // 0: gatepass.v1.Workspace.create_time:type_name -> google.protobuf.Timestamp
+	24, // 1: gatepass.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	25, // 2: gatepass.v1.Member.role:type_name -> gatepass.v1.Role
 	0,  // 3: gatepass.v1.Member.state:type_name -> gatepass.v1.MemberState
-	18, // 4: gatepass.v1.Member.create_time:type_name -> google.protobuf.Timestamp
-	18, // 5: gatepass.v1.Member.update_time:type_name -> google.protobuf.Timestamp
-	1,  // 6: gatepass.v1.GetWorkspaceResponse.workspace:type_name -> gatepass.v1.Workspace
-	2,  // 7: gatepass.v1.CreateProjectResponse.project:type_name -> gatepass.v1.Project
-	2,  // 8: gatepass.v1.ListProjectsResponse.projects:type_name -> gatepass.v1.Project
-	19, // 9: gatepass.v1.AddMemberRequest.role:type_name -> gatepass.v1.Role
-	3,  // 10: gatepass.v1.AddMemberResponse.member:type_name -> gatepass.v1.Member
-	3,  // 11: gatepass.v1.ListMembersResponse.members:type_name -> gatepass.v1.Member
-	19, // 12: gatepass.v1.UpdateMemberRoleRequest.role:type_name -> gatepass.v1.Role
-	3,  // 13: gatepass.v1.UpdateMemberRoleResponse.member:type_name -> gatepass.v1.Member
-	3,  // 14: gatepass.v1.RemoveMemberResponse.member:type_name -> gatepass.v1.Member
-	4,  // 15: gatepass.v1.WorkspaceService.GetWorkspace:input_type -> gatepass.v1.GetWorkspaceRequest
-	6,  // 16: gatepass.v1.WorkspaceService.CreateProject:input_type -> gatepass.v1.CreateProjectRequest
-	8,  // 17: gatepass.v1.WorkspaceService.ListProjects:input_type -> gatepass.v1.ListProjectsRequest
-	10, // 18: gatepass.v1.WorkspaceService.AddMember:input_type -> gatepass.v1.AddMemberRequest
-	12, // 19: gatepass.v1.WorkspaceService.ListMembers:input_type -> gatepass.v1.ListMembersRequest
-	14, // 20: gatepass.v1.WorkspaceService.UpdateMemberRole:input_type -> gatepass.v1.UpdateMemberRoleRequest
-	16, // 21: gatepass.v1.WorkspaceService.RemoveMember:input_type -> gatepass.v1.RemoveMemberRequest
-	5,  // 22: gatepass.v1.WorkspaceService.GetWorkspace:output_type -> gatepass.v1.GetWorkspaceResponse
-	7,  // 23: gatepass.v1.WorkspaceService.CreateProject:output_type -> gatepass.v1.CreateProjectResponse
-	9,  // 24: gatepass.v1.WorkspaceService.ListProjects:output_type -> gatepass.v1.ListProjectsResponse
-	11, // 25: gatepass.v1.WorkspaceService.AddMember:output_type -> gatepass.v1.AddMemberResponse
-	13, // 26: gatepass.v1.WorkspaceService.ListMembers:output_type -> gatepass.v1.ListMembersResponse
-	15, // 27: gatepass.v1.WorkspaceService.UpdateMemberRole:output_type -> gatepass.v1.UpdateMemberRoleResponse
-	17, // 28: gatepass.v1.WorkspaceService.RemoveMember:output_type -> gatepass.v1.RemoveMemberResponse
-	22, // [22:29] is the sub-list for method output_type
-	15, // [15:22] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	24, // 4: gatepass.v1.Member.create_time:type_name -> google.protobuf.Timestamp
+	24, // 5: gatepass.v1.Member.update_time:type_name -> google.protobuf.Timestamp
+	26, // 6: gatepass.v1.Policy.default_lifetime:type_name -> google.protobuf.Duration
+	26, // 7: gatepass.v1.Policy.max_lifetime:type_name -> google.protobuf.Duration
+	1,  // 8: gatepass.v1.Policy.vague_name_action:type_name -> gatepass.v1.VagueNameAction
+	27, // 9: gatepass.v1.Policy.review:type_name -> gatepass.v1.ReviewPolicy
+	5,  // 10: gatepass.v1.GetPolicyResponse.policy:type_name -> gatepass.v1.Policy
+	5,  // 11: gatepass.v1.UpdatePolicyRequest.policy:type_name -> gatepass.v1.Policy
+	5,  // 12: gatepass.v1.UpdatePolicyResponse.policy:type_name -> gatepass.v1.Policy
+	2,  // 13: gatepass.v1.GetWorkspaceResponse.workspace:type_name -> gatepass.v1.Workspace
+	3,  // 14: gatepass.v1.CreateProjectResponse.project:type_name -> gatepass.v1.Project
+	3,  // 15: gatepass.v1.ListProjectsResponse.projects:type_name -> gatepass.v1.Project
+	25, // 16: gatepass.v1.AddMemberRequest.role:type_name -> gatepass.v1.Role
+	4,  // 17: gatepass.v1.AddMemberResponse.member:type_name -> gatepass.v1.Member
+	4,  // 18: gatepass.v1.ListMembersResponse.members:type_name -> gatepass.v1.Member
+	25, // 19: gatepass.v1.UpdateMemberRoleRequest.role:type_name -> gatepass.v1.Role
+	4,  // 20: gatepass.v1.UpdateMemberRoleResponse.member:type_name -> gatepass.v1.Member
+	4,  // 21: gatepass.v1.RemoveMemberResponse.member:type_name -> gatepass.v1.Member
+	10, // 22: gatepass.v1.WorkspaceService.GetWorkspace:input_type -> gatepass.v1.GetWorkspaceRequest
+	12, // 23: gatepass.v1.WorkspaceService.CreateProject:input_type -> gatepass.v1.CreateProjectRequest
+	14, // 24: gatepass.v1.WorkspaceService.ListProjects:input_type -> gatepass.v1.ListProjectsRequest
+	16, // 25: gatepass.v1.WorkspaceService.AddMember:input_type -> gatepass.v1.AddMemberRequest
+	18, // 26: gatepass.v1.WorkspaceService.ListMembers:input_type -> gatepass.v1.ListMembersRequest
+	20, // 27: gatepass.v1.WorkspaceService.UpdateMemberRole:input_type -> gatepass.v1.UpdateMemberRoleRequest
+	22, // 28: gatepass.v1.WorkspaceService.RemoveMember:input_type -> gatepass.v1.RemoveMemberRequest
+	6,  // 29: gatepass.v1.WorkspaceService.GetPolicy:input_type -> gatepass.v1.GetPolicyRequest
+	8,  // 30: gatepass.v1.WorkspaceService.UpdatePolicy:input_type -> gatepass.v1.UpdatePolicyRequest
+	11, // 31: gatepass.v1.WorkspaceService.GetWorkspace:output_type -> gatepass.v1.GetWorkspaceResponse
+	13, // 32: gatepass.v1.WorkspaceService.CreateProject:output_type -> gatepass.v1.CreateProjectResponse
+	15, // 33: gatepass.v1.WorkspaceService.ListProjects:output_type -> gatepass.v1.ListProjectsResponse
+	17, // 34: gatepass.v1.WorkspaceService.AddMember:output_type -> gatepass.v1.AddMemberResponse
+	19, // 35: gatepass.v1.WorkspaceService.ListMembers:output_type -> gatepass.v1.ListMembersResponse
+	21, // 36: gatepass.v1.WorkspaceService.UpdateMemberRole:output_type -> gatepass.v1.UpdateMemberRoleResponse
+	23, // 37: gatepass.v1.WorkspaceService.RemoveMember:output_type -> gatepass.v1.RemoveMemberResponse
+	7,  // 38: gatepass.v1.WorkspaceService.GetPolicy:output_type -> gatepass.v1.GetPolicyResponse
+	9,  // 39: gatepass.v1.WorkspaceService.UpdatePolicy:output_type -> gatepass.v1.UpdatePolicyResponse
+	31, // [31:40] is the sub-list for method output_type
+	22, // [22:31] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_gatepass_v1_workspace_proto_init() }
@@ -1070,14 +1434,15 @@ func file_gatepass_v1_workspace_proto_init() {
 	if File_gatepass_v1_workspace_proto != nil {
 		return
 	}
+	file_gatepass_v1_issuer_proto_init()
 	file_gatepass_v1_token_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatepass_v1_workspace_proto_rawDesc), len(file_gatepass_v1_workspace_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   17,
+			NumEnums:      2,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

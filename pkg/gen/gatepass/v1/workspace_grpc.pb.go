@@ -26,6 +26,8 @@ const (
 	WorkspaceService_ListMembers_FullMethodName      = "/gatepass.v1.WorkspaceService/ListMembers"
 	WorkspaceService_UpdateMemberRole_FullMethodName = "/gatepass.v1.WorkspaceService/UpdateMemberRole"
 	WorkspaceService_RemoveMember_FullMethodName     = "/gatepass.v1.WorkspaceService/RemoveMember"
+	WorkspaceService_GetPolicy_FullMethodName        = "/gatepass.v1.WorkspaceService/GetPolicy"
+	WorkspaceService_UpdatePolicy_FullMethodName     = "/gatepass.v1.WorkspaceService/UpdatePolicy"
 )
 
 // WorkspaceServiceClient is the client API for WorkspaceService service.
@@ -48,9 +50,14 @@ type WorkspaceServiceClient interface {
 	// UpdateMemberRole changes a member's role. Nobody grants above their own
 	// role or changes a member who ranks above them.
 	UpdateMemberRole(ctx context.Context, in *UpdateMemberRoleRequest, opts ...grpc.CallOption) (*UpdateMemberRoleResponse, error)
-	// RemoveMember marks a member removed. Their tokens keep working and stay
-	// theirs of record. The last owner cannot be removed.
+	// RemoveMember marks a member removed. Their tokens stay theirs of record
+	// and keep working (review flags them), unless the workspace policy
+	// disables them. The last owner cannot be removed.
 	RemoveMember(ctx context.Context, in *RemoveMemberRequest, opts ...grpc.CallOption) (*RemoveMemberResponse, error)
+	// GetPolicy returns the workspace's token policy. Any role may call it.
+	GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error)
+	// UpdatePolicy replaces the workspace's token policy. Needs owner.
+	UpdatePolicy(ctx context.Context, in *UpdatePolicyRequest, opts ...grpc.CallOption) (*UpdatePolicyResponse, error)
 }
 
 type workspaceServiceClient struct {
@@ -131,6 +138,26 @@ func (c *workspaceServiceClient) RemoveMember(ctx context.Context, in *RemoveMem
 	return out, nil
 }
 
+func (c *workspaceServiceClient) GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPolicyResponse)
+	err := c.cc.Invoke(ctx, WorkspaceService_GetPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workspaceServiceClient) UpdatePolicy(ctx context.Context, in *UpdatePolicyRequest, opts ...grpc.CallOption) (*UpdatePolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdatePolicyResponse)
+	err := c.cc.Invoke(ctx, WorkspaceService_UpdatePolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WorkspaceServiceServer is the server API for WorkspaceService service.
 // All implementations must embed UnimplementedWorkspaceServiceServer
 // for forward compatibility.
@@ -151,9 +178,14 @@ type WorkspaceServiceServer interface {
 	// UpdateMemberRole changes a member's role. Nobody grants above their own
 	// role or changes a member who ranks above them.
 	UpdateMemberRole(context.Context, *UpdateMemberRoleRequest) (*UpdateMemberRoleResponse, error)
-	// RemoveMember marks a member removed. Their tokens keep working and stay
-	// theirs of record. The last owner cannot be removed.
+	// RemoveMember marks a member removed. Their tokens stay theirs of record
+	// and keep working (review flags them), unless the workspace policy
+	// disables them. The last owner cannot be removed.
 	RemoveMember(context.Context, *RemoveMemberRequest) (*RemoveMemberResponse, error)
+	// GetPolicy returns the workspace's token policy. Any role may call it.
+	GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error)
+	// UpdatePolicy replaces the workspace's token policy. Needs owner.
+	UpdatePolicy(context.Context, *UpdatePolicyRequest) (*UpdatePolicyResponse, error)
 	mustEmbedUnimplementedWorkspaceServiceServer()
 }
 
@@ -184,6 +216,12 @@ func (UnimplementedWorkspaceServiceServer) UpdateMemberRole(context.Context, *Up
 }
 func (UnimplementedWorkspaceServiceServer) RemoveMember(context.Context, *RemoveMemberRequest) (*RemoveMemberResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveMember not implemented")
+}
+func (UnimplementedWorkspaceServiceServer) GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPolicy not implemented")
+}
+func (UnimplementedWorkspaceServiceServer) UpdatePolicy(context.Context, *UpdatePolicyRequest) (*UpdatePolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdatePolicy not implemented")
 }
 func (UnimplementedWorkspaceServiceServer) mustEmbedUnimplementedWorkspaceServiceServer() {}
 func (UnimplementedWorkspaceServiceServer) testEmbeddedByValue()                          {}
@@ -332,6 +370,42 @@ func _WorkspaceService_RemoveMember_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WorkspaceService_GetPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkspaceServiceServer).GetPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkspaceService_GetPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkspaceServiceServer).GetPolicy(ctx, req.(*GetPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WorkspaceService_UpdatePolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdatePolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkspaceServiceServer).UpdatePolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkspaceService_UpdatePolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkspaceServiceServer).UpdatePolicy(ctx, req.(*UpdatePolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WorkspaceService_ServiceDesc is the grpc.ServiceDesc for WorkspaceService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -366,6 +440,14 @@ var WorkspaceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveMember",
 			Handler:    _WorkspaceService_RemoveMember_Handler,
+		},
+		{
+			MethodName: "GetPolicy",
+			Handler:    _WorkspaceService_GetPolicy_Handler,
+		},
+		{
+			MethodName: "UpdatePolicy",
+			Handler:    _WorkspaceService_UpdatePolicy_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

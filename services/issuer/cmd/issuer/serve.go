@@ -21,6 +21,7 @@ import (
 	"github.com/gatepass/gatepass/services/issuer/internal/receipt"
 	"github.com/gatepass/gatepass/services/issuer/internal/rpc"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
+	"github.com/gatepass/gatepass/services/issuer/internal/usage"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
@@ -153,6 +154,22 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		Replicas: cfg.StreamReplicas, Heartbeat: cfg.HeartbeatInterval, Halt: cfg.FailpointHaltPublish,
 		Logger: log, Now: time.Now,
 	})
+	usageSub, err := nc.Subscribe(event.UsageSubject, func(m *nats.Msg) {
+		var r gatepassv1.UsageReport
+		if err := proto.Unmarshal(m.Data, &r); err != nil {
+			log.Warn("drop malformed usage report", "error", err)
+			return
+		}
+		if err := usage.Ingest(st, &r); err != nil {
+			log.Error("ingest usage report", "validator_id", r.GetValidatorId(), "error", err)
+			return
+		}
+		pub.Notify() // attempts went to the audit trail
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe to usage reports: %w", err)
+	}
+	defer usageSub.Unsubscribe()
 	guard, err := pub.Guard()
 	if err != nil {
 		return err
@@ -179,7 +196,8 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	gatepassv1.RegisterIssuerServiceServer(srv.GRPC(), &rpc.Issuer{Deps: deps})
+	issuer := &rpc.Issuer{Deps: deps}
+	gatepassv1.RegisterIssuerServiceServer(srv.GRPC(), issuer)
 	gatepassv1.RegisterWorkspaceServiceServer(srv.GRPC(), &rpc.Workspace{Deps: deps})
 	srv.SetServing("", true)
 	srv.SetServing(gatepassv1.IssuerService_ServiceDesc.ServiceName, true)
@@ -188,6 +206,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	pctx, stopPublisher := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { pub.Run(pctx) })
+	wg.Go(func() { issuer.RunSchedules(pctx, time.Second) })
 	wg.Go(func() {
 		if err := metrics.Serve(pctx); err != nil {
 			log.Error("metrics server stopped", "error", err)

@@ -133,8 +133,28 @@ func (p *Publisher) Run(ctx context.Context) {
 func (p *Publisher) ensureStream(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err := p.js.CreateOrUpdateStream(ctx, StreamConfig(p.opts.Replicas))
+	if _, err := p.js.CreateOrUpdateStream(ctx, StreamConfig(p.opts.Replicas)); err != nil {
+		return err
+	}
+	_, err := p.js.CreateOrUpdateStream(ctx, AuditStreamConfig(p.opts.Replicas))
 	return err
+}
+
+// AuditStreamConfig keeps signed audit events for external consumers for
+// a year, one subject per workspace.
+func AuditStreamConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        event.AuditStreamName,
+		Description: "gatepass: signed audit events, for external consumers",
+		Subjects:    []string{event.AuditSubjects},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      365 * 24 * time.Hour,
+		Discard:     jetstream.DiscardOld,
+		Duplicates:  2 * time.Minute,
+		Replicas:    replicas,
+		DenyDelete:  true,
+	}
 }
 
 func (p *Publisher) drain(ctx context.Context) error {
@@ -146,7 +166,7 @@ func (p *Publisher) drain(ctx context.Context) error {
 		for _, e := range entries {
 			msg := &nats.Msg{Subject: e.Subject, Data: e.Data, Header: nats.Header{}}
 			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			ack, err := p.js.PublishMsg(pctx, msg, jetstream.WithMsgID(e.EventID), jetstream.WithExpectStream(event.StreamName))
+			ack, err := p.js.PublishMsg(pctx, msg, jetstream.WithMsgID(e.EventID), jetstream.WithExpectStream(event.StreamOf(e.Subject)))
 			cancel()
 			if err != nil {
 				return fmt.Errorf("publish event %s: %w", e.EventID, err)

@@ -20,8 +20,10 @@ import (
 	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/grpcserver"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/issuer/internal/access"
+	"github.com/gatepass/gatepass/services/issuer/internal/policy"
 	"github.com/gatepass/gatepass/services/issuer/internal/publish"
 	"github.com/gatepass/gatepass/services/issuer/internal/receipt"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
@@ -64,11 +66,16 @@ func (d *Deps) propagate(ctx context.Context, eventID string) *gatepassv1.Propag
 // toStatus maps domain errors to gRPC status codes.
 func toStatus(err error, what string) error {
 	var st interface{ GRPCStatus() *status.Status }
+	var v *policy.Violation
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &st):
 		return err
+	case errors.As(err, &v):
+		return grpcserver.FieldError(v.Field, "%s", v.Msg)
+	case errors.Is(err, errNameTaken):
+		return status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		return status.Errorf(codes.NotFound, "%s not found", what)
 	case errors.Is(err, access.ErrForbidden):
@@ -79,5 +86,9 @@ func toStatus(err error, what string) error {
 	return status.Error(codes.Internal, "internal error")
 }
 
-// errPrecondition marks domain refusals that depend on current state.
-var errPrecondition = errors.New("failed precondition")
+var (
+	// errPrecondition marks domain refusals that depend on current state.
+	errPrecondition = errors.New("failed precondition")
+	// errNameTaken is returned when a live token already has the name.
+	errNameTaken = errors.New("name taken")
+)

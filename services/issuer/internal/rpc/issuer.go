@@ -7,6 +7,7 @@ import (
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/issuer/internal/access"
+	"github.com/gatepass/gatepass/services/issuer/internal/policy"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -44,15 +45,19 @@ func (s *Issuer) CreateToken(ctx context.Context, req *gatepassv1.CreateTokenReq
 		if owner == "" {
 			owner = p.MemberID
 		}
-		m, err := tx.Member(owner)
-		if err != nil || m.GetWorkspaceId() != p.WorkspaceID {
-			return fmt.Errorf("owner member %w", store.ErrNotFound)
+		if err := checkOwner(tx, p.WorkspaceID, owner, req.GetRole()); err != nil {
+			return err
 		}
-		if m.GetState() != gatepassv1.MemberState_MEMBER_STATE_ACTIVE {
-			return fmt.Errorf("%w: owner is not an active member", errPrecondition)
+		pol, err := tx.Policy(p.WorkspaceID)
+		if err != nil {
+			return err
 		}
-		if req.GetRole() > m.GetRole() {
-			return fmt.Errorf("%w: role is above the owner's role", errPrecondition)
+		if err := checkNewName(tx, pol, p.WorkspaceID, "name", req.GetName()); err != nil {
+			return err
+		}
+		expire, never, err := policy.Expiry(pol, s.Now(), req.GetExpireTime(), req.GetNeverExpires())
+		if err != nil {
+			return err
 		}
 		t, eventID, err = putNewToken(tx, s.Deps, sec, &gatepassv1.Token{
 			Name:         req.GetName(),
@@ -62,9 +67,10 @@ func (s *Issuer) CreateToken(ctx context.Context, req *gatepassv1.CreateTokenReq
 			Role:         req.GetRole(),
 			OwnerId:      owner,
 			CreatedBy:    p.TokenID,
-			ExpireTime:   req.GetExpireTime(),
-			NeverExpires: req.GetNeverExpires(),
+			ExpireTime:   expire,
+			NeverExpires: never,
 			AllowedCidrs: req.GetAllowedCidrs(),
+			SelfRotate:   req.GetSelfRotate(),
 		}, p)
 		return err
 	})
@@ -73,6 +79,55 @@ func (s *Issuer) CreateToken(ctx context.Context, req *gatepassv1.CreateTokenReq
 	}
 	s.Logger.InfoContext(ctx, "token created", "token_id", t.GetId(), "by", p.TokenID)
 	return &gatepassv1.CreateTokenResponse{Token: t, Secret: sec.String(), Receipt: s.propagate(ctx, eventID)}, nil
+}
+
+// checkOwner requires an active member of the workspace whose role reaches
+// the token's.
+func checkOwner(tx *store.Tx, workspaceID, ownerID string, role gatepassv1.Role) error {
+	m, err := tx.Member(ownerID)
+	if err != nil || m.GetWorkspaceId() != workspaceID {
+		return fmt.Errorf("owner member %w", store.ErrNotFound)
+	}
+	if m.GetState() != gatepassv1.MemberState_MEMBER_STATE_ACTIVE {
+		return fmt.Errorf("%w: owner is not an active member", errPrecondition)
+	}
+	if role > m.GetRole() {
+		return fmt.Errorf("%w: the token's role is above the owner's role", errPrecondition)
+	}
+	return nil
+}
+
+// checkNewName applies the naming policy and requires the name to be
+// unique among the workspace's live tokens, apart from except (the token
+// being renamed or rotated) and tokens already rotated out.
+func checkNewName(tx *store.Tx, pol *gatepassv1.Policy, workspaceID, field, name string, except ...string) error {
+	if err := policy.CheckName(pol, field, name); err != nil {
+		return err
+	}
+	want := policy.Normalize(name)
+	var taken string
+	err := tx.ScanTokens(workspaceID, "", func(t *gatepassv1.Token) bool {
+		if t.GetStatus() == gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED || t.GetReplacedByTokenId() != "" {
+			return true
+		}
+		for _, id := range except {
+			if t.GetId() == id {
+				return true
+			}
+		}
+		if policy.Normalize(t.GetName()) == want {
+			taken = t.GetId()
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if taken != "" {
+		return fmt.Errorf("%w: a live token named %q exists (%s)", errNameTaken, name, taken)
+	}
+	return nil
 }
 
 // putNewToken stores a new active token for sec and audits it.
@@ -88,30 +143,50 @@ func putNewToken(tx *store.Tx, d *Deps, sec token.Secret, t *gatepassv1.Token, b
 	if err != nil {
 		return nil, "", err
 	}
-	err = tx.Audit(&gatepassv1.AuditEvent{
-		WorkspaceId: t.GetWorkspaceId(), ActorTokenId: by.TokenID, ActorMemberId: by.MemberID,
-		Action: "token.create", TargetId: t.GetId(),
-	})
+	err = tx.Audit(auditOf(by, "token.create", t.GetId(), "", t.GetWorkspaceId()))
 	return proto.CloneOf(t), eventID, err
+}
+
+func auditOf(p access.Principal, action, target, reason, workspaceID string) *gatepassv1.AuditEvent {
+	return &gatepassv1.AuditEvent{
+		WorkspaceId: workspaceID, ActorTokenId: p.TokenID, ActorMemberId: p.MemberID,
+		Action: action, TargetId: target, Reason: reason,
+	}
+}
+
+// withUsage returns t with the usage statistics validators reported.
+func withUsage(tx *store.Tx, t *gatepassv1.Token) (*gatepassv1.Token, error) {
+	u, err := tx.Usage(t.GetId())
+	if err != nil {
+		return nil, err
+	}
+	t = proto.CloneOf(t)
+	t.UseCount = u.GetUseCount()
+	t.LastUsedTime = u.GetLastUsedTime()
+	t.LastUsedIp = u.GetLastUsedIp()
+	return t, nil
 }
 
 // GetToken implements IssuerService.
 func (s *Issuer) GetToken(ctx context.Context, req *gatepassv1.GetTokenRequest) (*gatepassv1.GetTokenResponse, error) {
 	p := principal(ctx)
-	if err := p.RequireRole(access.RoleAdmin); err != nil {
-		return nil, toStatus(err, "")
-	}
 	var t *gatepassv1.Token
 	err := s.Store.View(func(tx *store.Tx) error {
 		st, err := tx.Token(req.GetTokenId())
 		if err != nil {
 			return err
 		}
-		if !p.CanSee(st.GetToken().GetWorkspaceId(), st.GetToken().GetProjectId()) {
-			return store.ErrNotFound
+		// Admins see their scope; any token may read itself.
+		if st.GetToken().GetId() != p.TokenID {
+			if err := p.RequireRole(access.RoleAdmin); err != nil {
+				return err
+			}
+			if !p.CanSee(st.GetToken().GetWorkspaceId(), st.GetToken().GetProjectId()) {
+				return store.ErrNotFound
+			}
 		}
-		t = st.GetToken()
-		return nil
+		t, err = withUsage(tx, st.GetToken())
+		return err
 	})
 	if err != nil {
 		return nil, toStatus(err, "token")
@@ -136,7 +211,8 @@ func (s *Issuer) ListTokens(ctx context.Context, req *gatepassv1.ListTokensReque
 	resp := &gatepassv1.ListTokensResponse{}
 	more := false
 	err := s.Store.View(func(tx *store.Tx) error {
-		return tx.ScanTokens(p.WorkspaceID, after, func(t *gatepassv1.Token) bool {
+		var err error
+		scanErr := tx.ScanTokens(p.WorkspaceID, after, func(t *gatepassv1.Token) bool {
 			if !p.CanSee(t.GetWorkspaceId(), t.GetProjectId()) ||
 				(req.GetProjectId() != "" && t.GetProjectId() != req.GetProjectId()) ||
 				(req.GetStatus() != 0 && t.GetStatus() != req.GetStatus()) ||
@@ -147,9 +223,14 @@ func (s *Issuer) ListTokens(ctx context.Context, req *gatepassv1.ListTokensReque
 				more = true
 				return false
 			}
+			t, err = withUsage(tx, t)
 			resp.Tokens = append(resp.Tokens, t)
-			return true
+			return err == nil
 		})
+		if err != nil {
+			return err
+		}
+		return scanErr
 	})
 	if err != nil {
 		return nil, toStatus(err, "token")
@@ -187,8 +268,8 @@ func (s *Issuer) RevokeToken(ctx context.Context, req *gatepassv1.RevokeTokenReq
 	return &gatepassv1.RevokeTokenResponse{Token: t, Receipt: r}, nil
 }
 
-// change applies a lifecycle action, commits it with its event and audit
-// record, and waits for propagation.
+// change applies a lifecycle action asked by the caller, commits it with
+// its event and audit record, and waits for propagation.
 func (s *Issuer) change(ctx context.Context, tokenID, reason string, a access.Action) (*gatepassv1.Token, *gatepassv1.PropagationReceipt, error) {
 	p := principal(ctx)
 	if err := p.RequireRole(access.RoleAdmin); err != nil {
@@ -201,39 +282,49 @@ func (s *Issuer) change(ctx context.Context, tokenID, reason string, a access.Ac
 		if err != nil {
 			return err
 		}
-		t = st.GetToken()
-		if !p.CanSee(t.GetWorkspaceId(), t.GetProjectId()) {
+		if !p.CanSee(st.GetToken().GetWorkspaceId(), st.GetToken().GetProjectId()) {
 			return store.ErrNotFound
 		}
-		if access.Role(t.GetRole()) > p.Role && t.GetId() != p.TokenID {
+		if access.Role(st.GetToken().GetRole()) > p.Role && st.GetToken().GetId() != p.TokenID {
 			return fmt.Errorf("%w: cannot %s a token whose role is above your own", access.ErrForbidden, a)
 		}
-		next, err := access.Transition(access.Status(t.GetStatus()), a)
-		if err != nil {
-			return err
-		}
-		now := timestamppb.New(s.Now())
-		t.Status = gatepassv1.TokenStatus(next)
-		t.StatusReason = reason
-		switch a {
-		case access.Disable:
-			t.DisableTime = now
-		case access.Enable:
-			t.DisableTime = nil
-		case access.Revoke:
-			t.RevokeTime = now
-		}
-		if eventID, err = tx.PutToken(st); err != nil {
-			return err
-		}
-		return tx.Audit(&gatepassv1.AuditEvent{
-			WorkspaceId: t.GetWorkspaceId(), ActorTokenId: p.TokenID, ActorMemberId: p.MemberID,
-			Action: "token." + a.String(), TargetId: t.GetId(), Reason: reason,
-		})
+		eventID, err = applyChange(tx, s.Deps, st, a, reason, auditOf(p, "", "", "", ""))
+		t = st.GetToken()
+		return err
 	})
 	if err != nil {
 		return nil, nil, toStatus(err, "token")
 	}
 	s.Logger.InfoContext(ctx, "token changed", "action", a.String(), "token_id", t.GetId(), "by", p.TokenID)
 	return t, s.propagate(ctx, eventID), nil
+}
+
+// applyChange moves st through action a, stores it with its event, and
+// audits it with actor's identity. A disable clears a scheduled disable; a
+// revoke clears every schedule.
+func applyChange(tx *store.Tx, d *Deps, st *gatepassv1.TokenState, a access.Action, reason string, actor *gatepassv1.AuditEvent) (string, error) {
+	t := st.GetToken()
+	next, err := access.Transition(access.Status(t.GetStatus()), a)
+	if err != nil {
+		return "", err
+	}
+	now := timestamppb.New(d.Now())
+	t.Status = gatepassv1.TokenStatus(next)
+	t.StatusReason = reason
+	switch a {
+	case access.Disable:
+		t.DisableTime = now
+		t.ScheduledDisableTime = nil
+	case access.Enable:
+		t.DisableTime = nil
+	case access.Revoke:
+		t.RevokeTime = now
+		t.ScheduledDisableTime, t.ScheduledRevokeTime = nil, nil
+	}
+	eventID, err := tx.PutToken(st)
+	if err != nil {
+		return "", err
+	}
+	actor.WorkspaceId, actor.Action, actor.TargetId, actor.Reason = t.GetWorkspaceId(), "token."+a.String(), t.GetId(), reason
+	return eventID, tx.Audit(actor)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gatepass/gatepass/pkg/grpcserver"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -51,6 +52,39 @@ func (v Validator) Validate(req any) error {
 			optionalID("owner_id", r.GetOwnerId(), "mem"),
 			cidrs("allowed_cidrs", r.GetAllowedCidrs()),
 		)
+	case *gatepassv1.UpdateTokenRequest:
+		return updateToken(r)
+	case *gatepassv1.RotateTokenRequest:
+		return first(
+			requiredID("token_id", r.GetTokenId(), "tok"),
+			optionalText("name", r.GetName(), minTokenNameLen, maxNameLen),
+			v.optionalFuture("expire_time", r.GetExpireTime()),
+			delay("disable_old_after", r.GetDisableOldAfter()),
+			delay("revoke_old_after", r.GetRevokeOldAfter()),
+			text("reason", r.GetReason(), 0, maxReasonLen),
+		)
+	case *gatepassv1.ReviewTokensRequest:
+		return first(
+			optionalID("project_id", r.GetProjectId(), "prj"),
+			enum("min_severity", int32(r.GetMinSeverity()), gatepassv1.Severity_name),
+		)
+	case *gatepassv1.ListAuditEventsRequest:
+		return first(
+			optionalAnyID("target_id", r.GetTargetId()),
+			optionalID("actor_token_id", r.GetActorTokenId(), "tok"),
+			optionalText("action", r.GetAction(), 1, maxNameLen),
+			validTime("start_time", r.GetStartTime()),
+			validTime("end_time", r.GetEndTime()),
+			pageSize(r.GetPageSize()),
+			auditPageToken(r.GetPageToken()),
+		)
+	case *gatepassv1.GetPolicyRequest:
+		return nil
+	case *gatepassv1.UpdatePolicyRequest:
+		if r.GetPolicy() == nil {
+			return grpcserver.FieldError("policy", "is required")
+		}
+		return nil
 	case *gatepassv1.GetTokenRequest:
 		return requiredID("token_id", r.GetTokenId(), "tok")
 	case *gatepassv1.ListTokensRequest:
@@ -150,18 +184,110 @@ func enum(field string, v int32, names map[int32]string) error {
 
 func (v Validator) expiry(t *timestamppb.Timestamp, never bool) error {
 	switch {
-	case t == nil && !never:
-		return grpcserver.FieldError("expire_time", "is required unless never_expires is true")
 	case t != nil && never:
 		return grpcserver.FieldError("never_expires", "must not be set together with expire_time")
 	case t == nil:
 		return nil
 	}
+	return v.optionalFuture("expire_time", t)
+}
+
+func (v Validator) optionalFuture(field string, t *timestamppb.Timestamp) error {
+	if t == nil {
+		return nil
+	}
 	if err := t.CheckValid(); err != nil {
-		return grpcserver.FieldError("expire_time", "is not a valid timestamp")
+		return grpcserver.FieldError(field, "is not a valid timestamp")
 	}
 	if !t.AsTime().After(v.Now()) {
-		return grpcserver.FieldError("expire_time", "must be in the future")
+		return grpcserver.FieldError(field, "must be in the future")
+	}
+	return nil
+}
+
+func validTime(field string, t *timestamppb.Timestamp) error {
+	if t != nil && t.CheckValid() != nil {
+		return grpcserver.FieldError(field, "is not a valid timestamp")
+	}
+	return nil
+}
+
+// maxDelay bounds scheduled disables and revokes after rotation.
+const maxDelay = 365 * 24 * time.Hour
+
+func delay(field string, d *durationpb.Duration) error {
+	if d == nil {
+		return nil
+	}
+	if d.CheckValid() != nil || d.AsDuration() < 0 || d.AsDuration() > maxDelay {
+		return grpcserver.FieldError(field, "must be a duration from 0s to %v", maxDelay)
+	}
+	return nil
+}
+
+func optionalText(field, s string, minLen, maxLen int) error {
+	if s == "" {
+		return nil
+	}
+	return text(field, s, minLen, maxLen)
+}
+
+// optionalAnyID accepts any gatepass id kind (token, project, member, ...).
+func optionalAnyID(field, id string) error {
+	if id != "" && !idPattern.MatchString(id) {
+		return grpcserver.FieldError(field, "must be an id like tok_ followed by 22 base62 characters")
+	}
+	return nil
+}
+
+var auditIDPattern = regexp.MustCompile(`^aud_[0-9a-f]{16}$`)
+
+func auditPageToken(t string) error {
+	if t == "" {
+		return nil
+	}
+	if _, err := decodeAuditPageToken(t); err != nil {
+		return grpcserver.FieldError("page_token", "is not a token returned by this RPC")
+	}
+	return nil
+}
+
+func decodeAuditPageToken(t string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(t)
+	if err != nil || !auditIDPattern.Match(b) {
+		return "", fmt.Errorf("bad page token")
+	}
+	return string(b), nil
+}
+
+// updatableTokenFields are the paths UpdateToken accepts.
+var updatableTokenFields = map[string]bool{"name": true, "description": true, "owner_id": true}
+
+func updateToken(r *gatepassv1.UpdateTokenRequest) error {
+	if err := requiredID("token_id", r.GetTokenId(), "tok"); err != nil {
+		return err
+	}
+	paths := r.GetUpdateMask().GetPaths()
+	if len(paths) == 0 {
+		return grpcserver.FieldError("update_mask", "name at least one of name, description, owner_id")
+	}
+	for _, p := range paths {
+		if !updatableTokenFields[p] {
+			return grpcserver.FieldError("update_mask", "%q cannot be updated; use name, description or owner_id", p)
+		}
+	}
+	return first(
+		masked(paths, "name", func() error { return text("name", r.GetName(), minTokenNameLen, maxNameLen) }),
+		masked(paths, "description", func() error { return text("description", r.GetDescription(), 0, maxDescriptionLen) }),
+		masked(paths, "owner_id", func() error { return requiredID("owner_id", r.GetOwnerId(), "mem") }),
+	)
+}
+
+func masked(paths []string, field string, check func() error) error {
+	for _, p := range paths {
+		if p == field {
+			return check()
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/services/issuer/internal/access"
+	"github.com/gatepass/gatepass/services/issuer/internal/policy"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -103,6 +104,7 @@ func (s *Workspace) AddMember(ctx context.Context, req *gatepassv1.AddMemberRequ
 	if err != nil {
 		return nil, toStatus(err, "member")
 	}
+	s.Publisher.Notify()
 	return &gatepassv1.AddMemberResponse{Member: m}, nil
 }
 
@@ -142,6 +144,74 @@ func (s *Workspace) RemoveMember(ctx context.Context, req *gatepassv1.RemoveMemb
 	return &gatepassv1.RemoveMemberResponse{Member: m}, nil
 }
 
+// disableTokensOf disables a removed member's active tokens when the
+// workspace policy asks for it.
+func (s *Workspace) disableTokensOf(tx *store.Tx, p access.Principal, m *gatepassv1.Member) error {
+	pol, err := tx.Policy(m.GetWorkspaceId())
+	if err != nil || !pol.GetDisableTokensOfRemovedMembers() {
+		return err
+	}
+	var ids []string
+	err = tx.ScanTokens(m.GetWorkspaceId(), "", func(t *gatepassv1.Token) bool {
+		if t.GetOwnerId() == m.GetId() && t.GetStatus() == gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE {
+			ids = append(ids, t.GetId())
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		st, err := tx.Token(id)
+		if err != nil {
+			return err
+		}
+		if _, err := applyChange(tx, s.Deps, st, access.Disable, "owner removed from the workspace", auditOf(p, "", "", "", "")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetPolicy implements WorkspaceService.
+func (s *Workspace) GetPolicy(ctx context.Context, _ *gatepassv1.GetPolicyRequest) (*gatepassv1.GetPolicyResponse, error) {
+	p := principal(ctx)
+	if err := p.RequireRole(access.RoleViewer); err != nil {
+		return nil, toStatus(err, "")
+	}
+	var pol *gatepassv1.Policy
+	err := s.Store.View(func(tx *store.Tx) (err error) {
+		pol, err = tx.Policy(p.WorkspaceID)
+		return err
+	})
+	if err != nil {
+		return nil, toStatus(err, "policy")
+	}
+	return &gatepassv1.GetPolicyResponse{Policy: policy.Effective(pol)}, nil
+}
+
+// UpdatePolicy implements WorkspaceService.
+func (s *Workspace) UpdatePolicy(ctx context.Context, req *gatepassv1.UpdatePolicyRequest) (*gatepassv1.UpdatePolicyResponse, error) {
+	p := principal(ctx)
+	if err := p.CanManageMember(access.RoleOwner, access.RoleOwner); err != nil {
+		return nil, toStatus(err, "")
+	}
+	if err := policy.Validate(req.GetPolicy()); err != nil {
+		return nil, toStatus(err, "")
+	}
+	err := s.Store.Update(func(tx *store.Tx) error {
+		if err := tx.PutPolicy(p.WorkspaceID, req.GetPolicy()); err != nil {
+			return err
+		}
+		return tx.Audit(s.audit(p, "policy.update", p.WorkspaceID))
+	})
+	if err != nil {
+		return nil, toStatus(err, "policy")
+	}
+	s.Publisher.Notify()
+	return &gatepassv1.UpdatePolicyResponse{Policy: policy.Effective(req.GetPolicy())}, nil
+}
+
 // changeMember applies edit to an active member of the caller's workspace,
 // refusing changes above the caller's role or that leave no active owner.
 func (s *Workspace) changeMember(ctx context.Context, id, action string, edit func(*gatepassv1.Member)) (*gatepassv1.Member, error) {
@@ -171,11 +241,18 @@ func (s *Workspace) changeMember(ctx context.Context, id, action string, edit fu
 		if err := tx.PutMember(m); err != nil {
 			return err
 		}
-		return tx.Audit(s.audit(p, action, m.GetId()))
+		if err := tx.Audit(s.audit(p, action, m.GetId())); err != nil {
+			return err
+		}
+		if m.GetState() == gatepassv1.MemberState_MEMBER_STATE_REMOVED {
+			return s.disableTokensOf(tx, p, m)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, toStatus(err, "member")
 	}
+	s.Publisher.Notify()
 	return m, nil
 }
 

@@ -9,6 +9,7 @@ package store
 
 import (
 	"bytes"
+	"slices"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -32,6 +33,9 @@ var (
 	bucketWSTokens   = []byte("workspace_tokens")
 	bucketAudit      = []byte("audit")
 	bucketOutbox     = []byte("outbox")
+	bucketPolicies   = []byte("policies")
+	bucketSchedules  = []byte("schedules")
+	bucketUsage      = []byte("usage")
 
 	keyBootstrap = []byte("bootstrap_workspace")
 )
@@ -58,7 +62,7 @@ func Open(path string, signer *event.Signer, now func() time.Time) (*Store, erro
 		return nil, fmt.Errorf("open issuer database: %w", err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketWorkspaces, bucketProjects, bucketMembers, bucketTokens, bucketDigests, bucketWSTokens, bucketAudit, bucketOutbox} {
+		for _, b := range [][]byte{bucketMeta, bucketWorkspaces, bucketProjects, bucketMembers, bucketTokens, bucketDigests, bucketWSTokens, bucketAudit, bucketOutbox, bucketPolicies, bucketSchedules, bucketUsage} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -253,7 +257,7 @@ func (tx *Tx) ScanTokens(workspaceID, after string, fn func(*gatepassv1.Token) b
 	return nil
 }
 
-// Audit appends an audit record.
+// Audit appends an audit record and queues it for the audit stream.
 func (tx *Tx) Audit(a *gatepassv1.AuditEvent) error {
 	b := tx.btx.Bucket(bucketAudit)
 	seq, err := b.NextSequence()
@@ -262,23 +266,79 @@ func (tx *Tx) Audit(a *gatepassv1.AuditEvent) error {
 	}
 	a.Id = fmt.Sprintf("aud_%016x", seq)
 	a.Time = timestamppb.New(tx.s.now())
-	return put(tx, bucketAudit, string(seqKey(seq)), a)
+	if err := put(tx, bucketAudit, string(seqKey(seq)), a); err != nil {
+		return err
+	}
+	_, err = tx.enqueue(&gatepassv1.Event{Body: &gatepassv1.Event_Audit{Audit: a}})
+	return err
+}
+
+// ScanAudit calls fn for a workspace's audit records, newest first,
+// starting before the record id before ("" starts at the newest), until fn
+// returns false.
+func (tx *Tx) ScanAudit(workspaceID, before string, fn func(*gatepassv1.AuditEvent) bool) error {
+	c := tx.btx.Bucket(bucketAudit).Cursor()
+	var k, v []byte
+	if before == "" {
+		k, v = c.Last()
+	} else {
+		var seq uint64
+		if _, err := fmt.Sscanf(before, "aud_%016x", &seq); err != nil {
+			return fmt.Errorf("audit cursor: %w", err)
+		}
+		c.Seek(seqKey(seq))
+		k, v = c.Prev()
+	}
+	for ; k != nil; k, v = c.Prev() {
+		a := &gatepassv1.AuditEvent{}
+		if err := proto.Unmarshal(v, a); err != nil {
+			return fmt.Errorf("decode audit event: %w", err)
+		}
+		if a.GetWorkspaceId() == workspaceID && !fn(a) {
+			return nil
+		}
+	}
+	return nil
 }
 
 // AuditEvents returns every audit record of a workspace, oldest first.
 func (tx *Tx) AuditEvents(workspaceID string) ([]*gatepassv1.AuditEvent, error) {
 	var out []*gatepassv1.AuditEvent
-	err := tx.btx.Bucket(bucketAudit).ForEach(func(_, v []byte) error {
-		a := &gatepassv1.AuditEvent{}
-		if err := proto.Unmarshal(v, a); err != nil {
-			return fmt.Errorf("decode audit event: %w", err)
-		}
-		if a.GetWorkspaceId() == workspaceID {
-			out = append(out, a)
-		}
-		return nil
+	err := tx.ScanAudit(workspaceID, "", func(a *gatepassv1.AuditEvent) bool {
+		out = append(out, a)
+		return true
 	})
+	slices.Reverse(out)
 	return out, err
+}
+
+// Policy returns a workspace's stored policy (nil when never set).
+func (tx *Tx) Policy(workspaceID string) (*gatepassv1.Policy, error) {
+	p, err := get(tx, bucketPolicies, workspaceID, &gatepassv1.Policy{})
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return p, err
+}
+
+// PutPolicy stores a workspace's policy.
+func (tx *Tx) PutPolicy(workspaceID string, p *gatepassv1.Policy) error {
+	return put(tx, bucketPolicies, workspaceID, p)
+}
+
+// Usage returns the usage statistics of a token (empty when none).
+func (tx *Tx) Usage(tokenID string) (*gatepassv1.TokenUsage, error) {
+	u, err := get(tx, bucketUsage, tokenID, &gatepassv1.TokenUsage{})
+	if errors.Is(err, ErrNotFound) {
+		return &gatepassv1.TokenUsage{TokenId: tokenID}, nil
+	}
+	return u, err
+}
+
+// PutUsage stores a token's usage statistics. They are not token state: no
+// version, no event.
+func (tx *Tx) PutUsage(u *gatepassv1.TokenUsage) error {
+	return put(tx, bucketUsage, u.GetTokenId(), u)
 }
 
 func seqKey(seq uint64) []byte {
