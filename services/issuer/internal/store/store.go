@@ -9,10 +9,10 @@ package store
 
 import (
 	"bytes"
-	"slices"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/event"

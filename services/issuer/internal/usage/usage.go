@@ -107,4 +107,3 @@ func attemptAudit(t *gatepassv1.Token, validator string, a *gatepassv1.Attempt) 
 		},
 	}
 }
-
