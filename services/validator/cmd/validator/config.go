@@ -41,6 +41,8 @@ type Config struct {
 	ServeStaleFor time.Duration
 	// ReportInterval between reports to the issuer. Default 1s.
 	ReportInterval time.Duration
+	// UsageInterval between usage reports to the issuer. Default 5s.
+	UsageInterval time.Duration
 	// TokenPrefix of secrets. Default "gp".
 	TokenPrefix string
 	// Reflection registers gRPC server reflection. Default true.
@@ -76,6 +78,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	l.Duration(&c.Staleness, "staleness", "GATEPASS_STALENESS", 5*time.Second, "longest time answering without confirming currency")
 	l.Duration(&c.ServeStaleFor, "serve-stale-for", "GATEPASS_SERVE_STALE_FOR", 0, "keep answering this long past the staleness bound (0 fails closed)")
 	l.Duration(&c.ReportInterval, "report-interval", "GATEPASS_REPORT_INTERVAL", time.Second, "interval between reports to the issuer")
+	l.Duration(&c.UsageInterval, "usage-interval", "GATEPASS_USAGE_INTERVAL", 5*time.Second, "interval between usage reports to the issuer")
 	l.String(&c.TokenPrefix, "token-prefix", "GATEPASS_TOKEN_PREFIX", token.DefaultPrefix, "token secret prefix")
 	l.Bool(&c.Reflection, "reflection", "GATEPASS_REFLECTION", true, "register gRPC server reflection")
 	l.String(&c.CheckListen, "check-listen", "GATEPASS_CHECK_LISTEN", "127.0.0.1:7403", "HTTP check endpoint address (empty: off)")
@@ -121,8 +124,8 @@ func (c Config) Validate() error {
 	if c.ServeStaleFor < 0 {
 		errs = append(errs, errors.New("serve-stale-for must not be negative"))
 	}
-	if c.ReportInterval <= 0 {
-		errs = append(errs, errors.New("report-interval must be positive"))
+	if c.ReportInterval <= 0 || c.UsageInterval <= 0 {
+		errs = append(errs, errors.New("report-interval and usage-interval must be positive"))
 	}
 	if err := token.ValidatePrefix(c.TokenPrefix); err != nil {
 		errs = append(errs, err)

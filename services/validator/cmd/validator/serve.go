@@ -23,8 +23,10 @@ import (
 	"github.com/gatepass/gatepass/services/validator/internal/gate"
 	"github.com/gatepass/gatepass/services/validator/internal/httpcheck"
 	"github.com/gatepass/gatepass/services/validator/internal/rpc"
+	"github.com/gatepass/gatepass/services/validator/internal/usage"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
+	"google.golang.org/protobuf/proto"
 )
 
 func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
@@ -85,9 +87,10 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		ID: id, Staleness: cfg.Staleness, ServeStaleFor: cfg.ServeStaleFor, ReportInterval: cfg.ReportInterval,
 		Logger: log, Now: time.Now,
 	})
+	recorder := usage.NewRecorder(time.Now)
 	rpcServer := &rpc.Server{
 		Store: c, Format: token.Format{Prefix: cfg.TokenPrefix}, Current: f.Current, Now: time.Now, Logger: log,
-		Validations: validations,
+		Validations: validations, Usage: recorder,
 	}
 	gatepassv1.RegisterValidatorServiceServer(srv.GRPC(), rpcServer)
 	rules, _ := gate.LoadRules(cfg.GatewayRulesFile) // checked by Validate
@@ -114,6 +117,15 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		}
 	})
 	wg.Go(func() { healthLoop(bg, srv, f) })
+	wg.Go(func() {
+		recorder.Run(bg, id, cfg.UsageInterval, func(r *gatepassv1.UsageReport) error {
+			data, err := proto.Marshal(r)
+			if err != nil {
+				return err
+			}
+			return nc.Publish(event.UsageSubject, data)
+		}, log)
+	})
 	wg.Go(func() {
 		if err := metrics.Serve(bg); err != nil {
 			log.Error("metrics server stopped", "error", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/validator/internal/cache"
 	"github.com/gatepass/gatepass/services/validator/internal/check"
+	"github.com/gatepass/gatepass/services/validator/internal/usage"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc/codes"
@@ -42,6 +43,8 @@ type Server struct {
 	Logger  *slog.Logger
 	// Validations counts answers by reason; nil counts nothing.
 	Validations metric.Int64Counter
+	// Usage collects statistics for the issuer; nil records nothing.
+	Usage *usage.Recorder
 }
 
 // ValidateToken implements ValidatorService.
@@ -83,6 +86,7 @@ func (s *Server) Decide(secret string, req check.Request) (*gatepassv1.ValidateT
 	}
 	t := st.GetToken()
 	reason := check.Decide(t, req, s.projectWorkspace, s.Now())
+	s.Usage.Record(t.GetId(), reason, req.ClientIP, req.MinRole)
 	return &gatepassv1.ValidateTokenResponse{
 		Active:      reason == gatepassv1.Reason_REASON_ACTIVE,
 		Reason:      reason,

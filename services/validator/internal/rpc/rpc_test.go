@@ -13,6 +13,7 @@ import (
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/validator/internal/cache"
 	"github.com/gatepass/gatepass/services/validator/internal/check"
+	"github.com/gatepass/gatepass/services/validator/internal/usage"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -168,17 +169,31 @@ func FuzzDecide(f *testing.F) {
 	})
 }
 
+// BenchmarkValidateToken measures a validation end to end inside the
+// validator (parse, digest, bbolt lookup, decision), with and without usage
+// recording, to show statistics cost validation nothing measurable.
 func BenchmarkValidateToken(b *testing.B) {
-	s, _, sec := newServer(b, time.Now())
-	req := &gatepassv1.ValidateTokenRequest{Token: sec.String(), ProjectId: "prj_a", MinRole: gatepassv1.Role_ROLE_TESTER}
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			resp, err := s.ValidateToken(ctx, req)
-			if err != nil || !resp.GetActive() {
-				b.Fatal(resp, err)
-			}
+	for _, withUsage := range []bool{false, true} {
+		name := "usage=off"
+		if withUsage {
+			name = "usage=on"
 		}
-	})
+		b.Run(name, func(b *testing.B) {
+			s, _, sec := newServer(b, time.Now())
+			if withUsage {
+				s.Usage = usage.NewRecorder(time.Now)
+			}
+			req := &gatepassv1.ValidateTokenRequest{Token: sec.String(), ProjectId: "prj_a", MinRole: gatepassv1.Role_ROLE_TESTER, ClientIp: "10.0.0.1"}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					resp, err := s.ValidateToken(ctx, req)
+					if err != nil || !resp.GetActive() {
+						b.Fatal(resp, err)
+					}
+				}
+			})
+		})
+	}
 }
