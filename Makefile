@@ -51,6 +51,7 @@ build:
 	@mkdir -p bin
 	@go build -o bin/issuer ./services/issuer/cmd/issuer
 	@go build -o bin/validator ./services/validator/cmd/validator
+	@go build -o bin/gatepassctl ./services/issuer/cmd/gatepassctl
 
 ## test: every test of every module, with the race detector.
 test: check-generated
