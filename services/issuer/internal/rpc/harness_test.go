@@ -46,16 +46,20 @@ func (b *syncBuffer) String() string {
 // harness is a real issuer: bbolt in a temp dir, embedded NATS, publisher
 // and gRPC server on loopback, with no validators.
 type harness struct {
-	deps   *Deps
-	conn   *grpc.ClientConn
-	issuer gatepassv1.IssuerServiceClient
-	ws     gatepassv1.WorkspaceServiceClient
-	owner  string // bootstrap owner secret
-	logs   *syncBuffer
-	js     jetstream.JetStream
+	deps       *Deps
+	issuerImpl *Issuer
+	conn       *grpc.ClientConn
+	issuer     gatepassv1.IssuerServiceClient
+	ws         gatepassv1.WorkspaceServiceClient
+	owner      string // bootstrap owner secret
+	logs       *syncBuffer
+	js         jetstream.JetStream
 }
 
-func newHarness(t testing.TB) *harness {
+func newHarness(t testing.TB) *harness { return newHarnessAt(t, time.Now) }
+
+// newHarnessAt runs the issuer on the clock now.
+func newHarnessAt(t testing.TB, now func() time.Time) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	ns, err := natsembed.Start(natsembed.Options{Addr: "127.0.0.1:0", StoreDir: filepath.Join(dir, "nats")})
@@ -71,7 +75,7 @@ func newHarness(t testing.TB) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(filepath.Join(dir, "issuer.db"), signer, time.Now)
+	st, err := store.Open(filepath.Join(dir, "issuer.db"), signer, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,18 +91,18 @@ func newHarness(t testing.TB) *harness {
 	}
 	logs := &syncBuffer{}
 	log := telemetry.NewLogger(logs, slog.LevelDebug)
-	pub := publish.New(st, nc, js, signer, publish.Options{Replicas: 1, Heartbeat: 100 * time.Millisecond, Logger: log, Now: time.Now})
+	pub := publish.New(st, nc, js, signer, publish.Options{Replicas: 1, Heartbeat: 100 * time.Millisecond, Logger: log, Now: now})
 	deps := &Deps{
-		Store: st, Publisher: pub, Tracker: receipt.NewTracker(time.Second, time.Now), Format: token.Format{},
-		Now: time.Now, PropagationTimeout: 2 * time.Second, Logger: log,
+		Store: st, Publisher: pub, Tracker: receipt.NewTracker(time.Second, now), Format: token.Format{},
+		Now: now, PropagationTimeout: 2 * time.Second, Logger: log,
 	}
-	owner, err := Bootstrap(deps, BootstrapOptions{Workspace: "acme", Owner: "olivia", TokenTTL: time.Hour})
+	owner, err := Bootstrap(deps, BootstrapOptions{Workspace: "acme", Owner: "olivia", TokenTTL: 365 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := &Authenticator{Store: st, Format: token.Format{}, Now: time.Now}
+	auth := &Authenticator{Store: st, Format: token.Format{}, Now: now}
 	srv, err := grpcserver.New(grpcserver.Options{
-		Addr: "127.0.0.1:0", Logger: log, Auth: auth.Authenticate, Validate: Validator{Now: time.Now}.Validate,
+		Addr: "127.0.0.1:0", Logger: log, Auth: auth.Authenticate, Validate: Validator{Now: now}.Validate,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +120,7 @@ func newHarness(t testing.TB) *harness {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &harness{
-		deps: deps, conn: conn, owner: owner, logs: logs, js: js,
+		deps: deps, issuerImpl: &Issuer{Deps: deps}, conn: conn, owner: owner, logs: logs, js: js,
 		issuer: gatepassv1.NewIssuerServiceClient(conn), ws: gatepassv1.NewWorkspaceServiceClient(conn),
 	}
 }

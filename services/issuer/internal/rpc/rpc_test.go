@@ -413,3 +413,8 @@ func TestEveryRequestIsValidated(t *testing.T) {
 		}
 	}
 }
+
+func statusFrom(err error) (codes.Code, bool) {
+	st, ok := status.FromError(err)
+	return st.Code(), ok
+}
