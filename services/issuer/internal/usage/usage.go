@@ -94,16 +94,19 @@ func Merge(u, r *gatepassv1.TokenUsage) {
 }
 
 func attemptAudit(t *gatepassv1.Token, validator string, a *gatepassv1.Attempt) *gatepassv1.AuditEvent {
-	return &gatepassv1.AuditEvent{
+	e := &gatepassv1.AuditEvent{
 		WorkspaceId: t.GetWorkspaceId(),
 		Action:      "token.attempt",
 		TargetId:    t.GetId(),
 		Reason:      fmt.Sprintf("refused: %s", a.GetReason()),
 		Details: map[string]string{
 			"validator": validator,
-			"client_ip": a.GetClientIp(),
 			"count":     strconv.FormatInt(a.GetCount(), 10),
 			"last_time": a.GetLastTime().AsTime().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 		},
 	}
+	if ip := a.GetClientIp(); ip != "" {
+		e.Details["client_ip"] = ip
+	}
+	return e
 }

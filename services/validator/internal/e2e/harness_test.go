@@ -41,11 +41,15 @@ func buildAndRun(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	for _, b := range []string{"issuer", "validator"} {
-		cmd := exec.Command("go", "build", "-race", "-o", filepath.Join(dir, b), "./services/"+b+"/cmd/"+b)
+	for _, b := range []struct{ name, pkg string }{
+		{"issuer", "./services/issuer/cmd/issuer"},
+		{"validator", "./services/validator/cmd/validator"},
+		{"gatepassctl", "./services/issuer/cmd/gatepassctl"},
+	} {
+		cmd := exec.Command("go", "build", "-race", "-o", filepath.Join(dir, b.name), b.pkg)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b, err, out)
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b.name, err, out)
 			return 1
 		}
 	}
@@ -266,6 +270,7 @@ func (w *world) startIssuer(o issuerOpts) *proc {
 
 func (w *world) startValidator(name, natsURL, publicKey, cache string, staleness time.Duration) *proc {
 	return w.start(name, "validator", map[string]string{
+		"GATEPASS_USAGE_INTERVAL":    "200ms",
 		"GATEPASS_VALIDATOR_LISTEN":  "127.0.0.1:0",
 		"GATEPASS_CHECK_LISTEN":      "127.0.0.1:0",
 		"GATEPASS_NATS_URL":          natsURL,
