@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,11 +18,17 @@ import (
 // print writes m as JSON with -o json, else runs table.
 func (c *cli) print(m proto.Message, table func()) error {
 	if c.output == "json" {
-		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(m)
+		b, err := protojson.Marshal(m)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintln(c.stdout, string(b))
+		// protojson varies its whitespace on purpose; scripts get a stable,
+		// indented form.
+		var out bytes.Buffer
+		if err := json.Indent(&out, b, "", "  "); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(c.stdout, out.String())
 		return err
 	}
 	table()

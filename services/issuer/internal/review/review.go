@@ -120,17 +120,21 @@ func broad(i Input, add addFunc) {
 		why = append(why, "a workspace token (prefer a project token)")
 	}
 	if t.GetRole() >= gatepassv1.Role_ROLE_ADMIN {
-		why = append(why, fmt.Sprintf("role %s", t.GetRole()))
+		why = append(why, "role "+roleName(t.GetRole()))
 		sev = gatepassv1.Severity_SEVERITY_MEDIUM
 	}
 	if need := i.Usage.GetMaxRoleNeeded(); need != gatepassv1.Role_ROLE_UNSPECIFIED && i.Usage.GetUseCount() > 0 && need < t.GetRole() {
-		why = append(why, fmt.Sprintf("recent use needed only %s but it holds %s", need, t.GetRole()))
+		why = append(why, fmt.Sprintf("recent use needed only %s but it holds %s", roleName(need), roleName(t.GetRole())))
 		sev = gatepassv1.Severity_SEVERITY_MEDIUM
 	}
 	if len(why) > 0 {
 		add(gatepassv1.FindingType_FINDING_TYPE_BROAD_ACCESS, sev, gatepassv1.SuggestedAction_SUGGESTED_ACTION_NARROW_ACCESS,
 			"broader access than needed: %s", joinAnd(why))
 	}
+}
+
+func roleName(r gatepassv1.Role) string {
+	return strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_"))
 }
 
 func joinAnd(parts []string) string {
