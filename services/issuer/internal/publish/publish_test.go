@@ -10,7 +10,7 @@ import (
 
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
-	"github.com/gatepass/gatepass/pkg/natsembed"
+	"github.com/gatepass/gatepass/pkg/natstest"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,17 +22,7 @@ import (
 func TestRepublishAfterCrashIsDeduplicated(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	ns, err := natsembed.Start(natsembed.Options{Addr: "127.0.0.1:0", StoreDir: filepath.Join(dir, "nats")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	_, nc, js := natstest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	stream, err := js.CreateOrUpdateStream(ctx, StreamConfig(1))

@@ -12,13 +12,12 @@ import (
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/grpcserver"
-	"github.com/gatepass/gatepass/pkg/natsembed"
+	"github.com/gatepass/gatepass/pkg/natstest"
 	"github.com/gatepass/gatepass/pkg/telemetry"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/issuer/internal/publish"
 	"github.com/gatepass/gatepass/services/issuer/internal/receipt"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -62,11 +61,7 @@ func newHarness(t testing.TB) *harness { return newHarnessAt(t, time.Now) }
 func newHarnessAt(t testing.TB, now func() time.Time) *harness {
 	t.Helper()
 	dir := t.TempDir()
-	ns, err := natsembed.Start(natsembed.Options{Addr: "127.0.0.1:0", StoreDir: filepath.Join(dir, "nats")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
+	_, nc, js := natstest.Start(t)
 	seed, err := event.GenerateSeed()
 	if err != nil {
 		t.Fatal(err)
@@ -80,15 +75,6 @@ func newHarnessAt(t testing.TB, now func() time.Time) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &syncBuffer{}
 	log := telemetry.NewLogger(logs, slog.LevelDebug)
 	pub := publish.New(st, nc, js, signer, publish.Options{Replicas: 1, Heartbeat: 100 * time.Millisecond, Logger: log, Now: now})

@@ -6,6 +6,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -38,8 +39,10 @@ func TestRevokeWhileHammered(t *testing.T) {
 
 	// Both validators must be live before the receipt can speak for them.
 	var created *gatepassv1.CreateTokenResponse
+	attempt := 0
 	eventually(t, 20*time.Second, "both validators live", func() bool {
-		created = w.createToken(ic, admin, "ci-regression-runner", gatepassv1.Role_ROLE_TESTER)
+		attempt++ // names of live tokens are unique
+		created = w.createToken(ic, admin, fmt.Sprintf("ci-regression-runner-%d", attempt), gatepassv1.Role_ROLE_TESTER)
 		return created.GetReceipt().GetValidatorsLive() == 2
 	})
 	if r := created.GetReceipt(); !r.GetComplete() || r.GetValidatorsApplied() != 2 {

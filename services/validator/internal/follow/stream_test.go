@@ -12,7 +12,7 @@ import (
 
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
-	"github.com/gatepass/gatepass/pkg/natsembed"
+	"github.com/gatepass/gatepass/pkg/natstest"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/validator/internal/cache"
 	"github.com/nats-io/nats.go"
@@ -28,17 +28,7 @@ type streamEnv struct {
 
 func newStreamEnv(t *testing.T) *streamEnv {
 	dir := t.TempDir()
-	ns, err := natsembed.Start(natsembed.Options{Addr: "127.0.0.1:0", StoreDir: filepath.Join(dir, "nats")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	_, nc, js := natstest.Start(t)
 	seed, _ := event.GenerateSeed()
 	signer, _ := event.NewSigner(seed)
 	c, err := cache.Open(filepath.Join(dir, "v.db"))
