@@ -45,6 +45,7 @@ func (b *syncBuffer) String() string {
 // harness is a real issuer: bbolt in a temp dir, embedded NATS, publisher
 // and gRPC server on loopback, with no validators.
 type harness struct {
+	signer     *event.Signer
 	deps       *Deps
 	issuerImpl *Issuer
 	conn       *grpc.ClientConn
@@ -106,7 +107,7 @@ func newHarnessAt(t testing.TB, now func() time.Time) *harness {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &harness{
-		deps: deps, issuerImpl: &Issuer{Deps: deps}, conn: conn, owner: owner, logs: logs, js: js,
+		signer: signer, deps: deps, issuerImpl: &Issuer{Deps: deps}, conn: conn, owner: owner, logs: logs, js: js,
 		issuer: gatepassv1.NewIssuerServiceClient(conn), ws: gatepassv1.NewWorkspaceServiceClient(conn),
 	}
 }

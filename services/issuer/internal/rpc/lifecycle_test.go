@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatepass/gatepass/pkg/event"
 	"github.com/gatepass/gatepass/pkg/fakeclock"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/services/issuer/internal/usage"
@@ -326,5 +327,34 @@ func TestAuditTrail(t *testing.T) {
 				t.Fatalf("a secret in the audit trail: %v", a)
 			}
 		}
+	}
+
+	// The same events go out, signed, on the audit stream.
+	h.deps.Publisher.Notify()
+	verifier, err := event.NewVerifier(h.signer.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stream, err := h.js.Stream(t.Context(), event.AuditStreamName)
+		if err == nil {
+			info, err := stream.Info(t.Context())
+			if err == nil && info.State.Msgs == uint64(len(got)) {
+				msg, err := stream.GetLastMsgForSubject(t.Context(), event.AuditSubjects)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ev, err := verifier.Open(msg.Data)
+				if err != nil || ev.GetAudit().GetAction() != "token.attempt" {
+					t.Fatalf("last audit message: %v %v", ev, err)
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit stream does not hold the %d events", len(got))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
