@@ -9,6 +9,7 @@ package gatepassv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -372,8 +373,13 @@ type ValidatorReport struct {
 	AppliedSequence uint64                 `protobuf:"varint,2,opt,name=applied_sequence,json=appliedSequence,proto3" json:"applied_sequence,omitempty"`
 	Serving         bool                   `protobuf:"varint,3,opt,name=serving,proto3" json:"serving,omitempty"`
 	Time            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// How long after its last confirmation of the stream head the validator
+	// may still answer: its staleness bound plus any serve-stale allowance.
+	// Once that long has passed since a change was published, a validator
+	// that has not applied it is refusing to answer.
+	AnswerBound   *durationpb.Duration `protobuf:"bytes,5,opt,name=answer_bound,json=answerBound,proto3" json:"answer_bound,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ValidatorReport) Reset() {
@@ -430,6 +436,13 @@ func (x *ValidatorReport) GetServing() bool {
 func (x *ValidatorReport) GetTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.Time
+	}
+	return nil
+}
+
+func (x *ValidatorReport) GetAnswerBound() *durationpb.Duration {
+	if x != nil {
+		return x.AnswerBound
 	}
 	return nil
 }
@@ -666,7 +679,7 @@ var File_gatepass_v1_event_proto protoreflect.FileDescriptor
 
 const file_gatepass_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x17gatepass/v1/event.proto\x12\vgatepass.v1\x1a\x18gatepass/v1/issuer.proto\x1a\x17gatepass/v1/token.proto\x1a\x1bgatepass/v1/validator.proto\x1a\x1bgatepass/v1/workspace.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Z\n" +
+	"\x17gatepass/v1/event.proto\x12\vgatepass.v1\x1a\x18gatepass/v1/issuer.proto\x1a\x17gatepass/v1/token.proto\x1a\x1bgatepass/v1/validator.proto\x1a\x1bgatepass/v1/workspace.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Z\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x12\x16\n" +
@@ -686,12 +699,13 @@ const file_gatepass_v1_event_proto_rawDesc = "" +
 	"\fProjectState\x12.\n" +
 	"\aproject\x18\x01 \x01(\v2\x14.gatepass.v1.ProjectR\aproject\"=\n" +
 	"\tHeartbeat\x120\n" +
-	"\x14stream_last_sequence\x18\x01 \x01(\x04R\x12streamLastSequence\"\xa9\x01\n" +
+	"\x14stream_last_sequence\x18\x01 \x01(\x04R\x12streamLastSequence\"\xe7\x01\n" +
 	"\x0fValidatorReport\x12!\n" +
 	"\fvalidator_id\x18\x01 \x01(\tR\vvalidatorId\x12)\n" +
 	"\x10applied_sequence\x18\x02 \x01(\x04R\x0fappliedSequence\x12\x18\n" +
 	"\aserving\x18\x03 \x01(\bR\aserving\x12.\n" +
-	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x91\x01\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12<\n" +
+	"\fanswer_bound\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\vanswerBound\"\x91\x01\n" +
 	"\vUsageReport\x12!\n" +
 	"\fvalidator_id\x18\x01 \x01(\tR\vvalidatorId\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12/\n" +
@@ -741,8 +755,9 @@ var file_gatepass_v1_event_proto_goTypes = []any{
 	(*AuditEvent)(nil),            // 10: gatepass.v1.AuditEvent
 	(*Token)(nil),                 // 11: gatepass.v1.Token
 	(*Project)(nil),               // 12: gatepass.v1.Project
-	(Role)(0),                     // 13: gatepass.v1.Role
-	(Reason)(0),                   // 14: gatepass.v1.Reason
+	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
+	(Role)(0),                     // 14: gatepass.v1.Role
+	(Reason)(0),                   // 15: gatepass.v1.Reason
 }
 var file_gatepass_v1_event_proto_depIdxs = []int32{
 	9,  // 0: gatepass.v1.Event.time:type_name -> google.protobuf.Timestamp
@@ -753,18 +768,19 @@ var file_gatepass_v1_event_proto_depIdxs = []int32{
 	11, // 5: gatepass.v1.TokenState.token:type_name -> gatepass.v1.Token
 	12, // 6: gatepass.v1.ProjectState.project:type_name -> gatepass.v1.Project
 	9,  // 7: gatepass.v1.ValidatorReport.time:type_name -> google.protobuf.Timestamp
-	9,  // 8: gatepass.v1.UsageReport.time:type_name -> google.protobuf.Timestamp
-	7,  // 9: gatepass.v1.UsageReport.tokens:type_name -> gatepass.v1.TokenUsage
-	9,  // 10: gatepass.v1.TokenUsage.last_used_time:type_name -> google.protobuf.Timestamp
-	13, // 11: gatepass.v1.TokenUsage.max_role_needed:type_name -> gatepass.v1.Role
-	8,  // 12: gatepass.v1.TokenUsage.attempts:type_name -> gatepass.v1.Attempt
-	14, // 13: gatepass.v1.Attempt.reason:type_name -> gatepass.v1.Reason
-	9,  // 14: gatepass.v1.Attempt.last_time:type_name -> google.protobuf.Timestamp
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	13, // 8: gatepass.v1.ValidatorReport.answer_bound:type_name -> google.protobuf.Duration
+	9,  // 9: gatepass.v1.UsageReport.time:type_name -> google.protobuf.Timestamp
+	7,  // 10: gatepass.v1.UsageReport.tokens:type_name -> gatepass.v1.TokenUsage
+	9,  // 11: gatepass.v1.TokenUsage.last_used_time:type_name -> google.protobuf.Timestamp
+	14, // 12: gatepass.v1.TokenUsage.max_role_needed:type_name -> gatepass.v1.Role
+	8,  // 13: gatepass.v1.TokenUsage.attempts:type_name -> gatepass.v1.Attempt
+	15, // 14: gatepass.v1.Attempt.reason:type_name -> gatepass.v1.Reason
+	9,  // 15: gatepass.v1.Attempt.last_time:type_name -> google.protobuf.Timestamp
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_gatepass_v1_event_proto_init() }

@@ -419,10 +419,15 @@ type PropagationReceipt struct {
 	ValidatorsApplied int32 `protobuf:"varint,3,opt,name=validators_applied,json=validatorsApplied,proto3" json:"validators_applied,omitempty"`
 	// Worst time a live validator took, or has been waiting, to apply it.
 	MaxLag *durationpb.Duration `protobuf:"bytes,4,opt,name=max_lag,json=maxLag,proto3" json:"max_lag,omitempty"`
-	// True when every live validator applied the change before the call returned.
-	Complete      bool `protobuf:"varint,5,opt,name=complete,proto3" json:"complete,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// True when every validator the issuer knows of had, when the call
+	// returned, either applied the change or provably stopped answering
+	// (it reported NOT_SERVING after the change, or its answer bound has
+	// passed since the change was published).
+	Complete bool `protobuf:"varint,5,opt,name=complete,proto3" json:"complete,omitempty"`
+	// Validators that had not applied the change but are refusing to answer.
+	ValidatorsRefusing int32 `protobuf:"varint,6,opt,name=validators_refusing,json=validatorsRefusing,proto3" json:"validators_refusing,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *PropagationReceipt) Reset() {
@@ -490,6 +495,13 @@ func (x *PropagationReceipt) GetComplete() bool {
 	return false
 }
 
+func (x *PropagationReceipt) GetValidatorsRefusing() int32 {
+	if x != nil {
+		return x.ValidatorsRefusing
+	}
+	return 0
+}
+
 var File_gatepass_v1_token_proto protoreflect.FileDescriptor
 
 const file_gatepass_v1_token_proto_rawDesc = "" +
@@ -532,13 +544,14 @@ const file_gatepass_v1_token_proto_rawDesc = "" +
 	"\flast_used_ip\x18\x19 \x01(\tR\n" +
 	"lastUsedIp\x12P\n" +
 	"\x16scheduled_disable_time\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\x14scheduledDisableTime\x12N\n" +
-	"\x15scheduled_revoke_time\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampR\x13scheduledRevokeTime\"\xd8\x01\n" +
+	"\x15scheduled_revoke_time\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampR\x13scheduledRevokeTime\"\x89\x02\n" +
 	"\x12PropagationReceipt\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12'\n" +
 	"\x0fvalidators_live\x18\x02 \x01(\x05R\x0evalidatorsLive\x12-\n" +
 	"\x12validators_applied\x18\x03 \x01(\x05R\x11validatorsApplied\x122\n" +
 	"\amax_lag\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06maxLag\x12\x1a\n" +
-	"\bcomplete\x18\x05 \x01(\bR\bcomplete*s\n" +
+	"\bcomplete\x18\x05 \x01(\bR\bcomplete\x12/\n" +
+	"\x13validators_refusing\x18\x06 \x01(\x05R\x12validatorsRefusing*s\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_VIEWER\x10\x01\x12\x0f\n" +

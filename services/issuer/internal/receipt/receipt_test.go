@@ -3,6 +3,7 @@ package receipt
 import (
 	"context"
 	"github.com/gatepass/gatepass/pkg/fakeclock"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"testing"
 	"time"
 
@@ -54,18 +55,52 @@ func TestWaitTimesOutWithPartialReceipt(t *testing.T) {
 	}
 }
 
-func TestSilentValidatorIsNotLive(t *testing.T) {
+// TestSilentValidatorBlocksUntilItsBoundPasses: a validator that stops
+// reporting may still be answering from its last confirmation; the change
+// completes only once its answer bound has passed since publication.
+func TestSilentValidatorBlocksUntilItsBoundPasses(t *testing.T) {
 	t.Parallel()
 	clk := fakeclock.New(time.Unix(1000, 0))
 	tr := NewTracker(5*time.Second, clk.Now)
-	tr.Report(report("gone", 1, true))
-	clk.Add(6 * time.Second)
+	tr.Report(&gatepassv1.ValidatorReport{ValidatorId: "silent", AppliedSequence: 1, Serving: true, AnswerBound: durationpb.New(2 * time.Second)})
 	tr.Report(report("here", 9, true))
-	if got := tr.Live(); got != 1 {
-		t.Fatalf("Live = %d, want 1", got)
+	published := clk.Now()
+	done := make(chan *gatepassv1.PropagationReceipt, 1)
+	go func() { done <- tr.Wait(context.Background(), 9, published) }()
+	select {
+	case r := <-done:
+		t.Fatalf("completed while the silent validator may still answer: %v", r)
+	case <-time.After(200 * time.Millisecond):
 	}
-	r := tr.Wait(context.Background(), 9, clk.Now())
-	if !r.GetComplete() || r.GetValidatorsLive() != 1 {
+	clk.Add(2 * time.Second)
+	select {
+	case r := <-done:
+		if !r.GetComplete() || r.GetValidatorsApplied() != 2-1 || r.GetValidatorsRefusing() != 1 {
+			t.Fatalf("receipt = %v", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not complete once the bound passed")
+	}
+	// Long silent validators are forgotten.
+	clk.Add(10 * time.Second)
+	tr.Report(report("here", 10, true))
+	if r := tr.Wait(context.Background(), 10, clk.Now()); !r.GetComplete() || r.GetValidatorsRefusing() != 0 || r.GetValidatorsLive() != 1 {
+		t.Fatalf("forgotten validator still counted: %v", r)
+	}
+}
+
+// TestNotServingAfterPublicationIsRefusing: a validator that says it is
+// not serving after the change is refusing, and does not block.
+func TestNotServingAfterPublicationIsRefusing(t *testing.T) {
+	t.Parallel()
+	clk := fakeclock.New(time.Unix(1000, 0))
+	tr := NewTracker(5*time.Second, clk.Now)
+	tr.Report(report("stale", 3, true))
+	published := clk.Now()
+	clk.Add(time.Millisecond)
+	tr.Report(report("stale", 3, false))
+	r := tr.Wait(context.Background(), 4, published)
+	if !r.GetComplete() || r.GetValidatorsRefusing() != 1 || r.GetValidatorsLive() != 0 {
 		t.Fatalf("receipt = %v", r)
 	}
 }

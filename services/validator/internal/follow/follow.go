@@ -36,6 +36,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -406,6 +407,7 @@ func (f *Follower) reportLoop(ctx context.Context) {
 			AppliedSequence: f.applied.Load(),
 			Serving:         f.Serving(),
 			Time:            timestamppb.New(f.opts.Now()),
+			AnswerBound:     durationpb.New(f.opts.Staleness + f.opts.ServeStaleFor),
 		})
 		if err == nil {
 			err = f.nc.Publish(event.ReportSubject, data)
