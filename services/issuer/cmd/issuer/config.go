@@ -33,7 +33,9 @@ type Config struct {
 	SigningKeyFile string
 	// TokenPrefix starts every secret. Default "gp".
 	TokenPrefix string
-	// PropagationTimeout bounds how long a change waits for validators. Default 5s.
+	// PropagationTimeout bounds how long a change waits for validators.
+	// Keep it above the validators' staleness bound, so a validator cut off
+	// from NATS resolves as refusing within the wait. Default 7s.
 	PropagationTimeout time.Duration
 	// HeartbeatInterval between signed heartbeats. Default 1s.
 	HeartbeatInterval time.Duration
@@ -68,7 +70,7 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	l.String(&c.EmbeddedNATSAddr, "embedded-nats-listen", "GATEPASS_EMBEDDED_NATS_LISTEN", "127.0.0.1:7422", "embedded NATS listen address")
 	l.String(&c.SigningKeyFile, "signing-key-file", "GATEPASS_SIGNING_KEY_FILE", "", "Ed25519 nkeys seed file (default <data-dir>/issuer.nk)")
 	l.String(&c.TokenPrefix, "token-prefix", "GATEPASS_TOKEN_PREFIX", token.DefaultPrefix, "token secret prefix")
-	l.Duration(&c.PropagationTimeout, "propagation-timeout", "GATEPASS_PROPAGATION_TIMEOUT", 5*time.Second, "how long changes wait for validators")
+	l.Duration(&c.PropagationTimeout, "propagation-timeout", "GATEPASS_PROPAGATION_TIMEOUT", 7*time.Second, "how long changes wait for validators (keep above the validators' staleness)")
 	l.Duration(&c.HeartbeatInterval, "heartbeat-interval", "GATEPASS_HEARTBEAT_INTERVAL", time.Second, "interval between heartbeats")
 	l.Duration(&c.ValidatorLiveness, "validator-liveness", "GATEPASS_VALIDATOR_LIVENESS", 5*time.Second, "silence after which a validator is not live")
 	l.Int(&c.StreamReplicas, "stream-replicas", "GATEPASS_STREAM_REPLICAS", 1, "JetStream replicas of the token stream")
