@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -41,12 +42,20 @@ func buildAndRun(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	// Tests run the binaries with the race detector; benchmarks measure
+	// them as they ship.
+	flag.Parse()
+	race := flag.Lookup("test.bench").Value.String() == ""
 	for _, b := range []struct{ name, pkg string }{
 		{"issuer", "./services/issuer/cmd/issuer"},
 		{"validator", "./services/validator/cmd/validator"},
 		{"gatepassctl", "./services/issuer/cmd/gatepassctl"},
 	} {
-		cmd := exec.Command("go", "build", "-race", "-o", filepath.Join(dir, b.name), b.pkg)
+		args := []string{"build", "-o", filepath.Join(dir, b.name)}
+		if race {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, b.pkg)...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b.name, err, out)
@@ -99,14 +108,16 @@ type proc struct {
 // world tracks everything a test starts, and every secret it saw, so the
 // cleanup can check that no secret reached any log.
 type world struct {
-	t       *testing.T
-	mu      sync.Mutex
-	procs   []*proc
-	secrets []string
+	t testing.TB
+	// logLevel of the processes started; debug unless a benchmark lowers it.
+	logLevel string
+	mu       sync.Mutex
+	procs    []*proc
+	secrets  []string
 }
 
-func newWorld(t *testing.T) *world {
-	w := &world{t: t}
+func newWorld(t testing.TB) *world {
+	w := &world{t: t, logLevel: "debug"}
 	t.Cleanup(func() {
 		for _, p := range w.procs {
 			p.stop(t)
@@ -223,7 +234,7 @@ func (p *proc) kill9() {
 
 // startNATS runs a NATS JetStream server in the test process, apart from
 // the issuer, so tests can stop it independently.
-func startNATS(t *testing.T) *natsembed.Server {
+func startNATS(t testing.TB) *natsembed.Server {
 	ns, err := natsembed.Start(natsembed.Options{Addr: "127.0.0.1:0", StoreDir: filepath.Join(t.TempDir(), "nats")})
 	if err != nil {
 		t.Fatal(err)
@@ -279,7 +290,7 @@ func (w *world) startValidator(name, natsURL, publicKey, cache string, staleness
 		"GATEPASS_VALIDATOR_ID":      name,
 		"GATEPASS_STALENESS":         staleness.String(),
 		"GATEPASS_REPORT_INTERVAL":   "200ms",
-		"GATEPASS_LOG_LEVEL":         "debug",
+		"GATEPASS_LOG_LEVEL":         w.logLevel,
 	}, "GATEPASS_VALIDATOR_ADDR")
 }
 
