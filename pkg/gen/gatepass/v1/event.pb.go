@@ -324,8 +324,12 @@ func (x *ProjectState) GetProject() *Project {
 type Heartbeat struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
 	StreamLastSequence uint64                 `protobuf:"varint,1,opt,name=stream_last_sequence,json=streamLastSequence,proto3" json:"stream_last_sequence,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Creation time of the stream the sequence belongs to: a validator
+	// following another instance of the stream must not take it as a
+	// confirmation, and rebuilds instead.
+	StreamCreated *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=stream_created,json=streamCreated,proto3" json:"stream_created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Heartbeat) Reset() {
@@ -363,6 +367,13 @@ func (x *Heartbeat) GetStreamLastSequence() uint64 {
 		return x.StreamLastSequence
 	}
 	return 0
+}
+
+func (x *Heartbeat) GetStreamCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StreamCreated
+	}
+	return nil
 }
 
 // ValidatorReport is sent by each validator, after applying events and
@@ -697,9 +708,10 @@ const file_gatepass_v1_event_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x12#\n" +
 	"\rsecret_sha256\x18\x02 \x01(\fR\fsecretSha256\">\n" +
 	"\fProjectState\x12.\n" +
-	"\aproject\x18\x01 \x01(\v2\x14.gatepass.v1.ProjectR\aproject\"=\n" +
+	"\aproject\x18\x01 \x01(\v2\x14.gatepass.v1.ProjectR\aproject\"\x80\x01\n" +
 	"\tHeartbeat\x120\n" +
-	"\x14stream_last_sequence\x18\x01 \x01(\x04R\x12streamLastSequence\"\xe7\x01\n" +
+	"\x14stream_last_sequence\x18\x01 \x01(\x04R\x12streamLastSequence\x12A\n" +
+	"\x0estream_created\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rstreamCreated\"\xe7\x01\n" +
 	"\x0fValidatorReport\x12!\n" +
 	"\fvalidator_id\x18\x01 \x01(\tR\vvalidatorId\x12)\n" +
 	"\x10applied_sequence\x18\x02 \x01(\x04R\x0fappliedSequence\x12\x18\n" +
@@ -767,20 +779,21 @@ var file_gatepass_v1_event_proto_depIdxs = []int32{
 	10, // 4: gatepass.v1.Event.audit:type_name -> gatepass.v1.AuditEvent
 	11, // 5: gatepass.v1.TokenState.token:type_name -> gatepass.v1.Token
 	12, // 6: gatepass.v1.ProjectState.project:type_name -> gatepass.v1.Project
-	9,  // 7: gatepass.v1.ValidatorReport.time:type_name -> google.protobuf.Timestamp
-	13, // 8: gatepass.v1.ValidatorReport.answer_bound:type_name -> google.protobuf.Duration
-	9,  // 9: gatepass.v1.UsageReport.time:type_name -> google.protobuf.Timestamp
-	7,  // 10: gatepass.v1.UsageReport.tokens:type_name -> gatepass.v1.TokenUsage
-	9,  // 11: gatepass.v1.TokenUsage.last_used_time:type_name -> google.protobuf.Timestamp
-	14, // 12: gatepass.v1.TokenUsage.max_role_needed:type_name -> gatepass.v1.Role
-	8,  // 13: gatepass.v1.TokenUsage.attempts:type_name -> gatepass.v1.Attempt
-	15, // 14: gatepass.v1.Attempt.reason:type_name -> gatepass.v1.Reason
-	9,  // 15: gatepass.v1.Attempt.last_time:type_name -> google.protobuf.Timestamp
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	9,  // 7: gatepass.v1.Heartbeat.stream_created:type_name -> google.protobuf.Timestamp
+	9,  // 8: gatepass.v1.ValidatorReport.time:type_name -> google.protobuf.Timestamp
+	13, // 9: gatepass.v1.ValidatorReport.answer_bound:type_name -> google.protobuf.Duration
+	9,  // 10: gatepass.v1.UsageReport.time:type_name -> google.protobuf.Timestamp
+	7,  // 11: gatepass.v1.UsageReport.tokens:type_name -> gatepass.v1.TokenUsage
+	9,  // 12: gatepass.v1.TokenUsage.last_used_time:type_name -> google.protobuf.Timestamp
+	14, // 13: gatepass.v1.TokenUsage.max_role_needed:type_name -> gatepass.v1.Role
+	8,  // 14: gatepass.v1.TokenUsage.attempts:type_name -> gatepass.v1.Attempt
+	15, // 15: gatepass.v1.Attempt.reason:type_name -> gatepass.v1.Reason
+	9,  // 16: gatepass.v1.Attempt.last_time:type_name -> google.protobuf.Timestamp
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_gatepass_v1_event_proto_init() }

@@ -114,6 +114,8 @@ func (p *Publisher) Run(ctx context.Context) {
 		if ready && !p.opts.Halt {
 			if err := p.drain(ctx); err != nil && ctx.Err() == nil {
 				p.opts.Logger.Warn("publish outbox", "error", err)
+				// The stream may be gone: check (and recreate) it next time.
+				ready = false
 			}
 		}
 		select {
@@ -133,10 +135,27 @@ func (p *Publisher) Run(ctx context.Context) {
 func (p *Publisher) ensureStream(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := p.js.CreateOrUpdateStream(ctx, StreamConfig(p.opts.Replicas)); err != nil {
+	stream, err := p.js.CreateOrUpdateStream(ctx, StreamConfig(p.opts.Replicas))
+	if err != nil {
 		return err
 	}
-	_, err := p.js.CreateOrUpdateStream(ctx, AuditStreamConfig(p.opts.Replicas))
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.State.LastSeq == 0 {
+		// A new or recreated stream: put every token's and project's state
+		// back, so validators can rebuild from it. Harmless when some is
+		// already queued: versions make repeats no-ops.
+		n, err := p.store.RequeueAll()
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			p.opts.Logger.Warn("token stream is empty; republishing the state of every token and project", "events", n)
+		}
+	}
+	_, err = p.js.CreateOrUpdateStream(ctx, AuditStreamConfig(p.opts.Replicas))
 	return err
 }
 
@@ -246,7 +265,9 @@ func (p *Publisher) heartbeat(ctx context.Context) error {
 	data, err := p.signer.Seal(&gatepassv1.Event{
 		Id:   fmt.Sprintf("hb_%d", now.UnixNano()),
 		Time: timestamppb.New(now),
-		Body: &gatepassv1.Event_Heartbeat{Heartbeat: &gatepassv1.Heartbeat{StreamLastSequence: info.State.LastSeq}},
+		Body: &gatepassv1.Event_Heartbeat{Heartbeat: &gatepassv1.Heartbeat{
+			StreamLastSequence: info.State.LastSeq, StreamCreated: timestamppb.New(info.Created),
+		}},
 	})
 	if err != nil {
 		return err

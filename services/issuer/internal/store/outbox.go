@@ -6,6 +6,7 @@ import (
 
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -147,4 +148,35 @@ func (tx *Tx) Requeue(kind, id string, seenVersion uint64) (bool, error) {
 	}
 	_, err := tx.enqueue(ev)
 	return err == nil, err
+}
+
+// RequeueAll queues the current state of every token and project again:
+// after the stream was lost or recreated, this rebuilds it. It returns how
+// many events were queued.
+func (s *Store) RequeueAll() (int, error) {
+	n := 0
+	err := s.Update(func(tx *Tx) error {
+		err := tx.btx.Bucket(bucketProjects).ForEach(func(_, v []byte) error {
+			p := &gatepassv1.Project{}
+			if err := proto.Unmarshal(v, p); err != nil {
+				return fmt.Errorf("decode project: %w", err)
+			}
+			n++
+			_, err := tx.enqueue(&gatepassv1.Event{Body: &gatepassv1.Event_Project{Project: &gatepassv1.ProjectState{Project: p}}})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return tx.btx.Bucket(bucketTokens).ForEach(func(_, v []byte) error {
+			st := &gatepassv1.TokenState{}
+			if err := proto.Unmarshal(v, st); err != nil {
+				return fmt.Errorf("decode token: %w", err)
+			}
+			n++
+			_, err := tx.enqueue(&gatepassv1.Event{Body: &gatepassv1.Event_Token{Token: st}})
+			return err
+		})
+	})
+	return n, err
 }

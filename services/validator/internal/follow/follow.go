@@ -82,16 +82,21 @@ type Follower struct {
 	stale   atomic.Uint64
 	changed chan struct{} // signalled after every batch, for reports
 
+	resync chan struct{} // signalled when the stream is not the one followed
+
 	mu            sync.Mutex
 	ready         bool
 	confirmedAt   time.Time
 	targets       []target
 	lastHeartbeat time.Time
+	// instance is the creation time of the stream being followed; targets
+	// from another instance confirm nothing.
+	instance time.Time
 }
 
 // New returns a follower; Run starts it.
 func New(nc *nats.Conn, js jetstream.JetStream, c *cache.Cache, v *event.Verifier, o Options) *Follower {
-	return &Follower{nc: nc, js: js, cache: c, verifier: v, opts: o, changed: make(chan struct{}, 1)}
+	return &Follower{nc: nc, js: js, cache: c, verifier: v, opts: o, changed: make(chan struct{}, 1), resync: make(chan struct{}, 1)}
 }
 
 // Applied returns the last stream sequence applied.
@@ -194,6 +199,10 @@ func (f *Follower) follow(ctx context.Context) error {
 		f.applied.Store(0)
 		pos.Sequence = 0
 	}
+	f.mu.Lock()
+	f.instance = info.Created
+	f.targets = nil
+	f.mu.Unlock()
 	f.addTarget(target{seq: info.State.LastSeq, since: start})
 
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: event.StreamSubjects, DeliverPolicy: jetstream.DeliverAllPolicy}
@@ -227,7 +236,18 @@ func (f *Follower) follow(ctx context.Context) error {
 			msgs <- m
 		}
 	}()
-	for m := range msgs {
+	for {
+		var m jetstream.Msg
+		var ok bool
+		select {
+		case m, ok = <-msgs:
+		case <-f.resync:
+			f.opts.Logger.Warn("the token stream was replaced; following the new one")
+			return nil
+		}
+		if !ok {
+			break
+		}
 		batch := []jetstream.Msg{m}
 	drain:
 		for len(batch) < 512 {
@@ -350,7 +370,26 @@ func (f *Follower) onHeartbeat(m *nats.Msg) {
 		f.opts.Logger.Warn("ignored stale or replayed heartbeat", "sent", sent)
 		return
 	}
+	if f.otherInstance(ev.GetHeartbeat().GetStreamCreated().AsTime()) {
+		return
+	}
 	f.addTarget(target{seq: ev.GetHeartbeat().GetStreamLastSequence(), since: now})
+}
+
+// otherInstance reports whether a stream creation time is not the one
+// followed, and if so asks the follower to start over.
+func (f *Follower) otherInstance(created time.Time) bool {
+	f.mu.Lock()
+	followed := f.instance
+	f.mu.Unlock()
+	if followed.IsZero() || created.Equal(followed) {
+		return followed.IsZero()
+	}
+	select {
+	case f.resync <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 // confirmLoop asks JetStream for the stream head whenever heartbeats have
@@ -374,6 +413,9 @@ func (f *Follower) confirmLoop(ctx context.Context) {
 		info, err := f.streamInfo(ctx)
 		if err != nil {
 			f.opts.Logger.Warn("cannot confirm the token stream head", "error", err)
+			continue
+		}
+		if f.otherInstance(info.Created) {
 			continue
 		}
 		f.addTarget(target{seq: info.State.LastSeq, since: start})

@@ -13,6 +13,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
+// streamCreated identifies the stream instance the tests' follower follows.
+var streamCreated = time.Unix(500, 0)
+
 func newFollower(t testing.TB, clk *fakeclock.Clock, serveStale time.Duration) (*Follower, *event.Signer) {
 	t.Helper()
 	seed, err := event.GenerateSeed()
@@ -28,13 +31,14 @@ func newFollower(t testing.TB, clk *fakeclock.Clock, serveStale time.Duration) (
 		ID: "t", Staleness: 5 * time.Second, ServeStaleFor: serveStale, ReportInterval: time.Second,
 		Logger: slog.New(slog.DiscardHandler), Now: clk.Now,
 	})
+	f.instance = streamCreated
 	return f, signer
 }
 
 func heartbeat(t testing.TB, s *event.Signer, seq uint64, sent time.Time) *nats.Msg {
 	t.Helper()
 	data, err := s.Seal(&gatepassv1.Event{Id: "hb", Time: timestamppb.New(sent),
-		Body: &gatepassv1.Event_Heartbeat{Heartbeat: &gatepassv1.Heartbeat{StreamLastSequence: seq}}})
+		Body: &gatepassv1.Event_Heartbeat{Heartbeat: &gatepassv1.Heartbeat{StreamLastSequence: seq, StreamCreated: timestamppb.New(streamCreated)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +85,25 @@ func TestHeartbeatsConfirmOnlyWhenCaughtUp(t *testing.T) {
 	f.onHeartbeat(heartbeat(t, signer, 12, clk.Now()))
 	if err := f.Current(); err != nil {
 		t.Fatalf("fresh heartbeat: %v", err)
+	}
+}
+
+// TestHeartbeatOfAnotherStreamInstance: after the stream was recreated, its
+// lower sequence numbers must not confirm a cache built from the old one.
+func TestHeartbeatOfAnotherStreamInstance(t *testing.T) {
+	t.Parallel()
+	clk := fakeclock.New(time.Unix(1_000_000, 0))
+	f, signer := newFollower(t, clk, 0)
+	f.applied.Store(50)
+	f.instance = streamCreated.Add(-time.Hour) // we follow an older stream
+	f.onHeartbeat(heartbeat(t, signer, 3, clk.Now()))
+	if err := f.Current(); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("a heartbeat of another stream confirmed the cache: %v", err)
+	}
+	select {
+	case <-f.resync:
+	default:
+		t.Fatal("no resync asked for")
 	}
 }
 
