@@ -56,3 +56,19 @@ func (o *Options) Bind(l *config.Loader, defaultURL string) {
 	l.String(&o.CertFile, "nats-cert", "GATEPASS_NATS_CERT_FILE", "", "client certificate for NATS mutual TLS")
 	l.String(&o.KeyFile, "nats-key", "GATEPASS_NATS_KEY_FILE", "", "client key for NATS mutual TLS")
 }
+
+// Drain drains nc (flushing what was published, finishing subscriptions)
+// and waits for it to close, at most timeout; then it closes it anyway.
+func Drain(nc *nats.Conn, timeout time.Duration) {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(timeout):
+		nc.Close()
+	}
+}

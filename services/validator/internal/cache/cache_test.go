@@ -7,6 +7,7 @@ import (
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/token"
+	"google.golang.org/protobuf/proto"
 )
 
 func openCache(t testing.TB, path string) *Cache {
@@ -89,4 +90,35 @@ func TestPositionSurvivesReopen(t *testing.T) {
 	if _, err := c.Token(other); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown digest: %v", err)
 	}
+}
+
+// FuzzApply feeds arbitrary bytes, decoded as token states, to the cache:
+// it must never fail or panic on them, and a revoked token must stay
+// revoked whatever follows.
+func FuzzApply(f *testing.F) {
+	var d token.Digest
+	d[0] = 7
+	seed, _ := proto.Marshal(state(d, 2, gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE))
+	f.Add(seed)
+	f.Add([]byte{})
+	f.Add([]byte{0x0a, 0x02, 0x08, 0x01})
+	c := openCache(f, filepath.Join(f.TempDir(), "c.db"))
+	if _, err := c.Apply([]Item{{Sequence: 1, Token: state(d, 5, gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED)}}); err != nil {
+		f.Fatal(err)
+	}
+	var seq uint64 = 1
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var st gatepassv1.TokenState
+		if proto.Unmarshal(data, &st) != nil {
+			return
+		}
+		seq++
+		if _, err := c.Apply([]Item{{Sequence: seq, Token: &st}}); err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+		got, err := c.Token(d)
+		if err != nil || got.GetToken().GetStatus() != gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED {
+			t.Fatalf("revoked token changed: %v %v", got, err)
+		}
+	})
 }

@@ -132,7 +132,7 @@ func newWorld(t testing.TB) *world {
 				}
 			}
 			if t.Failed() {
-				t.Logf("%s stderr:\n%s", p.name, tail(logs, 200000))
+				t.Logf("%s stderr:\n%s", p.name, tail(logs, 8000))
 			}
 		}
 	})
