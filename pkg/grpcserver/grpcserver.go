@@ -254,6 +254,9 @@ func (s *Server) logCall(ctx context.Context, method string, start time.Time, er
 	if code == codes.Internal || code == codes.Unknown {
 		level = slog.LevelError
 	}
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
 	attrs := []any{"method", method, "code", code.String(), "duration", time.Since(start)}
 	if p, ok := peer.FromContext(ctx); ok {
 		attrs = append(attrs, "peer", p.Addr.String())
