@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -114,6 +115,33 @@ func (l *Loader) TLS(t *TLS) {
 func (t TLS) Validate() error {
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		return fmt.Errorf("tls-cert and tls-key must be set together")
+	}
+	return nil
+}
+
+// Telemetry says where metrics and traces go.
+type Telemetry struct {
+	// MetricsListen serves Prometheus /metrics there; empty serves none.
+	MetricsListen string
+	// OTLPEndpoint receives traces over OTLP/gRPC (http://host:4317); empty
+	// records none.
+	OTLPEndpoint string
+}
+
+// Telemetry registers the telemetry settings.
+func (l *Loader) Telemetry(t *Telemetry) {
+	l.String(&t.MetricsListen, "metrics-listen", "GATEPASS_METRICS_LISTEN", "", "address for Prometheus /metrics (empty: off)")
+	l.String(&t.OTLPEndpoint, "otlp-endpoint", "GATEPASS_OTLP_ENDPOINT", "", "OTLP/gRPC trace collector, e.g. http://127.0.0.1:4317 (empty: off)")
+}
+
+// Validate checks the telemetry addresses.
+func (t Telemetry) Validate() error {
+	if t.OTLPEndpoint == "" {
+		return nil
+	}
+	u, err := url.Parse(t.OTLPEndpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("otlp-endpoint %q: want http://host:port or https://host:port", t.OTLPEndpoint)
 	}
 	return nil
 }

@@ -20,6 +20,8 @@ import (
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -56,6 +58,9 @@ type Options struct {
 	TLSCertFile, TLSKeyFile string
 	// Meter receives the RPC metrics; nil uses the global provider.
 	Meter metric.MeterProvider
+	// Tracer and Propagator receive RPC spans; nil uses the global ones.
+	Tracer     trace.TracerProvider
+	Propagator propagation.TextMapPropagator
 	// ServerOptions are appended.
 	ServerOptions []grpc.ServerOption
 }
@@ -117,10 +122,17 @@ func New(o Options) (*Server, error) {
 }
 
 func otelOpts(o Options) []otelgrpc.Option {
-	if o.Meter == nil {
-		return nil
+	var opts []otelgrpc.Option
+	if o.Meter != nil {
+		opts = append(opts, otelgrpc.WithMeterProvider(o.Meter))
 	}
-	return []otelgrpc.Option{otelgrpc.WithMeterProvider(o.Meter)}
+	if o.Tracer != nil {
+		opts = append(opts, otelgrpc.WithTracerProvider(o.Tracer))
+	}
+	if o.Propagator != nil {
+		opts = append(opts, otelgrpc.WithPropagators(o.Propagator))
+	}
+	return opts
 }
 
 // GRPC returns the server for registering services.

@@ -52,8 +52,8 @@ type Config struct {
 	BootstrapWorkspace, BootstrapOwner, BootstrapEmail string
 	// BootstrapTokenTTL is the owner token's lifetime; 0 never expires. Default 2160h (90 days).
 	BootstrapTokenTTL time.Duration
-	// MetricsListen serves Prometheus /metrics there; empty (default) serves none.
-	MetricsListen string
+	// Telemetry: Prometheus /metrics and OTLP traces, both off by default.
+	Telemetry config.Telemetry
 	// LogLevel: debug, info, warn or error. Default info.
 	LogLevel string
 	// FailpointHaltPublish stops the outbox publisher: for crash tests only.
@@ -80,7 +80,7 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	l.String(&c.BootstrapOwner, "owner", "GATEPASS_BOOTSTRAP_OWNER", "owner", "display name of the bootstrapped owner")
 	l.String(&c.BootstrapEmail, "owner-email", "GATEPASS_BOOTSTRAP_EMAIL", "", "email of the bootstrapped owner")
 	l.Duration(&c.BootstrapTokenTTL, "token-ttl", "GATEPASS_BOOTSTRAP_TOKEN_TTL", 90*24*time.Hour, "lifetime of the bootstrap owner token; 0 never expires")
-	l.String(&c.MetricsListen, "metrics-listen", "GATEPASS_METRICS_LISTEN", "", "address for Prometheus /metrics (empty: off)")
+	l.Telemetry(&c.Telemetry)
 	l.String(&c.LogLevel, "log-level", "GATEPASS_LOG_LEVEL", "info", "debug, info, warn or error")
 	l.Bool(&c.FailpointHaltPublish, "failpoint-halt-publish", "GATEPASS_FAILPOINT_HALT_PUBLISH", false, "testing only: never publish the outbox")
 	if err := l.Parse(args); err != nil {
@@ -99,6 +99,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("listen: %w", err))
 	}
 	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Telemetry.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.NATS.URL == "" {

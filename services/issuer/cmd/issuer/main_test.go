@@ -46,6 +46,7 @@ func TestConfigValidate(t *testing.T) {
 		{"replicas", []string{"-stream-replicas", "7"}, nil, "stream-replicas"},
 		{"half TLS", []string{"-tls-cert", "c.pem"}, nil, "tls-cert and tls-key"},
 		{"log level", []string{"-log-level", "loud"}, nil, "log-level"},
+		{"otlp endpoint", nil, map[string]string{"GATEPASS_OTLP_ENDPOINT": "collector:4317"}, "otlp-endpoint"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

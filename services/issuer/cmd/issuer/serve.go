@@ -179,17 +179,22 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		Store: st, Publisher: pub, Tracker: tracker, Format: format, Now: time.Now,
 		PropagationTimeout: cfg.PropagationTimeout, Logger: log,
 	}
-	metrics, err := telemetry.NewMetrics(cfg.MetricsListen)
+	metrics, err := telemetry.NewMetrics(cfg.Telemetry.MetricsListen)
 	if err != nil {
 		return err
 	}
 	defer metrics.Shutdown(context.Background())
+	tracing, err := telemetry.NewTracing(ctx, "gatepass-issuer", cfg.Telemetry.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer tracing.Shutdown(context.Background())
 	if err := tracker.RegisterMetrics(metrics.Provider().Meter("gatepass/issuer")); err != nil {
 		return err
 	}
 	auth := &rpc.Authenticator{Store: st, Format: format, Now: time.Now}
 	srv, err := grpcserver.New(grpcserver.Options{
-		Addr: cfg.ListenAddr, Logger: log, Auth: auth.Authenticate, Meter: metrics.Provider(),
+		Addr: cfg.ListenAddr, Logger: log, Auth: auth.Authenticate, Meter: metrics.Provider(), Tracer: tracing.Provider, Propagator: tracing.Propagator,
 		Validate: rpc.Validator{Now: time.Now}.Validate, Reflection: cfg.Reflection,
 		TLSCertFile: cfg.TLS.CertFile, TLSKeyFile: cfg.TLS.KeyFile,
 	})

@@ -59,8 +59,8 @@ type Config struct {
 	// KeepAuthorization passes the authorization header upstream on
 	// ext_authz allow. Default false.
 	KeepAuthorization bool
-	// MetricsListen serves Prometheus /metrics there; empty (default) serves none.
-	MetricsListen string
+	// Telemetry: Prometheus /metrics and OTLP traces, both off by default.
+	Telemetry config.Telemetry
 	// LogLevel: debug, info, warn or error. Default info.
 	LogLevel string
 }
@@ -85,7 +85,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	l.String(&c.TrustedProxies, "trusted-proxies", "GATEPASS_TRUSTED_PROXIES", "127.0.0.1/32,::1/128", "proxies whose X-Forwarded-For is believed")
 	l.String(&c.GatewayRulesFile, "gateway-rules", "GATEPASS_GATEWAY_RULES_FILE", "", "JSON rules: method and path prefix to project and min role")
 	l.Bool(&c.KeepAuthorization, "keep-authorization", "GATEPASS_GATEWAY_KEEP_AUTHORIZATION", false, "pass the authorization header upstream on ext_authz allow")
-	l.String(&c.MetricsListen, "metrics-listen", "GATEPASS_METRICS_LISTEN", "", "address for Prometheus /metrics (empty: off)")
+	l.Telemetry(&c.Telemetry)
 	l.String(&c.LogLevel, "log-level", "GATEPASS_LOG_LEVEL", "info", "debug, info, warn or error")
 	if err := l.Parse(args); err != nil {
 		return c, err
@@ -110,6 +110,9 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("nats-url is required"))
 	}
 	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Telemetry.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := event.NewVerifier(c.IssuerPublicKey); err != nil {

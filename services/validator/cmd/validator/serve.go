@@ -46,11 +46,16 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	defer c.Close()
 
-	metrics, err := telemetry.NewMetrics(cfg.MetricsListen)
+	metrics, err := telemetry.NewMetrics(cfg.Telemetry.MetricsListen)
 	if err != nil {
 		return err
 	}
 	defer metrics.Shutdown(context.Background())
+	tracing, err := telemetry.NewTracing(ctx, "gatepass-validator", cfg.Telemetry.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer tracing.Shutdown(context.Background())
 	meter := metrics.Provider().Meter("gatepass/validator")
 	validations, err := meter.Int64Counter("gatepass_validations", metric.WithDescription("ValidateToken answers by reason."))
 	if err != nil {
@@ -58,8 +63,8 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 
 	srv, err := grpcserver.New(grpcserver.Options{
-		Meter: metrics.Provider(),
-		Addr:  cfg.ListenAddr, Logger: log, Validate: rpc.Validate, Reflection: cfg.Reflection,
+		Meter: metrics.Provider(), Tracer: tracing.Provider, Propagator: tracing.Propagator,
+		Addr: cfg.ListenAddr, Logger: log, Validate: rpc.Validate, Reflection: cfg.Reflection,
 		TLSCertFile: cfg.TLS.CertFile, TLSKeyFile: cfg.TLS.KeyFile,
 	})
 	if err != nil {
