@@ -225,6 +225,8 @@ func (f *Follower) follow(ctx context.Context) error {
 
 	msgs := make(chan jetstream.Msg, 512)
 	errc := make(chan error, 1)
+	done := make(chan struct{})
+	defer close(done) // runs before it.Stop: the reader never blocks on a send
 	go func() {
 		defer close(msgs)
 		for {
@@ -233,7 +235,11 @@ func (f *Follower) follow(ctx context.Context) error {
 				errc <- err
 				return
 			}
-			msgs <- m
+			select {
+			case msgs <- m:
+			case <-done:
+				return
+			}
 		}
 	}()
 	for {
