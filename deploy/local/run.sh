@@ -40,8 +40,11 @@ wait_for() {
   exit 1
 }
 
+# The issuer believes only reports signed by this validator's key.
+validator_key="$(./bin/validator key -key-file "$GATEPASS_DATA_DIR/validator.db.nk")"
+
 ./bin/issuer serve -bootstrap -listen "$issuer_listen" -embedded-nats-listen "$nats_listen" \
-  >"$fifo_dir/issuer" 2>>"$GATEPASS_DATA_DIR/issuer.log" &
+  -validator-keys "$validator_key" >"$fifo_dir/issuer" 2>>"$GATEPASS_DATA_DIR/issuer.log" &
 pids+=($!)
 exec {issuer_fd}<"$fifo_dir/issuer"
 wait_for "$issuer_fd" GATEPASS_ISSUER_ADDR

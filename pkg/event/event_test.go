@@ -110,3 +110,40 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+func TestReports(t *testing.T) {
+	t.Parallel()
+	good, other := newSigner(t), newSigner(t)
+	rep := &gatepassv1.ValidatorReport{ValidatorId: "v1", AppliedSequence: 9, Serving: true}
+	sealed, err := good.SealReport(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _ := other.SealReport(rep)
+	// An issuer event signature cannot pass for a report, nor the reverse.
+	eventSealed, _ := good.Seal(tokenEvent())
+	keys, err := ParseReportKeys([]string{good.PublicKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got gatepassv1.ValidatorReport
+	if signer, err := keys.OpenReport(sealed, &got); err != nil || signer != good.PublicKey() || !proto.Equal(&got, rep) {
+		t.Fatalf("OpenReport = %v, %v", &got, err)
+	}
+	for name, data := range map[string][]byte{"other key": forged, "event envelope": eventSealed} {
+		if _, err := keys.OpenReport(data, &got); !errors.Is(err, ErrBadSignature) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	v, _ := NewVerifier(good.PublicKey())
+	if _, err := v.Open(sealed); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("a report opened as an issuer event: %v", err)
+	}
+	// Without configured keys, reports are read as they come.
+	if _, err := (ReportKeys{}).OpenReport(forged, &got); err != nil {
+		t.Errorf("open mode: %v", err)
+	}
+	if _, err := ParseReportKeys([]string{"nope"}); err == nil {
+		t.Error("bad key accepted")
+	}
+}

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/config"
+	"github.com/gatepass/gatepass/pkg/event"
 	"github.com/gatepass/gatepass/pkg/natsconn"
 	"github.com/gatepass/gatepass/pkg/token"
 )
@@ -41,6 +43,10 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// ValidatorLiveness: a validator silent for longer is not live. Default 5s.
 	ValidatorLiveness time.Duration
+	// ValidatorKeys are the validators' report-signing public keys
+	// (comma-separated, each printed by a validator at start). Empty
+	// believes any report: for development only.
+	ValidatorKeys string
 	// StreamReplicas of the token stream (3 in production). Default 1.
 	StreamReplicas int
 	// Reflection registers gRPC server reflection. Default true.
@@ -73,6 +79,7 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	l.Duration(&c.PropagationTimeout, "propagation-timeout", "GATEPASS_PROPAGATION_TIMEOUT", 7*time.Second, "how long changes wait for validators (keep above the validators' staleness)")
 	l.Duration(&c.HeartbeatInterval, "heartbeat-interval", "GATEPASS_HEARTBEAT_INTERVAL", time.Second, "interval between heartbeats")
 	l.Duration(&c.ValidatorLiveness, "validator-liveness", "GATEPASS_VALIDATOR_LIVENESS", 5*time.Second, "silence after which a validator is not live")
+	l.String(&c.ValidatorKeys, "validator-keys", "GATEPASS_VALIDATOR_KEYS", "", "validators' report-signing public keys, comma-separated (empty: believe any report)")
 	l.Int(&c.StreamReplicas, "stream-replicas", "GATEPASS_STREAM_REPLICAS", 1, "JetStream replicas of the token stream")
 	l.Bool(&c.Reflection, "reflection", "GATEPASS_REFLECTION", true, "register gRPC server reflection")
 	l.Bool(&c.Bootstrap, "bootstrap", "GATEPASS_BOOTSTRAP", false, "bootstrap a workspace on first start")
@@ -122,6 +129,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))
 		}
 	}
+	if _, err := event.ParseReportKeys(splitList(c.ValidatorKeys)); err != nil {
+		errs = append(errs, err)
+	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		errs = append(errs, errors.New("stream-replicas must be 1 to 5"))
 	}
@@ -140,4 +150,14 @@ func parseLevel(s string) (slog.Level, error) {
 		return l, fmt.Errorf("log-level: %w", err)
 	}
 	return l, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -24,7 +25,6 @@ import (
 	"github.com/gatepass/gatepass/services/issuer/internal/usage"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
 )
 
 func initData(cfg Config, stdout, stderr io.Writer) error {
@@ -57,7 +57,7 @@ func openStore(cfg Config) (*store.Store, *event.Signer, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("create data dir: %w", err)
 	}
-	signer, err := loadSigner(cfg.SigningKeyFile)
+	signer, err := event.LoadOrCreateSigner(cfg.SigningKeyFile)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -66,35 +66,6 @@ func openStore(cfg Config) (*store.Store, *event.Signer, error) {
 		return nil, nil, err
 	}
 	return st, signer, nil
-}
-
-// loadSigner reads the signing seed, creating it (mode 0600) when missing,
-// and writes the public key beside it for validators to use.
-func loadSigner(path string) (*event.Signer, error) {
-	seed, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		if seed, err = event.GenerateSeed(); err != nil {
-			return nil, err
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("create signing key: %w", err)
-		}
-		_, werr := f.Write(seed)
-		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
-			return nil, fmt.Errorf("write signing key: %w", err)
-		}
-	} else if err != nil {
-		return nil, fmt.Errorf("read signing key: %w", err)
-	}
-	signer, err := event.NewSigner(seed)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(path+".pub", []byte(signer.PublicKey()+"\n"), 0o644); err != nil {
-		return nil, fmt.Errorf("write public key: %w", err)
-	}
-	return signer, nil
 }
 
 func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
@@ -136,11 +107,16 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("JetStream: %w", err)
 	}
 
+	keys, _ := event.ParseReportKeys(splitList(cfg.ValidatorKeys)) // checked by Validate
+	if len(keys) == 0 {
+		log.Warn("validator reports are not authenticated: set GATEPASS_VALIDATOR_KEYS in production")
+	}
+	dropped := newDropLog(log)
 	tracker := receipt.NewTracker(cfg.ValidatorLiveness, time.Now)
 	sub, err := nc.Subscribe(event.ReportSubject, func(m *nats.Msg) {
 		var r gatepassv1.ValidatorReport
-		if err := proto.Unmarshal(m.Data, &r); err != nil {
-			log.Warn("drop malformed validator report", "error", err)
+		if signer, err := keys.OpenReport(m.Data, &r); err != nil {
+			dropped.note("validator report", signer, err)
 			return
 		}
 		tracker.Report(&r)
@@ -156,8 +132,8 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	})
 	usageSub, err := nc.Subscribe(event.UsageSubject, func(m *nats.Msg) {
 		var r gatepassv1.UsageReport
-		if err := proto.Unmarshal(m.Data, &r); err != nil {
-			log.Warn("drop malformed usage report", "error", err)
+		if signer, err := keys.OpenReport(m.Data, &r); err != nil {
+			dropped.note("usage report", signer, err)
 			return
 		}
 		if err := usage.Ingest(st, &r); err != nil {
@@ -231,4 +207,27 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	err = srv.Serve(ctx)
 	log.Info("issuer stopping")
 	return err
+}
+
+// dropLog logs a dropped report once per kind, signer and reason, so a
+// misconfigured validator does not flood the log.
+type dropLog struct {
+	log  *slog.Logger
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func newDropLog(log *slog.Logger) *dropLog { return &dropLog{log: log, seen: map[string]bool{}} }
+
+func (d *dropLog) note(kind, signer string, err error) {
+	key := kind + "|" + signer + "|" + err.Error()
+	d.mu.Lock()
+	first := !d.seen[key] && len(d.seen) < 1000
+	if first {
+		d.seen[key] = true
+	}
+	d.mu.Unlock()
+	if first {
+		d.log.Warn("dropping "+kind+"s (logged once)", "signer", signer, "error", err)
+	}
 }

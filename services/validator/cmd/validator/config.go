@@ -31,6 +31,9 @@ type Config struct {
 	IssuerPublicKeyFile string
 	// CachePath is this validator's bbolt file. Default data/validator.db.
 	CachePath string
+	// KeyFile holds the nkeys seed that signs this validator's reports to
+	// the issuer; created (0600) when missing. Default <cache>.nk.
+	KeyFile string
 	// ID names the validator in reports. Default <hostname>/<listen address>.
 	ID string
 	// Staleness: the longest the validator answers without confirming it
@@ -74,6 +77,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	l.String(&c.IssuerPublicKey, "issuer-public-key", "GATEPASS_ISSUER_PUBLIC_KEY", "", "issuer's event signing public key")
 	l.String(&c.IssuerPublicKeyFile, "issuer-public-key-file", "GATEPASS_ISSUER_PUBLIC_KEY_FILE", "", "file holding the issuer's public key")
 	l.String(&c.CachePath, "cache", "GATEPASS_VALIDATOR_CACHE", "data/validator.db", "bbolt cache file")
+	l.String(&c.KeyFile, "key-file", "GATEPASS_VALIDATOR_KEY_FILE", "", "seed signing this validator's reports (default <cache>.nk)")
 	l.String(&c.ID, "id", "GATEPASS_VALIDATOR_ID", "", "validator id in reports (default <hostname>/<listen address>)")
 	l.Duration(&c.Staleness, "staleness", "GATEPASS_STALENESS", 5*time.Second, "longest time answering without confirming currency")
 	l.Duration(&c.ServeStaleFor, "serve-stale-for", "GATEPASS_SERVE_STALE_FOR", 0, "keep answering this long past the staleness bound (0 fails closed)")
@@ -89,6 +93,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	l.String(&c.LogLevel, "log-level", "GATEPASS_LOG_LEVEL", "info", "debug, info, warn or error")
 	if err := l.Parse(args); err != nil {
 		return c, err
+	}
+	if c.KeyFile == "" {
+		c.KeyFile = c.CachePath + ".nk"
 	}
 	if c.IssuerPublicKey == "" && c.IssuerPublicKeyFile != "" {
 		b, err := os.ReadFile(c.IssuerPublicKeyFile)

@@ -37,3 +37,21 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestKeyCommand(t *testing.T) {
+	t.Parallel()
+	file := t.TempDir() + "/v.nk"
+	var out1, out2 strings.Builder
+	if err := run(t.Context(), []string{"key", "-key-file", file}, func(string) string { return "" }, &out1, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(t.Context(), []string{"key", "-key-file", file}, func(string) string { return "" }, &out2, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if out1.String() != out2.String() || !strings.HasPrefix(out1.String(), "N") {
+		t.Fatalf("key not stable: %q %q", out1.String(), out2.String())
+	}
+	if err := run(t.Context(), []string{"key"}, func(string) string { return "" }, io.Discard, io.Discard); err == nil {
+		t.Fatal("key without -key-file accepted")
+	}
+}

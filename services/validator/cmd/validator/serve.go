@@ -26,7 +26,6 @@ import (
 	"github.com/gatepass/gatepass/services/validator/internal/usage"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
-	"google.golang.org/protobuf/proto"
 )
 
 func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
@@ -45,6 +44,10 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer c.Close()
+	reportKey, err := event.LoadOrCreateSigner(cfg.KeyFile)
+	if err != nil {
+		return err
+	}
 
 	metrics, err := telemetry.NewMetrics(cfg.Telemetry.MetricsListen)
 	if err != nil {
@@ -90,7 +93,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	f := follow.New(nc, js, c, verifier, follow.Options{
 		ID: id, Staleness: cfg.Staleness, ServeStaleFor: cfg.ServeStaleFor, ReportInterval: cfg.ReportInterval,
-		Logger: log, Now: time.Now,
+		Seal: reportKey.SealReport, Logger: log, Now: time.Now,
 	})
 	recorder := usage.NewRecorder(time.Now)
 	rpcServer := &rpc.Server{
@@ -124,7 +127,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	wg.Go(func() { healthLoop(bg, srv, f) })
 	wg.Go(func() {
 		recorder.Run(bg, id, cfg.UsageInterval, func(r *gatepassv1.UsageReport) error {
-			data, err := proto.Marshal(r)
+			data, err := reportKey.SealReport(r)
 			if err != nil {
 				return err
 			}
@@ -149,6 +152,8 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		})
 		fmt.Fprintf(stdout, "GATEPASS_CHECK_ADDR=%s\n", checkSrv.Addr())
 	}
+	// The issuer believes reports signed by keys in its GATEPASS_VALIDATOR_KEYS.
+	fmt.Fprintf(stdout, "GATEPASS_VALIDATOR_PUBLIC_KEY=%s\n", reportKey.PublicKey())
 	// GATEPASS_VALIDATOR_ADDR comes last: once it is printed, everything is up.
 	fmt.Fprintf(stdout, "GATEPASS_VALIDATOR_ADDR=%s\n", srv.Addr())
 	log.Info("validator serving", "addr", srv.Addr())

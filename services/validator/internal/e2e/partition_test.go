@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 )
 
@@ -152,4 +153,44 @@ func TestRevokeWithAPartitionedValidator(t *testing.T) {
 	if r := rev.GetReceipt(); !r.GetComplete() || r.GetValidatorsApplied() != 1 || r.GetValidatorsRefusing() != 1 {
 		t.Fatalf("receipt: %v", r)
 	}
+}
+
+// TestOnlyKnownValidatorsCount: with GATEPASS_VALIDATOR_KEYS set, the
+// issuer believes only reports signed by those keys, so nobody can sway a
+// receipt by publishing reports on NATS.
+func TestOnlyKnownValidatorsCount(t *testing.T) {
+	w := newWorld(t)
+	ns := startNATS(t)
+	dir := t.TempDir()
+	known, err := event.LoadOrCreateSigner(filepath.Join(dir, "known.db.nk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := w.startIssuer(issuerOpts{natsURL: ns.ClientURL(), dataDir: filepath.Join(dir, "issuer"),
+		env: map[string]string{"GATEPASS_VALIDATOR_KEYS": known.PublicKey()}})
+	pub, admin := iss.vars["GATEPASS_ISSUER_PUBLIC_KEY"], iss.vars["GATEPASS_TOKEN"]
+	k := w.startValidator("known", ns.ClientURL(), pub, filepath.Join(dir, "known.db"), 3*time.Second)
+	u := w.startValidator("unknown", ns.ClientURL(), pub, filepath.Join(dir, "unknown.db"), 3*time.Second)
+	if k.vars["GATEPASS_VALIDATOR_PUBLIC_KEY"] != known.PublicKey() || u.vars["GATEPASS_VALIDATOR_PUBLIC_KEY"] == known.PublicKey() {
+		t.Fatalf("validator keys: %q %q", k.vars["GATEPASS_VALIDATOR_PUBLIC_KEY"], u.vars["GATEPASS_VALIDATOR_PUBLIC_KEY"])
+	}
+	ic := issuerClient(t, iss)
+	var r *gatepassv1.PropagationReceipt
+	attempt := 0
+	eventually(t, 15*time.Second, "known validator live", func() bool {
+		attempt++
+		r = w.createToken(ic, admin, "counted-"+string(rune('a'+attempt)), gatepassv1.Role_ROLE_VIEWER).GetReceipt()
+		return r.GetValidatorsLive() >= 1
+	})
+	time.Sleep(time.Second) // let the unknown validator report a few times too
+	r = w.createToken(ic, admin, "counted-final", gatepassv1.Role_ROLE_VIEWER).GetReceipt()
+	if r.GetValidatorsLive() != 1 || !r.GetComplete() {
+		t.Fatalf("receipt counts the unknown validator: %v", r)
+	}
+	if !strings.Contains(iss.stderr.String(), "dropping validator reports") {
+		t.Fatal("the issuer did not log the dropped reports")
+	}
+	// Both validators still validate: only reports are refused.
+	uc := validatorClient(t, u)
+	eventually(t, 10*time.Second, "unknown validator validates", func() bool { return reason(t, uc, "gp_"+strings.Repeat("A", 36)) == "REASON_MALFORMED" })
 }

@@ -60,8 +60,10 @@ type Options struct {
 	ServeStaleFor time.Duration
 	// ReportInterval between reports to the issuer.
 	ReportInterval time.Duration
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// Seal signs a report with the validator's key; nil sends it unsigned.
+	Seal   func(proto.Message) ([]byte, error)
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 type target struct {
@@ -450,7 +452,11 @@ func (f *Follower) reportLoop(ctx context.Context) {
 		case <-tick.C:
 		case <-f.changed:
 		}
-		data, err := proto.Marshal(&gatepassv1.ValidatorReport{
+		seal := f.opts.Seal
+		if seal == nil {
+			seal = unsigned
+		}
+		data, err := seal(&gatepassv1.ValidatorReport{
 			ValidatorId:     f.opts.ID,
 			AppliedSequence: f.applied.Load(),
 			Serving:         f.Serving(),
@@ -464,4 +470,13 @@ func (f *Follower) reportLoop(ctx context.Context) {
 			f.opts.Logger.Debug("report to issuer", "error", err)
 		}
 	}
+}
+
+// unsigned wraps a report in an envelope without a signature.
+func unsigned(m proto.Message) ([]byte, error) {
+	payload, err := proto.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return proto.Marshal(&gatepassv1.Envelope{Payload: payload})
 }
