@@ -12,6 +12,12 @@
 //
 // Validators silent for longer than the liveness window plus their answer
 // bound are forgotten.
+//
+// # Caveats
+//
+// Right after the issuer starts it has heard from no validator yet; until
+// one liveness window has passed it cannot know them all, so no change
+// completes before then (it waits, within the propagation timeout).
 package receipt
 
 import (
@@ -38,6 +44,7 @@ type validator struct {
 type Tracker struct {
 	liveness time.Duration
 	now      func() time.Time
+	started  time.Time
 
 	mu         sync.Mutex
 	validators map[string]*validator
@@ -47,7 +54,7 @@ type Tracker struct {
 // NewTracker returns a tracker; validators silent for longer than liveness
 // are not live.
 func NewTracker(liveness time.Duration, now func() time.Time) *Tracker {
-	return &Tracker{liveness: liveness, now: now, validators: map[string]*validator{}, changed: make(chan struct{})}
+	return &Tracker{liveness: liveness, now: now, started: now(), validators: map[string]*validator{}, changed: make(chan struct{})}
 }
 
 // Report records a validator's report.
@@ -158,6 +165,13 @@ func (t *Tracker) receipt(seq uint64, published time.Time, appliedAt map[string]
 			if left := v.bound - now.Sub(published); next == 0 || left < next {
 				next = left
 			}
+		}
+	}
+	if warm := now.Sub(t.started); warm < t.liveness {
+		// Some validators may not have reported since the issuer started.
+		blocking = true
+		if left := t.liveness - warm; next == 0 || left < next {
+			next = left
 		}
 	}
 	r.MaxLag = durationpb.New(worst)

@@ -17,7 +17,7 @@ func report(id string, applied uint64, serving bool) *gatepassv1.ValidatorReport
 func TestWaitCompletesWhenAllLiveApplied(t *testing.T) {
 	t.Parallel()
 	clk := fakeclock.New(time.Unix(1000, 0))
-	tr := NewTracker(5*time.Second, clk.Now)
+	tr := warmTracker(clk)
 	tr.Report(report("a", 10, true))
 	tr.Report(report("b", 10, true))
 	tr.Report(report("catching-up", 1, false))
@@ -44,7 +44,7 @@ func TestWaitCompletesWhenAllLiveApplied(t *testing.T) {
 func TestWaitTimesOutWithPartialReceipt(t *testing.T) {
 	t.Parallel()
 	clk := fakeclock.New(time.Unix(1000, 0))
-	tr := NewTracker(5*time.Second, clk.Now)
+	tr := warmTracker(clk)
 	tr.Report(report("a", 5, true))
 	tr.Report(report("b", 4, true))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -61,7 +61,7 @@ func TestWaitTimesOutWithPartialReceipt(t *testing.T) {
 func TestSilentValidatorBlocksUntilItsBoundPasses(t *testing.T) {
 	t.Parallel()
 	clk := fakeclock.New(time.Unix(1000, 0))
-	tr := NewTracker(5*time.Second, clk.Now)
+	tr := warmTracker(clk)
 	tr.Report(&gatepassv1.ValidatorReport{ValidatorId: "silent", AppliedSequence: 1, Serving: true, AnswerBound: durationpb.New(2 * time.Second)})
 	tr.Report(report("here", 9, true))
 	published := clk.Now()
@@ -94,7 +94,7 @@ func TestSilentValidatorBlocksUntilItsBoundPasses(t *testing.T) {
 func TestNotServingAfterPublicationIsRefusing(t *testing.T) {
 	t.Parallel()
 	clk := fakeclock.New(time.Unix(1000, 0))
-	tr := NewTracker(5*time.Second, clk.Now)
+	tr := warmTracker(clk)
 	tr.Report(report("stale", 3, true))
 	published := clk.Now()
 	clk.Add(time.Millisecond)
@@ -108,10 +108,42 @@ func TestNotServingAfterPublicationIsRefusing(t *testing.T) {
 func TestUnpublishedIsNeverComplete(t *testing.T) {
 	t.Parallel()
 	clk := fakeclock.New(time.Unix(1000, 0))
-	tr := NewTracker(5*time.Second, clk.Now)
+	tr := warmTracker(clk)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if r := tr.Wait(ctx, 0, clk.Now()); r.GetComplete() {
 		t.Fatalf("unpublished change reported complete: %v", r)
 	}
+}
+
+// TestNoCompletionBeforeValidatorsCouldReport: right after start the issuer
+// has not heard from every validator yet, so nothing completes before one
+// liveness window.
+func TestNoCompletionBeforeValidatorsCouldReport(t *testing.T) {
+	t.Parallel()
+	clk := fakeclock.New(time.Unix(1000, 0))
+	tr := NewTracker(5*time.Second, clk.Now)
+	done := make(chan *gatepassv1.PropagationReceipt, 1)
+	go func() { done <- tr.Wait(context.Background(), 1, clk.Now()) }()
+	select {
+	case r := <-done:
+		t.Fatalf("completed with no validator heard from: %v", r)
+	case <-time.After(200 * time.Millisecond):
+	}
+	clk.Add(5 * time.Second)
+	select {
+	case r := <-done:
+		if !r.GetComplete() || r.GetValidatorsLive() != 0 {
+			t.Fatalf("receipt = %v", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not complete after the liveness window")
+	}
+}
+
+// warmTracker returns a tracker whose first liveness window has passed.
+func warmTracker(clk *fakeclock.Clock) *Tracker {
+	tr := NewTracker(5*time.Second, clk.Now)
+	clk.Add(5 * time.Second)
+	return tr
 }

@@ -80,7 +80,7 @@ func newHarnessAt(t testing.TB, now func() time.Time) *harness {
 	log := telemetry.NewLogger(logs, slog.LevelDebug)
 	pub := publish.New(st, nc, js, signer, publish.Options{Replicas: 1, Heartbeat: 100 * time.Millisecond, Logger: log, Now: now})
 	deps := &Deps{
-		Store: st, Publisher: pub, Tracker: receipt.NewTracker(time.Second, now), Format: token.Format{},
+		Store: st, Publisher: pub, Tracker: receipt.NewTracker(100*time.Millisecond, time.Now), Format: token.Format{},
 		Now: now, PropagationTimeout: 2 * time.Second, Logger: log,
 	}
 	owner, err := Bootstrap(deps, BootstrapOptions{Workspace: "acme", Owner: "olivia", TokenTTL: 365 * 24 * time.Hour})
