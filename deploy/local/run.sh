@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 export GATEPASS_DATA_DIR="${GATEPASS_DATA_DIR:-$PWD/data}"
+bin="${GATEPASS_BIN_DIR:-$PWD/bin}"
 issuer_listen="${GATEPASS_ISSUER_LISTEN:-127.0.0.1:7401}"
 validator_listen="${GATEPASS_VALIDATOR_LISTEN:-127.0.0.1:7402}"
 check_listen="${GATEPASS_CHECK_LISTEN:-127.0.0.1:7403}"
@@ -41,15 +42,15 @@ wait_for() {
 }
 
 # The issuer believes only reports signed by this validator's key.
-validator_key="$(./bin/validator key -key-file "$GATEPASS_DATA_DIR/validator.db.nk")"
+validator_key="$("$bin/validator" key -key-file "$GATEPASS_DATA_DIR/validator.db.nk")"
 
-./bin/issuer serve -bootstrap -listen "$issuer_listen" -embedded-nats-listen "$nats_listen" \
+"$bin/issuer" serve -bootstrap -listen "$issuer_listen" -embedded-nats-listen "$nats_listen" \
   -validator-keys "$validator_key" >"$fifo_dir/issuer" 2>>"$GATEPASS_DATA_DIR/issuer.log" &
 pids+=($!)
 exec {issuer_fd}<"$fifo_dir/issuer"
 wait_for "$issuer_fd" GATEPASS_ISSUER_ADDR
 
-./bin/validator -listen "$validator_listen" -check-listen "$check_listen" -nats-url "${vars[GATEPASS_NATS_URL]}" \
+"$bin/validator" -listen "$validator_listen" -check-listen "$check_listen" -nats-url "${vars[GATEPASS_NATS_URL]}" \
   -issuer-public-key "${vars[GATEPASS_ISSUER_PUBLIC_KEY]}" -cache "$GATEPASS_DATA_DIR/validator.db" \
   -id local-validator >"$fifo_dir/validator" 2>>"$GATEPASS_DATA_DIR/validator.log" &
 pids+=($!)
