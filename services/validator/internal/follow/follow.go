@@ -19,6 +19,11 @@
 // older than the staleness bound by their own timestamp, or older than one
 // already seen, are ignored, so replaying an old heartbeat cannot confirm
 // a validator that has fallen behind.
+//
+// Sequence numbers belong to one instance of the stream. Heartbeats and
+// stream-info answers name the instance (its creation time); one from
+// another instance confirms nothing and makes the follower start over,
+// replaying the new stream over its cache.
 package follow
 
 import (
