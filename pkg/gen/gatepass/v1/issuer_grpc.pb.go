@@ -44,7 +44,7 @@ type IssuerServiceClient interface {
 	CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error)
 	// GetToken returns one token's record.
 	GetToken(ctx context.Context, in *GetTokenRequest, opts ...grpc.CallOption) (*GetTokenResponse, error)
-	// ListTokens lists tokens in the caller's scope, newest first.
+	// ListTokens lists tokens in the caller's scope, in creation order.
 	ListTokens(ctx context.Context, in *ListTokensRequest, opts ...grpc.CallOption) (*ListTokensResponse, error)
 	// DisableToken pauses an active token. Reversible with EnableToken.
 	DisableToken(ctx context.Context, in *DisableTokenRequest, opts ...grpc.CallOption) (*DisableTokenResponse, error)
@@ -187,7 +187,7 @@ type IssuerServiceServer interface {
 	CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error)
 	// GetToken returns one token's record.
 	GetToken(context.Context, *GetTokenRequest) (*GetTokenResponse, error)
-	// ListTokens lists tokens in the caller's scope, newest first.
+	// ListTokens lists tokens in the caller's scope, in creation order.
 	ListTokens(context.Context, *ListTokensRequest) (*ListTokensResponse, error)
 	// DisableToken pauses an active token. Reversible with EnableToken.
 	DisableToken(context.Context, *DisableTokenRequest) (*DisableTokenResponse, error)
