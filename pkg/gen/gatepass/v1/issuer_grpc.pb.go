@@ -36,8 +36,10 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // IssuerService owns the token lifecycle. Every call is authenticated with a
-// gatepass token ("authorization: Bearer <token>") and needs the admin role;
-// a project token acts only on its own project's tokens.
+// gatepass token ("authorization: Bearer <token>") and needs the admin role
+// (the caller's token role capped by its owner's member role), except that
+// any token may GetToken itself and a token with self_rotate may rotate
+// itself. A project token acts only on its own project's tokens.
 type IssuerServiceClient interface {
 	// CreateToken mints a token and returns its secret once. The token's
 	// workspace is the caller's; its role and scope cannot exceed the caller's.
@@ -179,8 +181,10 @@ func (c *issuerServiceClient) ListAuditEvents(ctx context.Context, in *ListAudit
 // for forward compatibility.
 //
 // IssuerService owns the token lifecycle. Every call is authenticated with a
-// gatepass token ("authorization: Bearer <token>") and needs the admin role;
-// a project token acts only on its own project's tokens.
+// gatepass token ("authorization: Bearer <token>") and needs the admin role
+// (the caller's token role capped by its owner's member role), except that
+// any token may GetToken itself and a token with self_rotate may rotate
+// itself. A project token acts only on its own project's tokens.
 type IssuerServiceServer interface {
 	// CreateToken mints a token and returns its secret once. The token's
 	// workspace is the caller's; its role and scope cannot exceed the caller's.
