@@ -152,7 +152,7 @@ func (p *Publisher) ensureStream(ctx context.Context) error {
 			return err
 		}
 		if n > 0 {
-			p.opts.Logger.Warn("token stream is empty; republishing the state of every token and project", "events", n)
+			p.opts.Logger.Info("token stream is empty (new or recreated); publishing the state of every token and project", "events", n)
 		}
 	}
 	_, err = p.js.CreateOrUpdateStream(ctx, AuditStreamConfig(p.opts.Replicas))
