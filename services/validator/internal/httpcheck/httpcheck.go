@@ -31,7 +31,9 @@ import (
 	"github.com/gatepass/gatepass/services/validator/internal/gate"
 )
 
-// MaxHeaderBytes bounds the request headers a gateway may send.
+// MaxHeaderBytes bounds the request headers a gateway may send. Larger
+// ones get a 401 like any unusable request; only beyond four times this
+// does the HTTP server itself refuse them (431), before reading more.
 const MaxHeaderBytes = 16 << 10
 
 // Server is a bound HTTP check server.
@@ -61,7 +63,7 @@ func New(addr string, g *gate.Gate, proxies gate.Proxies, serving func() bool, l
 		ReadTimeout:       5 * time.Second,
 		WriteTimeout:      5 * time.Second,
 		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    MaxHeaderBytes,
+		MaxHeaderBytes:    4 * MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return s, nil
@@ -89,6 +91,11 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
+	if headerBytes(r.Header) > MaxHeaderBytes {
+		s.log.InfoContext(r.Context(), "HTTP check refused oversized headers")
+		deny(w)
+		return
+	}
 	req := gate.Request{
 		Authorization: r.Header.Get("Authorization"),
 		Method:        first(r.Header.Get("X-Forwarded-Method"), r.Header.Get("X-Original-Method"), r.Method),
@@ -123,14 +130,30 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(extauthz.ForbiddenBody))
 	case gate.Unavailable:
 		h.Set("Retry-After", "1")
-		h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = w.Write([]byte(extauthz.DeniedBody))
+		deny(w)
 	default:
-		h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = w.Write([]byte(extauthz.DeniedBody))
+		deny(w)
 	}
+}
+
+// deny answers the one 401 every unusable token gets.
+func deny(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = w.Write([]byte(extauthz.DeniedBody))
+}
+
+func headerBytes(h http.Header) int {
+	n := 0
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4 // ": " and CRLF
+		}
+	}
+	return n
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
