@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -144,4 +145,15 @@ func (t Telemetry) Validate() error {
 		return fmt.Errorf("otlp-endpoint %q: want http://host:port or https://host:port", t.OTLPEndpoint)
 	}
 	return nil
+}
+
+// List splits a comma-separated setting into its trimmed, non-empty items.
+func List(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -36,3 +36,14 @@ func TestBadEnv(t *testing.T) {
 		t.Fatal("bad duration accepted")
 	}
 }
+
+func TestList(t *testing.T) {
+	t.Parallel()
+	got := List(" a, ,b ,, c")
+	if len(got) != 3 || got[0] != "a" || got[1] != "b" || got[2] != "c" {
+		t.Fatalf("List = %q", got)
+	}
+	if List("") != nil {
+		t.Fatal("empty list not nil")
+	}
+}

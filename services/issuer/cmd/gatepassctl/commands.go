@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatepass/gatepass/pkg/config"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -393,7 +394,7 @@ func bindPolicySet(fs *flag.FlagSet) action {
 			case "forbid-never-expires":
 				p.ForbidNeverExpires = *forbidNever
 			case "vague-names":
-				p.VagueNames = splitList(*vague)
+				p.VagueNames = config.List(*vague)
 			case "vague-action":
 				v, err := parseEnum("VAGUE_NAME_ACTION", *vagueAction, gatepassv1.VagueNameAction_value)
 				bad = err
@@ -426,16 +427,6 @@ func optionalDuration(d time.Duration) *durationpb.Duration {
 		return nil
 	}
 	return durationpb.New(d)
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // writeSecretFile creates path with mode 0600 and writes the secret; it

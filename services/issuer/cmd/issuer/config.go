@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/config"
@@ -129,7 +128,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))
 		}
 	}
-	if _, err := event.ParseReportKeys(splitList(c.ValidatorKeys)); err != nil {
+	if _, err := event.ParseReportKeys(config.List(c.ValidatorKeys)); err != nil {
 		errs = append(errs, err)
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
@@ -150,14 +149,4 @@ func parseLevel(s string) (slog.Level, error) {
 		return l, fmt.Errorf("log-level: %w", err)
 	}
 	return l, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatepass/gatepass/pkg/config"
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/grpcserver"
@@ -107,7 +108,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("JetStream: %w", err)
 	}
 
-	keys, _ := event.ParseReportKeys(splitList(cfg.ValidatorKeys)) // checked by Validate
+	keys, _ := event.ParseReportKeys(config.List(cfg.ValidatorKeys)) // checked by Validate
 	if len(keys) == 0 {
 		log.Warn("validator reports are not authenticated: set GATEPASS_VALIDATOR_KEYS in production")
 	}
