@@ -2,12 +2,12 @@ package telemetry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/gatepass/gatepass/pkg/httpserve"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
@@ -61,20 +61,7 @@ func (m *Metrics) Serve(ctx context.Context) error {
 	if m.srv == nil {
 		return nil
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- m.srv.Serve(m.lis) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve metrics: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := m.srv.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
-	}
-	return err
+	return httpserve.Serve(ctx, m.srv, m.lis, "metrics")
 }
 
 // Shutdown flushes and stops the provider.

@@ -18,7 +18,6 @@ package httpcheck
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -27,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatepass/gatepass/pkg/httpserve"
 	"github.com/gatepass/gatepass/services/validator/internal/extauthz"
 	"github.com/gatepass/gatepass/services/validator/internal/gate"
 )
@@ -74,20 +74,7 @@ func (s *Server) Addr() string { return s.lis.Addr().String() }
 
 // Serve serves until ctx ends, then shuts down within 5s.
 func (s *Server) Serve(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.lis) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve HTTP check: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.srv.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
-	}
-	return err
+	return httpserve.Serve(ctx, s.srv, s.lis, "HTTP check")
 }
 
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
