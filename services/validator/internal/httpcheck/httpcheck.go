@@ -78,6 +78,9 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
 	if headerBytes(r.Header) > MaxHeaderBytes {
 		s.log.InfoContext(r.Context(), "HTTP check refused oversized headers")
 		deny(w)
@@ -100,9 +103,6 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "HTTP check failed", "error", err)
 	}
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Type", "text/plain; charset=utf-8")
 	switch res.Outcome {
 	case gate.Allow:
 		for _, kv := range res.Headers {
@@ -117,7 +117,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(extauthz.ForbiddenBody))
 	case gate.Unavailable:
 		h.Set("Retry-After", "1")
-		deny(w)
+		fallthrough
 	default:
 		deny(w)
 	}
@@ -125,10 +125,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 
 // deny answers the one 401 every unusable token gets.
 func deny(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	w.WriteHeader(http.StatusUnauthorized)
 	_, _ = w.Write([]byte(extauthz.DeniedBody))
 }
