@@ -413,8 +413,3 @@ func TestEveryRequestIsValidated(t *testing.T) {
 		}
 	}
 }
-
-func statusFrom(err error) (codes.Code, bool) {
-	st, ok := status.FromError(err)
-	return st.Code(), ok
-}
