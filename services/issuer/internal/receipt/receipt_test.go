@@ -2,12 +2,12 @@ package receipt
 
 import (
 	"context"
-	"github.com/gatepass/gatepass/pkg/fakeclock"
-	"google.golang.org/protobuf/types/known/durationpb"
 	"testing"
 	"time"
 
+	"github.com/gatepass/gatepass/pkg/fakeclock"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 func report(id string, applied uint64, serving bool) *gatepassv1.ValidatorReport {

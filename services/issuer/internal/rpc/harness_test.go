@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/grpcserver"
+	"github.com/gatepass/gatepass/pkg/logtest"
 	"github.com/gatepass/gatepass/pkg/natstest"
 	"github.com/gatepass/gatepass/pkg/telemetry"
 	"github.com/gatepass/gatepass/pkg/token"
@@ -24,24 +24,6 @@ import (
 	"google.golang.org/grpc/metadata"
 )
 
-// syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // harness is a real issuer: bbolt in a temp dir, embedded NATS, publisher
 // and gRPC server on loopback, with no validators.
 type harness struct {
@@ -52,7 +34,7 @@ type harness struct {
 	issuer     gatepassv1.IssuerServiceClient
 	ws         gatepassv1.WorkspaceServiceClient
 	owner      string // bootstrap owner secret
-	logs       *syncBuffer
+	logs       *logtest.Buffer
 	js         jetstream.JetStream
 }
 
@@ -76,7 +58,7 @@ func newHarnessAt(t testing.TB, now func() time.Time) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	log := telemetry.NewLogger(logs, slog.LevelDebug)
 	pub := publish.New(st, nc, js, signer, publish.Options{Replicas: 1, Heartbeat: 100 * time.Millisecond, Logger: log, Now: now})
 	deps := &Deps{

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"io"
 	"log/slog"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/grpcserver"

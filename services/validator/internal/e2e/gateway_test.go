@@ -17,6 +17,7 @@ import (
 	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/logtest"
 )
 
 // needBinary finds a gateway binary. CI installs them (.ci/run), so there
@@ -283,7 +284,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 
 // startGateway runs cmd until the test ends and waits for addr to accept.
 func (g *gatewaySetup) startGateway(t *testing.T, name string, cmd *exec.Cmd, addr string) {
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	// Its own process group, so the workers it forks stop with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -16,7 +15,9 @@ import (
 	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/logtest"
 	"github.com/gatepass/gatepass/pkg/natsembed"
+	"github.com/gatepass/gatepass/pkg/natstest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -78,30 +79,12 @@ func repoRoot() (string, error) {
 	return filepath.Dir(w), nil
 }
 
-// lockedBuffer collects a process's stderr.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // proc is a running gatepass binary.
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
 	vars   map[string]string // GATEPASS_* lines it printed
-	stderr *lockedBuffer
+	stderr *logtest.Buffer
 	done   chan struct{}
 }
 
@@ -165,7 +148,7 @@ func (w *world) start(name, bin string, env map[string]string, want string, args
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	p := &proc{name: name, cmd: cmd, vars: map[string]string{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, vars: map[string]string{}, stderr: &logtest.Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		w.t.Fatalf("start %s: %v", name, err)
@@ -235,11 +218,7 @@ func (p *proc) kill9() {
 // startNATS runs a NATS JetStream server in the test process, apart from
 // the issuer, so tests can stop it independently.
 func startNATS(t testing.TB) *natsembed.Server {
-	ns, err := natsembed.Start(natsembed.Options{Addr: "127.0.0.1:0", StoreDir: filepath.Join(t.TempDir(), "nats")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
+	ns, _, _ := natstest.Start(t)
 	return ns
 }
 

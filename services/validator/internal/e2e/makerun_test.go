@@ -11,6 +11,7 @@ import (
 	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/logtest"
 )
 
 // runLocal starts deploy/local/run.sh (what `make run` runs) on kernel
@@ -34,7 +35,7 @@ func runLocal(t *testing.T, data string) (vars map[string]string, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedBuffer{}
+	stderr := &logtest.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -2,12 +2,12 @@ package follow
 
 import (
 	"errors"
-	"github.com/gatepass/gatepass/pkg/fakeclock"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/event"
+	"github.com/gatepass/gatepass/pkg/fakeclock"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/types/known/timestamppb"

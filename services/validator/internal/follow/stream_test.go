@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/logtest"
 	"github.com/gatepass/gatepass/pkg/natstest"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/validator/internal/cache"
@@ -69,7 +70,7 @@ func (e *streamEnv) publish(t *testing.T, id string) token.Secret {
 }
 
 // follow runs a follower until stop is called; it returns once it is ready.
-func (e *streamEnv) follow(t *testing.T, logs *syncLog) (f *Follower, stop func()) {
+func (e *streamEnv) follow(t *testing.T, logs *logtest.Buffer) (f *Follower, stop func()) {
 	v, _ := event.NewVerifier(e.signer.PublicKey())
 	f = New(e.nc, e.js, e.cache, v, Options{
 		ID: "t", Staleness: 2 * time.Second, ReportInterval: time.Second,
@@ -90,20 +91,6 @@ func (e *streamEnv) follow(t *testing.T, logs *syncLog) (f *Follower, stop func(
 	return f, func() { cancel(); wg.Wait() }
 }
 
-type syncLog struct {
-	mu    sync.Mutex
-	lines []byte
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, p...)
-	return len(p), nil
-}
-
-func (l *syncLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return string(l.lines) }
-
 // TestRecreatedStreamIsReplayed: a cache whose position belongs to a stream
 // that was deleted and recreated replays the new stream from its start.
 func TestRecreatedStreamIsReplayed(t *testing.T) {
@@ -112,7 +99,7 @@ func TestRecreatedStreamIsReplayed(t *testing.T) {
 	for i := range 3 {
 		old = append(old, e.publish(t, fmt.Sprintf("tok_old%d", i)))
 	}
-	logs := &syncLog{}
+	logs := &logtest.Buffer{}
 	f, stop := e.follow(t, logs)
 	if f.Applied() != 3 {
 		t.Fatalf("applied %d, want 3", f.Applied())

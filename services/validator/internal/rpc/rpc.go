@@ -6,11 +6,11 @@ package rpc
 import (
 	"context"
 	"errors"
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"log/slog"
 	"net/netip"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/grpcserver"
 	"github.com/gatepass/gatepass/pkg/token"
