@@ -91,11 +91,6 @@ func StreamOf(subject string) string {
 	return StreamName
 }
 
-// IsStreamSubject reports whether subject is one of the stream's.
-func IsStreamSubject(subject string) bool {
-	return strings.HasPrefix(subject, tokenPrefix) || strings.HasPrefix(subject, projectPrefix)
-}
-
 // GenerateSeed returns a new Ed25519 signing seed in nkeys encoding.
 func GenerateSeed() ([]byte, error) {
 	kp, err := nkeys.CreateServer()

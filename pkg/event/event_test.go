@@ -78,8 +78,14 @@ func TestSealOpen(t *testing.T) {
 
 func TestSubject(t *testing.T) {
 	t.Parallel()
-	if got := Subject(tokenEvent()); got != "gatepass.token.tok_1" || !IsStreamSubject(got) {
+	if got := Subject(tokenEvent()); got != "gatepass.token.tok_1" {
 		t.Fatalf("Subject = %q", got)
+	}
+	if kind, id, ok := ParseSubject("gatepass.token.tok_1"); !ok || kind != "token" || id != "tok_1" {
+		t.Fatalf("ParseSubject = %q %q %v", kind, id, ok)
+	}
+	if _, _, ok := ParseSubject(HeartbeatSubject); ok {
+		t.Fatal("ParseSubject accepted the heartbeat subject")
 	}
 	hb := &gatepassv1.Event{Id: "x", Body: &gatepassv1.Event_Heartbeat{Heartbeat: &gatepassv1.Heartbeat{}}}
 	if got := Subject(hb); got != "" {

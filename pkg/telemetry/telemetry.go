@@ -29,9 +29,6 @@ func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(NewRedactingHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})))
 }
 
-// Discard is a logger that drops everything; libraries default to it.
-func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
 // RedactingHandler wraps a handler and redacts secrets from the message and
 // from every string attribute.
 type RedactingHandler struct {

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,16 +60,14 @@ func TestLifecycleStateMachine(t *testing.T) {
 	_, err = h.issuer.RevokeToken(ctx, &gatepassv1.RevokeTokenRequest{TokenId: id})
 	wantCode(t, err, codes.FailedPrecondition)
 
+	trail, err := h.issuer.ListAuditEvents(ctx, &gatepassv1.ListAuditEventsRequest{TargetId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var actions []string
-	_ = h.deps.Store.View(func(tx *store.Tx) error {
-		evs, err := tx.AuditEvents(tok.GetWorkspaceId())
-		for _, a := range evs {
-			if a.GetTargetId() == id {
-				actions = append(actions, a.GetAction())
-			}
-		}
-		return err
-	})
+	for _, a := range slices.Backward(trail.GetEvents()) { // oldest first
+		actions = append(actions, a.GetAction())
+	}
 	if got := strings.Join(actions, ","); got != "token.create,token.disable,token.enable,token.revoke" {
 		t.Fatalf("audit trail = %s", got)
 	}

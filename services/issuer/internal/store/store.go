@@ -12,7 +12,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/event"
@@ -299,17 +298,6 @@ func (tx *Tx) ScanAudit(workspaceID, before string, fn func(*gatepassv1.AuditEve
 		}
 	}
 	return nil
-}
-
-// AuditEvents returns every audit record of a workspace, oldest first.
-func (tx *Tx) AuditEvents(workspaceID string) ([]*gatepassv1.AuditEvent, error) {
-	var out []*gatepassv1.AuditEvent
-	err := tx.ScanAudit(workspaceID, "", func(a *gatepassv1.AuditEvent) bool {
-		out = append(out, a)
-		return true
-	})
-	slices.Reverse(out)
-	return out, err
 }
 
 // Policy returns a workspace's stored policy (nil when never set).
