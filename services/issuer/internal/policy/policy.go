@@ -116,8 +116,12 @@ func Normalize(name string) string {
 
 // IsVague reports whether name is one of the policy's vague names.
 func IsVague(p *gatepassv1.Policy, name string) bool {
+	names := p.GetVagueNames()
+	if len(names) == 0 {
+		names = DefaultVagueNames
+	}
 	n := Normalize(name)
-	for _, v := range Effective(p).GetVagueNames() {
+	for _, v := range names {
 		if Normalize(v) == n {
 			return true
 		}

@@ -57,8 +57,8 @@ func (d *Deps) propagate(ctx context.Context, eventID string) *gatepassv1.Propag
 	}
 	r := d.Tracker.Wait(ctx, seq, start)
 	if !r.GetComplete() {
-		d.Logger.Warn("change not applied by every live validator in time", "event_id", eventID,
-			"applied", r.GetValidatorsApplied(), "live", r.GetValidatorsLive())
+		d.Logger.Warn("change not applied or refused by every validator in time", "event_id", eventID,
+			"applied", r.GetValidatorsApplied(), "refusing", r.GetValidatorsRefusing(), "live", r.GetValidatorsLive())
 	}
 	return r
 }
