@@ -45,13 +45,18 @@ const (
 
 	auditPrefix = "gatepass.audit."
 
+	// CheckpointSubject carries the issuer's latest checkpoint on the
+	// token stream.
+	CheckpointSubject = "gatepass.checkpoint"
+
 	tokenPrefix   = "gatepass.token."
 	projectPrefix = "gatepass.project."
 	domain        = "gatepass.v1.Event\n"
 )
 
-// StreamSubjects are the subjects of StreamName, one per token or project.
-var StreamSubjects = []string{tokenPrefix + "*", projectPrefix + "*"}
+// StreamSubjects are the subjects of StreamName: one per token or project,
+// and the checkpoint.
+var StreamSubjects = []string{tokenPrefix + "*", projectPrefix + "*", CheckpointSubject}
 
 var (
 	// ErrMalformed is returned when bytes do not decode as an envelope or event.
@@ -79,6 +84,8 @@ func Subject(ev *gatepassv1.Event) string {
 		return ProjectSubject(b.Project.GetProject().GetId())
 	case *gatepassv1.Event_Audit:
 		return auditPrefix + b.Audit.GetWorkspaceId()
+	case *gatepassv1.Event_Checkpoint:
+		return CheckpointSubject
 	}
 	return ""
 }

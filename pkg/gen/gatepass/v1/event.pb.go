@@ -92,7 +92,8 @@ func (x *Envelope) GetSigner() string {
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique id, also the JetStream Nats-Msg-Id for deduplication.
-	Id   string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// For heartbeats, the issuer's clock just before it read the stream head.
 	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
@@ -100,7 +101,11 @@ type Event struct {
 	//	*Event_Project
 	//	*Event_Heartbeat
 	//	*Event_Audit
-	Body          isEvent_Body `protobuf_oneof:"body"`
+	//	*Event_Checkpoint
+	Body isEvent_Body `protobuf_oneof:"body"`
+	// The issuer's log position of this event: it grows with every event
+	// the issuer queues, so a checkpoint can say which events it covers.
+	LogIndex      uint64 `protobuf:"varint,7,opt,name=log_index,json=logIndex,proto3" json:"log_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -192,6 +197,22 @@ func (x *Event) GetAudit() *AuditEvent {
 	return nil
 }
 
+func (x *Event) GetCheckpoint() *Checkpoint {
+	if x != nil {
+		if x, ok := x.Body.(*Event_Checkpoint); ok {
+			return x.Checkpoint
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetLogIndex() uint64 {
+	if x != nil {
+		return x.LogIndex
+	}
+	return 0
+}
+
 type isEvent_Body interface {
 	isEvent_Body()
 }
@@ -212,6 +233,10 @@ type Event_Audit struct {
 	Audit *AuditEvent `protobuf:"bytes,6,opt,name=audit,proto3,oneof"`
 }
 
+type Event_Checkpoint struct {
+	Checkpoint *Checkpoint `protobuf:"bytes,8,opt,name=checkpoint,proto3,oneof"`
+}
+
 func (*Event_Token) isEvent_Body() {}
 
 func (*Event_Project) isEvent_Body() {}
@@ -219,6 +244,74 @@ func (*Event_Project) isEvent_Body() {}
 func (*Event_Heartbeat) isEvent_Body() {}
 
 func (*Event_Audit) isEvent_Body() {}
+
+func (*Event_Checkpoint) isEvent_Body() {}
+
+// Checkpoint summarizes the state of every token the stream holds before
+// it, so validators can check their caches (and the stream) against it.
+type Checkpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every token event with a log_index up to this one is covered.
+	LogIndex uint64 `protobuf:"varint,1,opt,name=log_index,json=logIndex,proto3" json:"log_index,omitempty"`
+	// Number of tokens.
+	Tokens uint64 `protobuf:"varint,2,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	// Sum, modulo 2^256, of a SHA-256 over each token's id, version and
+	// status (see package propagation).
+	Digest        []byte `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Checkpoint) Reset() {
+	*x = Checkpoint{}
+	mi := &file_gatepass_v1_event_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Checkpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Checkpoint) ProtoMessage() {}
+
+func (x *Checkpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_event_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
+func (*Checkpoint) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Checkpoint) GetLogIndex() uint64 {
+	if x != nil {
+		return x.LogIndex
+	}
+	return 0
+}
+
+func (x *Checkpoint) GetTokens() uint64 {
+	if x != nil {
+		return x.Tokens
+	}
+	return 0
+}
+
+func (x *Checkpoint) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
 
 // TokenState is the full state of a token, never its secret.
 type TokenState struct {
@@ -232,7 +325,7 @@ type TokenState struct {
 
 func (x *TokenState) Reset() {
 	*x = TokenState{}
-	mi := &file_gatepass_v1_event_proto_msgTypes[2]
+	mi := &file_gatepass_v1_event_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -244,7 +337,7 @@ func (x *TokenState) String() string {
 func (*TokenState) ProtoMessage() {}
 
 func (x *TokenState) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_event_proto_msgTypes[2]
+	mi := &file_gatepass_v1_event_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -257,7 +350,7 @@ func (x *TokenState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenState.ProtoReflect.Descriptor instead.
 func (*TokenState) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{2}
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TokenState) GetToken() *Token {
@@ -285,7 +378,7 @@ type ProjectState struct {
 
 func (x *ProjectState) Reset() {
 	*x = ProjectState{}
-	mi := &file_gatepass_v1_event_proto_msgTypes[3]
+	mi := &file_gatepass_v1_event_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -297,7 +390,7 @@ func (x *ProjectState) String() string {
 func (*ProjectState) ProtoMessage() {}
 
 func (x *ProjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_event_proto_msgTypes[3]
+	mi := &file_gatepass_v1_event_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -310,7 +403,7 @@ func (x *ProjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectState.ProtoReflect.Descriptor instead.
 func (*ProjectState) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{3}
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ProjectState) GetProject() *Project {
@@ -334,7 +427,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_gatepass_v1_event_proto_msgTypes[4]
+	mi := &file_gatepass_v1_event_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -346,7 +439,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_event_proto_msgTypes[4]
+	mi := &file_gatepass_v1_event_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -359,7 +452,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{4}
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Heartbeat) GetStreamLastSequence() uint64 {
@@ -388,14 +481,25 @@ type ValidatorReport struct {
 	// may still answer: its staleness bound plus any serve-stale allowance.
 	// Once that long has passed since a change was published, a validator
 	// that has not applied it is refusing to answer.
-	AnswerBound   *durationpb.Duration `protobuf:"bytes,5,opt,name=answer_bound,json=answerBound,proto3" json:"answer_bound,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AnswerBound *durationpb.Duration `protobuf:"bytes,5,opt,name=answer_bound,json=answerBound,proto3" json:"answer_bound,omitempty"`
+	// Creation time of the stream instance applied_sequence belongs to.
+	StreamCreated *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=stream_created,json=streamCreated,proto3" json:"stream_created,omitempty"`
+	// Random per validator process start; with counter, makes every report
+	// unique so replays are recognised.
+	BootId string `protobuf:"bytes,7,opt,name=boot_id,json=bootId,proto3" json:"boot_id,omitempty"`
+	// Grows by one with every report of this boot.
+	Counter uint64 `protobuf:"varint,8,opt,name=counter,proto3" json:"counter,omitempty"`
+	// Log index of a checkpoint the stream disagrees with even after this
+	// validator rebuilt its cache from it (an old event replayed onto the
+	// stream): the issuer then republishes every state. 0 when none.
+	DistrustedCheckpoint uint64 `protobuf:"varint,9,opt,name=distrusted_checkpoint,json=distrustedCheckpoint,proto3" json:"distrusted_checkpoint,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ValidatorReport) Reset() {
 	*x = ValidatorReport{}
-	mi := &file_gatepass_v1_event_proto_msgTypes[5]
+	mi := &file_gatepass_v1_event_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +511,7 @@ func (x *ValidatorReport) String() string {
 func (*ValidatorReport) ProtoMessage() {}
 
 func (x *ValidatorReport) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_event_proto_msgTypes[5]
+	mi := &file_gatepass_v1_event_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +524,7 @@ func (x *ValidatorReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidatorReport.ProtoReflect.Descriptor instead.
 func (*ValidatorReport) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{5}
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ValidatorReport) GetValidatorId() string {
@@ -458,6 +562,34 @@ func (x *ValidatorReport) GetAnswerBound() *durationpb.Duration {
 	return nil
 }
 
+func (x *ValidatorReport) GetStreamCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StreamCreated
+	}
+	return nil
+}
+
+func (x *ValidatorReport) GetBootId() string {
+	if x != nil {
+		return x.BootId
+	}
+	return ""
+}
+
+func (x *ValidatorReport) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *ValidatorReport) GetDistrustedCheckpoint() uint64 {
+	if x != nil {
+		return x.DistrustedCheckpoint
+	}
+	return 0
+}
+
 // UsageReport is what one validator saw since its last report. Losing one
 // loses only statistics.
 type UsageReport struct {
@@ -471,7 +603,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_gatepass_v1_event_proto_msgTypes[6]
+	mi := &file_gatepass_v1_event_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +615,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_event_proto_msgTypes[6]
+	mi := &file_gatepass_v1_event_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +628,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{6}
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UsageReport) GetValidatorId() string {
@@ -540,7 +672,7 @@ type TokenUsage struct {
 
 func (x *TokenUsage) Reset() {
 	*x = TokenUsage{}
-	mi := &file_gatepass_v1_event_proto_msgTypes[7]
+	mi := &file_gatepass_v1_event_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +684,7 @@ func (x *TokenUsage) String() string {
 func (*TokenUsage) ProtoMessage() {}
 
 func (x *TokenUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_event_proto_msgTypes[7]
+	mi := &file_gatepass_v1_event_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +697,7 @@ func (x *TokenUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenUsage.ProtoReflect.Descriptor instead.
 func (*TokenUsage) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{7}
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TokenUsage) GetTokenId() string {
@@ -630,7 +762,7 @@ type Attempt struct {
 
 func (x *Attempt) Reset() {
 	*x = Attempt{}
-	mi := &file_gatepass_v1_event_proto_msgTypes[8]
+	mi := &file_gatepass_v1_event_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -642,7 +774,7 @@ func (x *Attempt) String() string {
 func (*Attempt) ProtoMessage() {}
 
 func (x *Attempt) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_event_proto_msgTypes[8]
+	mi := &file_gatepass_v1_event_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -655,7 +787,7 @@ func (x *Attempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
 func (*Attempt) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{8}
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Attempt) GetReason() Reason {
@@ -694,15 +826,24 @@ const file_gatepass_v1_event_proto_rawDesc = "" +
 	"\bEnvelope\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x12\x16\n" +
-	"\x06signer\x18\x03 \x01(\tR\x06signer\"\xa0\x02\n" +
+	"\x06signer\x18\x03 \x01(\tR\x06signer\"\xf8\x02\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12/\n" +
 	"\x05token\x18\x03 \x01(\v2\x17.gatepass.v1.TokenStateH\x00R\x05token\x125\n" +
 	"\aproject\x18\x04 \x01(\v2\x19.gatepass.v1.ProjectStateH\x00R\aproject\x126\n" +
 	"\theartbeat\x18\x05 \x01(\v2\x16.gatepass.v1.HeartbeatH\x00R\theartbeat\x12/\n" +
-	"\x05audit\x18\x06 \x01(\v2\x17.gatepass.v1.AuditEventH\x00R\x05auditB\x06\n" +
-	"\x04body\"[\n" +
+	"\x05audit\x18\x06 \x01(\v2\x17.gatepass.v1.AuditEventH\x00R\x05audit\x129\n" +
+	"\n" +
+	"checkpoint\x18\b \x01(\v2\x17.gatepass.v1.CheckpointH\x00R\n" +
+	"checkpoint\x12\x1b\n" +
+	"\tlog_index\x18\a \x01(\x04R\blogIndexB\x06\n" +
+	"\x04body\"Y\n" +
+	"\n" +
+	"Checkpoint\x12\x1b\n" +
+	"\tlog_index\x18\x01 \x01(\x04R\blogIndex\x12\x16\n" +
+	"\x06tokens\x18\x02 \x01(\x04R\x06tokens\x12\x16\n" +
+	"\x06digest\x18\x03 \x01(\fR\x06digest\"[\n" +
 	"\n" +
 	"TokenState\x12(\n" +
 	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x12#\n" +
@@ -711,13 +852,17 @@ const file_gatepass_v1_event_proto_rawDesc = "" +
 	"\aproject\x18\x01 \x01(\v2\x14.gatepass.v1.ProjectR\aproject\"\x80\x01\n" +
 	"\tHeartbeat\x120\n" +
 	"\x14stream_last_sequence\x18\x01 \x01(\x04R\x12streamLastSequence\x12A\n" +
-	"\x0estream_created\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rstreamCreated\"\xe7\x01\n" +
+	"\x0estream_created\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rstreamCreated\"\x92\x03\n" +
 	"\x0fValidatorReport\x12!\n" +
 	"\fvalidator_id\x18\x01 \x01(\tR\vvalidatorId\x12)\n" +
 	"\x10applied_sequence\x18\x02 \x01(\x04R\x0fappliedSequence\x12\x18\n" +
 	"\aserving\x18\x03 \x01(\bR\aserving\x12.\n" +
 	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12<\n" +
-	"\fanswer_bound\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\vanswerBound\"\x91\x01\n" +
+	"\fanswer_bound\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\vanswerBound\x12A\n" +
+	"\x0estream_created\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rstreamCreated\x12\x17\n" +
+	"\aboot_id\x18\a \x01(\tR\x06bootId\x12\x18\n" +
+	"\acounter\x18\b \x01(\x04R\acounter\x123\n" +
+	"\x15distrusted_checkpoint\x18\t \x01(\x04R\x14distrustedCheckpoint\"\x91\x01\n" +
 	"\vUsageReport\x12!\n" +
 	"\fvalidator_id\x18\x01 \x01(\tR\vvalidatorId\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12/\n" +
@@ -752,48 +897,51 @@ func file_gatepass_v1_event_proto_rawDescGZIP() []byte {
 	return file_gatepass_v1_event_proto_rawDescData
 }
 
-var file_gatepass_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_gatepass_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_gatepass_v1_event_proto_goTypes = []any{
 	(*Envelope)(nil),              // 0: gatepass.v1.Envelope
 	(*Event)(nil),                 // 1: gatepass.v1.Event
-	(*TokenState)(nil),            // 2: gatepass.v1.TokenState
-	(*ProjectState)(nil),          // 3: gatepass.v1.ProjectState
-	(*Heartbeat)(nil),             // 4: gatepass.v1.Heartbeat
-	(*ValidatorReport)(nil),       // 5: gatepass.v1.ValidatorReport
-	(*UsageReport)(nil),           // 6: gatepass.v1.UsageReport
-	(*TokenUsage)(nil),            // 7: gatepass.v1.TokenUsage
-	(*Attempt)(nil),               // 8: gatepass.v1.Attempt
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(*AuditEvent)(nil),            // 10: gatepass.v1.AuditEvent
-	(*Token)(nil),                 // 11: gatepass.v1.Token
-	(*Project)(nil),               // 12: gatepass.v1.Project
-	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
-	(Role)(0),                     // 14: gatepass.v1.Role
-	(Reason)(0),                   // 15: gatepass.v1.Reason
+	(*Checkpoint)(nil),            // 2: gatepass.v1.Checkpoint
+	(*TokenState)(nil),            // 3: gatepass.v1.TokenState
+	(*ProjectState)(nil),          // 4: gatepass.v1.ProjectState
+	(*Heartbeat)(nil),             // 5: gatepass.v1.Heartbeat
+	(*ValidatorReport)(nil),       // 6: gatepass.v1.ValidatorReport
+	(*UsageReport)(nil),           // 7: gatepass.v1.UsageReport
+	(*TokenUsage)(nil),            // 8: gatepass.v1.TokenUsage
+	(*Attempt)(nil),               // 9: gatepass.v1.Attempt
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*AuditEvent)(nil),            // 11: gatepass.v1.AuditEvent
+	(*Token)(nil),                 // 12: gatepass.v1.Token
+	(*Project)(nil),               // 13: gatepass.v1.Project
+	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
+	(Role)(0),                     // 15: gatepass.v1.Role
+	(Reason)(0),                   // 16: gatepass.v1.Reason
 }
 var file_gatepass_v1_event_proto_depIdxs = []int32{
-	9,  // 0: gatepass.v1.Event.time:type_name -> google.protobuf.Timestamp
-	2,  // 1: gatepass.v1.Event.token:type_name -> gatepass.v1.TokenState
-	3,  // 2: gatepass.v1.Event.project:type_name -> gatepass.v1.ProjectState
-	4,  // 3: gatepass.v1.Event.heartbeat:type_name -> gatepass.v1.Heartbeat
-	10, // 4: gatepass.v1.Event.audit:type_name -> gatepass.v1.AuditEvent
-	11, // 5: gatepass.v1.TokenState.token:type_name -> gatepass.v1.Token
-	12, // 6: gatepass.v1.ProjectState.project:type_name -> gatepass.v1.Project
-	9,  // 7: gatepass.v1.Heartbeat.stream_created:type_name -> google.protobuf.Timestamp
-	9,  // 8: gatepass.v1.ValidatorReport.time:type_name -> google.protobuf.Timestamp
-	13, // 9: gatepass.v1.ValidatorReport.answer_bound:type_name -> google.protobuf.Duration
-	9,  // 10: gatepass.v1.UsageReport.time:type_name -> google.protobuf.Timestamp
-	7,  // 11: gatepass.v1.UsageReport.tokens:type_name -> gatepass.v1.TokenUsage
-	9,  // 12: gatepass.v1.TokenUsage.last_used_time:type_name -> google.protobuf.Timestamp
-	14, // 13: gatepass.v1.TokenUsage.max_role_needed:type_name -> gatepass.v1.Role
-	8,  // 14: gatepass.v1.TokenUsage.attempts:type_name -> gatepass.v1.Attempt
-	15, // 15: gatepass.v1.Attempt.reason:type_name -> gatepass.v1.Reason
-	9,  // 16: gatepass.v1.Attempt.last_time:type_name -> google.protobuf.Timestamp
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	10, // 0: gatepass.v1.Event.time:type_name -> google.protobuf.Timestamp
+	3,  // 1: gatepass.v1.Event.token:type_name -> gatepass.v1.TokenState
+	4,  // 2: gatepass.v1.Event.project:type_name -> gatepass.v1.ProjectState
+	5,  // 3: gatepass.v1.Event.heartbeat:type_name -> gatepass.v1.Heartbeat
+	11, // 4: gatepass.v1.Event.audit:type_name -> gatepass.v1.AuditEvent
+	2,  // 5: gatepass.v1.Event.checkpoint:type_name -> gatepass.v1.Checkpoint
+	12, // 6: gatepass.v1.TokenState.token:type_name -> gatepass.v1.Token
+	13, // 7: gatepass.v1.ProjectState.project:type_name -> gatepass.v1.Project
+	10, // 8: gatepass.v1.Heartbeat.stream_created:type_name -> google.protobuf.Timestamp
+	10, // 9: gatepass.v1.ValidatorReport.time:type_name -> google.protobuf.Timestamp
+	14, // 10: gatepass.v1.ValidatorReport.answer_bound:type_name -> google.protobuf.Duration
+	10, // 11: gatepass.v1.ValidatorReport.stream_created:type_name -> google.protobuf.Timestamp
+	10, // 12: gatepass.v1.UsageReport.time:type_name -> google.protobuf.Timestamp
+	8,  // 13: gatepass.v1.UsageReport.tokens:type_name -> gatepass.v1.TokenUsage
+	10, // 14: gatepass.v1.TokenUsage.last_used_time:type_name -> google.protobuf.Timestamp
+	15, // 15: gatepass.v1.TokenUsage.max_role_needed:type_name -> gatepass.v1.Role
+	9,  // 16: gatepass.v1.TokenUsage.attempts:type_name -> gatepass.v1.Attempt
+	16, // 17: gatepass.v1.Attempt.reason:type_name -> gatepass.v1.Reason
+	10, // 18: gatepass.v1.Attempt.last_time:type_name -> google.protobuf.Timestamp
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_gatepass_v1_event_proto_init() }
@@ -810,6 +958,7 @@ func file_gatepass_v1_event_proto_init() {
 		(*Event_Project)(nil),
 		(*Event_Heartbeat)(nil),
 		(*Event_Audit)(nil),
+		(*Event_Checkpoint)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -817,7 +966,7 @@ func file_gatepass_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatepass_v1_event_proto_rawDesc), len(file_gatepass_v1_event_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -43,9 +43,21 @@ type Config struct {
 	// ValidatorLiveness: a validator silent for longer is not live. Default 5s.
 	ValidatorLiveness time.Duration
 	// ValidatorKeys are the validators' report-signing public keys
-	// (comma-separated, each printed by a validator at start). Empty
-	// believes any report: for development only.
+	// (comma-separated, each printed by a validator at start), one key
+	// per validator. Empty is refused unless Development is set.
 	ValidatorKeys string
+	// Development believes any validator report, signed or not, when no
+	// ValidatorKeys are set. Never in production. Default false.
+	Development bool
+	// MaxAnswerBound is the longest answer bound (staleness plus
+	// serve-stale) a validator may report; reports above it are dropped, and
+	// a validator the issuer has not heard from is assumed to have it.
+	// Keep PropagationTimeout above it. Default 5s.
+	MaxAnswerBound time.Duration
+	// MaxClockSkew bounds the difference between the issuer's clock and any
+	// validator's; reports dated further off than the liveness window plus
+	// this are dropped. Default 1s.
+	MaxClockSkew time.Duration
 	// StreamReplicas of the token stream (3 in production). Default 1.
 	StreamReplicas int
 	// Reflection registers gRPC server reflection. Default true.
@@ -78,7 +90,10 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	l.Duration(&c.PropagationTimeout, "propagation-timeout", "GATEPASS_PROPAGATION_TIMEOUT", 7*time.Second, "how long changes wait for validators (keep above the validators' staleness)")
 	l.Duration(&c.HeartbeatInterval, "heartbeat-interval", "GATEPASS_HEARTBEAT_INTERVAL", time.Second, "interval between heartbeats")
 	l.Duration(&c.ValidatorLiveness, "validator-liveness", "GATEPASS_VALIDATOR_LIVENESS", 5*time.Second, "silence after which a validator is not live")
-	l.String(&c.ValidatorKeys, "validator-keys", "GATEPASS_VALIDATOR_KEYS", "", "validators' report-signing public keys, comma-separated (empty: believe any report)")
+	l.String(&c.ValidatorKeys, "validator-keys", "GATEPASS_VALIDATOR_KEYS", "", "validators' report-signing public keys, comma-separated, one per validator")
+	l.Bool(&c.Development, "development", "GATEPASS_DEVELOPMENT", false, "development only: believe unsigned validator reports when no validator keys are set")
+	l.Duration(&c.MaxAnswerBound, "max-answer-bound", "GATEPASS_MAX_ANSWER_BOUND", 5*time.Second, "longest validator answer bound (staleness + serve-stale) accepted")
+	l.Duration(&c.MaxClockSkew, "max-clock-skew", "GATEPASS_MAX_CLOCK_SKEW", time.Second, "bound on the clock difference between the issuer and any validator")
 	l.Int(&c.StreamReplicas, "stream-replicas", "GATEPASS_STREAM_REPLICAS", 1, "JetStream replicas of the token stream")
 	l.Bool(&c.Reflection, "reflection", "GATEPASS_REFLECTION", true, "register gRPC server reflection")
 	l.Bool(&c.Bootstrap, "bootstrap", "GATEPASS_BOOTSTRAP", false, "bootstrap a workspace on first start")
@@ -123,10 +138,14 @@ func (c Config) Validate() error {
 	}
 	for name, d := range map[string]time.Duration{
 		"propagation-timeout": c.PropagationTimeout, "heartbeat-interval": c.HeartbeatInterval, "validator-liveness": c.ValidatorLiveness,
+		"max-answer-bound": c.MaxAnswerBound, "max-clock-skew": c.MaxClockSkew,
 	} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))
 		}
+	}
+	if c.PropagationTimeout <= c.MaxAnswerBound {
+		errs = append(errs, errors.New("propagation-timeout must be above max-answer-bound, so a silent validator resolves within the wait"))
 	}
 	if _, err := event.ParseReportKeys(config.List(c.ValidatorKeys)); err != nil {
 		errs = append(errs, err)
@@ -149,4 +168,17 @@ func parseLevel(s string) (slog.Level, error) {
 		return l, fmt.Errorf("log-level: %w", err)
 	}
 	return l, nil
+}
+
+// errNoValidatorKeys is returned by serve when no validator keys are set
+// outside development mode.
+var errNoValidatorKeys = errors.New("validator-keys is required to serve (or -development, which believes any validator report)")
+
+// checkServe checks what serving needs beyond Validate: a production
+// issuer believes only its validators' keys.
+func (c Config) checkServe() error {
+	if len(config.List(c.ValidatorKeys)) == 0 && !c.Development {
+		return errNoValidatorKeys
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -30,6 +31,22 @@ func TestInitPrintsOnceAndRefusesTwice(t *testing.T) {
 	}
 }
 
+// TestServeNeedsValidatorKeys: without validator keys anyone who can
+// publish on NATS could speak for a validator; serving then needs an
+// explicit development flag.
+func TestServeNeedsValidatorKeys(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	err := run(context.Background(), []string{"-data-dir", dir}, env(nil), io.Discard, io.Discard)
+	if !errors.Is(err, errNoValidatorKeys) {
+		t.Fatalf("serve without validator keys: %v", err)
+	}
+	cfg, err := loadConfig("issuer", []string{"-development"}, env(nil), io.Discard)
+	if err != nil || cfg.checkServe() != nil {
+		t.Fatalf("development mode: %v %v", err, cfg.checkServe())
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -46,6 +63,7 @@ func TestConfigValidate(t *testing.T) {
 		{"replicas", []string{"-stream-replicas", "7"}, nil, "stream-replicas"},
 		{"half TLS", []string{"-tls-cert", "c.pem"}, nil, "tls-cert and tls-key"},
 		{"log level", []string{"-log-level", "loud"}, nil, "log-level"},
+		{"timeout under max bound", []string{"-propagation-timeout", "3s", "-max-answer-bound", "4s"}, nil, "above max-answer-bound"},
 		{"otlp endpoint", nil, map[string]string{"GATEPASS_OTLP_ENDPOINT": "collector:4317"}, "otlp-endpoint"},
 	}
 	for _, tt := range tests {

@@ -17,15 +17,16 @@ import (
 	"github.com/gatepass/gatepass/pkg/grpcserver"
 	"github.com/gatepass/gatepass/pkg/natsconn"
 	"github.com/gatepass/gatepass/pkg/natsembed"
+	"github.com/gatepass/gatepass/pkg/propagation"
 	"github.com/gatepass/gatepass/pkg/telemetry"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/issuer/internal/publish"
-	"github.com/gatepass/gatepass/services/issuer/internal/receipt"
 	"github.com/gatepass/gatepass/services/issuer/internal/rpc"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"github.com/gatepass/gatepass/services/issuer/internal/usage"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
 )
 
 func initData(cfg Config, stdout, stderr io.Writer) error {
@@ -70,6 +71,9 @@ func openStore(cfg Config) (*store.Store, *event.Signer, error) {
 }
 
 func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	if err := cfg.checkServe(); err != nil {
+		return err
+	}
 	level, _ := parseLevel(cfg.LogLevel)
 	log := telemetry.NewLogger(stderr, level)
 	st, signer, err := openStore(cfg)
@@ -108,29 +112,47 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("JetStream: %w", err)
 	}
 
-	keys, _ := event.ParseReportKeys(config.List(cfg.ValidatorKeys)) // checked by Validate
+	keyList := config.List(cfg.ValidatorKeys)
+	keys, _ := event.ParseReportKeys(keyList) // checked by Validate
 	if len(keys) == 0 {
-		log.Warn("validator reports are not authenticated: set GATEPASS_VALIDATOR_KEYS in production")
+		log.Warn("development mode: validator reports are not authenticated; set GATEPASS_VALIDATOR_KEYS in production")
 	}
 	dropped := newDropLog(log)
-	tracker := receipt.NewTracker(cfg.ValidatorLiveness, time.Now)
+	tracker := propagation.NewTracker(propagation.TrackerOptions{
+		Keys: keyList, Liveness: cfg.ValidatorLiveness, MaxBound: cfg.MaxAnswerBound, MaxSkew: cfg.MaxClockSkew,
+	}, time.Now())
+	// Reports missed while disconnected: development mode's tracker waits a
+	// liveness window again before completing anything.
+	nc.SetDisconnectErrHandler(func(*nats.Conn, error) { tracker.Blind(time.Now()) })
+	nc.SetReconnectHandler(func(*nats.Conn) { tracker.Blind(time.Now()) })
+	pub, err := publish.New(st, nc, js, signer, publish.Options{
+		Replicas: cfg.StreamReplicas, Heartbeat: cfg.HeartbeatInterval, Halt: cfg.FailpointHaltPublish,
+		Logger: log, Now: time.Now,
+	})
+	if err != nil {
+		return err
+	}
 	sub, err := nc.Subscribe(event.ReportSubject, func(m *nats.Msg) {
 		var r gatepassv1.ValidatorReport
-		if signer, err := keys.OpenReport(m.Data, &r); err != nil {
+		signer, err := keys.OpenReport(m.Data, &r)
+		if err == nil {
+			err = tracker.Report(signer, &r, time.Now())
+		}
+		if err != nil {
 			dropped.note("validator report", signer, err)
 			return
 		}
-		tracker.Report(&r)
+		if cp := r.GetDistrustedCheckpoint(); cp > 0 {
+			if _, err := pub.RepairAll(cp); err != nil {
+				log.Error("republish every state", "error", err)
+			}
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("subscribe to validator reports: %w", err)
 	}
 	defer sub.Unsubscribe()
 
-	pub := publish.New(st, nc, js, signer, publish.Options{
-		Replicas: cfg.StreamReplicas, Heartbeat: cfg.HeartbeatInterval, Halt: cfg.FailpointHaltPublish,
-		Logger: log, Now: time.Now,
-	})
 	usageSub, err := nc.Subscribe(event.UsageSubject, func(m *nats.Msg) {
 		var r gatepassv1.UsageReport
 		if signer, err := keys.OpenReport(m.Data, &r); err != nil {
@@ -147,7 +169,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("subscribe to usage reports: %w", err)
 	}
 	defer usageSub.Unsubscribe()
-	guard, err := pub.Guard()
+	guard, err := publish.Guard(nc, pub, log)
 	if err != nil {
 		return err
 	}
@@ -166,7 +188,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer tracing.Shutdown(context.Background())
-	if err := tracker.RegisterMetrics(metrics.Provider().Meter("gatepass/issuer")); err != nil {
+	if err := registerMetrics(metrics.Provider().Meter("gatepass/issuer"), tracker); err != nil {
 		return err
 	}
 	auth := &rpc.Authenticator{Store: st, Format: format, Now: time.Now}
@@ -231,4 +253,15 @@ func (d *dropLog) note(kind, signer string, err error) {
 	if first {
 		d.log.Warn("dropping "+kind+"s (logged once)", "signer", signer, "error", err)
 	}
+}
+
+// registerMetrics publishes the number of live validators.
+func registerMetrics(m metric.Meter, t *propagation.Tracker) error {
+	_, err := m.Int64ObservableGauge("gatepass_issuer_validators_live",
+		metric.WithDescription("Validators that reported within the liveness window and are serving."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(t.Live(time.Now())))
+			return nil
+		}))
+	return err
 }

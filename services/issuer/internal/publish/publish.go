@@ -1,5 +1,6 @@
-// Package publish moves the issuer's outbox to JetStream and sends signed
-// heartbeats carrying the stream's last sequence.
+// Package publish connects the issuer's propagation.Publisher to NATS: the
+// token stream on JetStream, heartbeats on core NATS, and the guard that
+// repairs the stream when a message there is not the current state.
 //
 // Each outbox entry is published with Nats-Msg-Id set to its event id and
 // deleted only after JetStream acknowledged it, so a crash at any point
@@ -10,21 +11,21 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/event"
-	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/propagation"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // StreamConfig is the token stream's configuration: one subject per token
-// or project, only the latest message of each kept, file storage.
+// or project, only the latest message of each kept, file storage, and no
+// deleting or purging through the API.
 func StreamConfig(replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:              event.StreamName,
@@ -37,126 +38,9 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 		Duplicates:        2 * time.Minute,
 		Replicas:          replicas,
 		DenyDelete:        true,
+		DenyPurge:         true,
 		AllowDirect:       true,
 	}
-}
-
-// Options configure a Publisher.
-type Options struct {
-	// Replicas of the token stream.
-	Replicas int
-	// Heartbeat is the interval between heartbeats.
-	Heartbeat time.Duration
-	// Halt stops publishing altogether: a failure hook for tests that kill
-	// the issuer between commit and publish.
-	Halt   bool
-	Logger *slog.Logger
-	Now    func() time.Time
-}
-
-type published struct {
-	seq uint64
-	at  time.Time
-}
-
-// Publisher drains the outbox and sends heartbeats.
-type Publisher struct {
-	store  *store.Store
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	signer *event.Signer
-	opts   Options
-	wake   chan struct{}
-
-	mu      sync.Mutex
-	done    map[string]published
-	waiters map[string]chan struct{}
-}
-
-// New returns a publisher. Call Run to start it.
-func New(s *store.Store, nc *nats.Conn, js jetstream.JetStream, signer *event.Signer, o Options) *Publisher {
-	return &Publisher{
-		store: s, nc: nc, js: js, signer: signer, opts: o,
-		wake:    make(chan struct{}, 1),
-		done:    map[string]published{},
-		waiters: map[string]chan struct{}{},
-	}
-}
-
-// Notify tells the publisher that the outbox has new entries.
-func (p *Publisher) Notify() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
-
-// Run publishes until ctx ends.
-func (p *Publisher) Run(ctx context.Context) {
-	if p.opts.Halt {
-		p.opts.Logger.Warn("failpoint: outbox publishing halted")
-	}
-	retry := time.NewTicker(time.Second)
-	defer retry.Stop()
-	heartbeat := time.NewTicker(p.opts.Heartbeat)
-	defer heartbeat.Stop()
-	ready := false
-	for {
-		if !ready {
-			if err := p.ensureStream(ctx); err != nil {
-				if ctx.Err() == nil {
-					p.opts.Logger.Warn("create token stream; will retry", "error", err)
-				}
-			} else {
-				ready = true
-			}
-		}
-		if ready && !p.opts.Halt {
-			if err := p.drain(ctx); err != nil && ctx.Err() == nil {
-				p.opts.Logger.Warn("publish outbox", "error", err)
-				// The stream may be gone: check (and recreate) it next time.
-				ready = false
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-p.wake:
-		case <-retry.C:
-			p.prune()
-		case <-heartbeat.C:
-			if err := p.heartbeat(ctx); err != nil && ctx.Err() == nil {
-				p.opts.Logger.Warn("send heartbeat", "error", err)
-			}
-		}
-	}
-}
-
-func (p *Publisher) ensureStream(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	stream, err := p.js.CreateOrUpdateStream(ctx, StreamConfig(p.opts.Replicas))
-	if err != nil {
-		return err
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return err
-	}
-	if info.State.LastSeq == 0 {
-		// A new or recreated stream: put every token's and project's state
-		// back, so validators can rebuild from it. Harmless when some is
-		// already queued: versions make repeats no-ops.
-		n, err := p.store.RequeueAll()
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			p.opts.Logger.Info("token stream is empty (new or recreated); publishing the state of every token and project", "events", n)
-		}
-	}
-	_, err = p.js.CreateOrUpdateStream(ctx, AuditStreamConfig(p.opts.Replicas))
-	return err
 }
 
 // AuditStreamConfig keeps signed audit events for external consumers for
@@ -173,107 +57,138 @@ func AuditStreamConfig(replicas int) jetstream.StreamConfig {
 		Duplicates:  2 * time.Minute,
 		Replicas:    replicas,
 		DenyDelete:  true,
+		DenyPurge:   true,
 	}
 }
 
-func (p *Publisher) drain(ctx context.Context) error {
-	for {
-		entries, err := p.store.Outbox(256)
-		if err != nil || len(entries) == 0 {
-			return err
-		}
-		for _, e := range entries {
-			msg := &nats.Msg{Subject: e.Subject, Data: e.Data, Header: nats.Header{}}
-			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			ack, err := p.js.PublishMsg(pctx, msg, jetstream.WithMsgID(e.EventID), jetstream.WithExpectStream(event.StreamOf(e.Subject)))
-			cancel()
-			if err != nil {
-				return fmt.Errorf("publish event %s: %w", e.EventID, err)
-			}
-			if err := p.store.DeleteOutbox(e.Key); err != nil {
-				return fmt.Errorf("delete published event %s: %w", e.EventID, err)
-			}
-			p.record(e.EventID, ack.Sequence)
-		}
-	}
+// Options configure the publisher.
+type Options struct {
+	// Replicas of the token and audit streams.
+	Replicas int
+	// Heartbeat is the interval between heartbeats.
+	Heartbeat time.Duration
+	// Halt stops publishing altogether: a failure hook for tests that kill
+	// the issuer between commit and publish.
+	Halt   bool
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
-func (p *Publisher) record(eventID string, seq uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.done[eventID] = published{seq: seq, at: p.opts.Now()}
-	if ch, ok := p.waiters[eventID]; ok {
-		close(ch)
-		delete(p.waiters, eventID)
-	}
+// New returns the issuer's publisher over NATS.
+func New(st *store.Store, nc *nats.Conn, js jetstream.JetStream, signer *event.Signer, o Options) (*propagation.Publisher, error) {
+	return propagation.NewPublisher(st, &Stream{js: js, replicas: o.Replicas}, nc, signer, propagation.PublisherOptions{
+		Heartbeat: o.Heartbeat, Halt: o.Halt, Logger: o.Logger, Now: o.Now,
+	})
 }
 
-// prune forgets published events nobody waited for.
-func (p *Publisher) prune() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	cutoff := p.opts.Now().Add(-time.Minute)
-	for id, d := range p.done {
-		if d.at.Before(cutoff) {
-			delete(p.done, id)
-		}
-	}
+// Stream is the token stream on JetStream (propagation.Stream).
+type Stream struct {
+	js       jetstream.JetStream
+	replicas int
 }
 
-// WaitPublished blocks until the event is on the stream and returns its
-// sequence, or returns ctx's error.
-func (p *Publisher) WaitPublished(ctx context.Context, eventID string) (uint64, error) {
-	p.mu.Lock()
-	if d, ok := p.done[eventID]; ok {
-		delete(p.done, eventID)
-		p.mu.Unlock()
-		return d.seq, nil
-	}
-	ch, ok := p.waiters[eventID]
-	if !ok {
-		ch = make(chan struct{})
-		p.waiters[eventID] = ch
-	}
-	p.mu.Unlock()
-	select {
-	case <-ch:
-		p.mu.Lock()
-		d := p.done[eventID]
-		delete(p.done, eventID)
-		p.mu.Unlock()
-		return d.seq, nil
-	case <-ctx.Done():
-		p.mu.Lock()
-		delete(p.waiters, eventID)
-		p.mu.Unlock()
-		return 0, ctx.Err()
-	}
+// NewStream returns the token stream with replicas.
+func NewStream(js jetstream.JetStream, replicas int) *Stream {
+	return &Stream{js: js, replicas: replicas}
 }
 
-func (p *Publisher) heartbeat(ctx context.Context) error {
-	ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+// Ensure implements propagation.Stream.
+func (s *Stream) Ensure(ctx context.Context) (propagation.StreamInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	s, err := p.js.Stream(ictx, event.StreamName)
+	stream, err := s.js.CreateOrUpdateStream(ctx, StreamConfig(s.replicas))
 	if err != nil {
-		return err
+		return propagation.StreamInfo{}, err
 	}
-	info, err := s.Info(ictx)
+	if _, err := s.js.CreateOrUpdateStream(ctx, AuditStreamConfig(s.replicas)); err != nil {
+		return propagation.StreamInfo{}, err
+	}
+	info, err := stream.Info(ctx)
 	if err != nil {
-		return err
+		return propagation.StreamInfo{}, err
 	}
-	now := p.opts.Now()
-	data, err := p.signer.Seal(&gatepassv1.Event{
-		Id:   fmt.Sprintf("hb_%d", now.UnixNano()),
-		Time: timestamppb.New(now),
-		Body: &gatepassv1.Event_Heartbeat{Heartbeat: &gatepassv1.Heartbeat{
-			StreamLastSequence: info.State.LastSeq, StreamCreated: timestamppb.New(info.Created),
-		}},
+	return streamInfo(info), nil
+}
+
+// Info implements propagation.Stream.
+func (s *Stream) Info(ctx context.Context) (propagation.StreamInfo, error) {
+	return Info(ctx, s.js)
+}
+
+// Info reads the token stream's state; propagation.ErrNoStream when it does
+// not exist.
+func Info(ctx context.Context, js jetstream.JetStream) (propagation.StreamInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	stream, err := js.Stream(ctx, event.StreamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return propagation.StreamInfo{}, propagation.ErrNoStream
+	}
+	if err != nil {
+		return propagation.StreamInfo{}, err
+	}
+	info, err := stream.Info(ctx)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return propagation.StreamInfo{}, propagation.ErrNoStream
+	}
+	if err != nil {
+		return propagation.StreamInfo{}, err
+	}
+	return streamInfo(info), nil
+}
+
+func streamInfo(info *jetstream.StreamInfo) propagation.StreamInfo {
+	return propagation.StreamInfo{Created: info.Created, FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq, Msgs: info.State.Msgs}
+}
+
+// Publish implements propagation.Stream: every entry is sent at once
+// (JetStream keeps their order on one connection), then the
+// acknowledgements are collected.
+func (s *Stream) Publish(ctx context.Context, entries []propagation.Entry) ([]uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	futures := make([]jetstream.PubAckFuture, len(entries))
+	for i, e := range entries {
+		f, err := s.js.PublishMsgAsync(&nats.Msg{Subject: e.Subject, Data: e.Data, Header: nats.Header{}},
+			jetstream.WithMsgID(e.EventID), jetstream.WithExpectStream(event.StreamOf(e.Subject)))
+		if err != nil {
+			return nil, fmt.Errorf("publish event %s: %w", e.EventID, err)
+		}
+		futures[i] = f
+	}
+	seqs := make([]uint64, len(entries))
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			seqs[i] = ack.Sequence
+		case err := <-f.Err():
+			return nil, fmt.Errorf("publish event %s: %w", entries[i].EventID, err)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("publish event %s: %w", entries[i].EventID, ctx.Err())
+		}
+	}
+	return seqs, nil
+}
+
+// Guard watches the stream's subjects and hands every message there to
+// Repair. The token stream keeps only the last message per subject, so
+// without this a replayed old event would be what a validator rebuilding
+// from scratch reads.
+func Guard(nc *nats.Conn, p *propagation.Publisher, log *slog.Logger) (*nats.Subscription, error) {
+	// One subscription covers token and project subjects; Repair skips the
+	// others it matches.
+	sub, err := nc.Subscribe("gatepass.*.*", func(m *nats.Msg) {
+		requeued, err := p.Repair(m.Subject, m.Data)
+		if err != nil {
+			log.Error("repair token stream", "subject", m.Subject, "error", err)
+			return
+		}
+		if requeued {
+			log.Warn("stream message is not the latest state; republished it", "subject", m.Subject)
+		}
 	})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("watch stream subjects: %w", err)
 	}
-	if err := p.nc.Publish(event.HeartbeatSubject, data); err != nil {
-		return err
-	}
-	return nil
+	return sub, nil
 }

@@ -37,6 +37,14 @@ func TestRepublishAfterCrashIsDeduplicated(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	// The issuer published to this stream before.
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Adopt(info.Created); err != nil {
+		t.Fatal(err)
+	}
 	var ids []string
 	for _, name := range []string{"tok_0000000000000000000001", "tok_0000000000000000000002"} {
 		err := st.Update(func(tx *store.Tx) error {
@@ -54,27 +62,57 @@ func TestRepublishAfterCrashIsDeduplicated(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p := New(st, nc, js, signer, Options{Replicas: 1, Heartbeat: time.Hour, Logger: slog.New(slog.DiscardHandler), Now: time.Now})
+	p, err := New(st, nc, js, signer, Options{Replicas: 1, Heartbeat: time.Hour, Logger: slog.New(slog.DiscardHandler), Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { p.Run(rctx) })
 	defer func() { stop(); wg.Wait() }()
 
-	seq, err := p.WaitPublished(ctx, ids[1])
+	pub, err := p.WaitPublished(ctx, ids[1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if seq != 2 {
-		t.Fatalf("second event at sequence %d, want 2 (the first was deduplicated)", seq)
+	// Two token events (the first deduplicated), then the checkpoint that
+	// covers them.
+	if pub.Seq != 3 {
+		t.Fatalf("covering checkpoint at sequence %d, want 3 (the first event was deduplicated)", pub.Seq)
 	}
-	info, err := stream.Info(ctx)
+	info, err = stream.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.State.Msgs != 2 {
-		t.Fatalf("stream holds %d messages, want 2", info.State.Msgs)
+	if info.State.Msgs != 3 || info.State.LastSeq != 3 {
+		t.Fatalf("stream holds %d messages up to %d, want 3 up to 3", info.State.Msgs, info.State.LastSeq)
 	}
 	if left, _ := st.Outbox(10); len(left) != 0 {
 		t.Fatalf("%d outbox entries left after publishing", len(left))
+	}
+}
+
+// TestStreamDeniesPurgeAndDelete: nobody can empty the token stream or
+// remove a revocation from it through the JetStream API.
+func TestStreamDeniesPurgeAndDelete(t *testing.T) {
+	t.Parallel()
+	_, _, js := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := NewStream(js, 1).Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, event.TokenSubject("tok_1"), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, event.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Purge(ctx); err == nil {
+		t.Fatal("the token stream was purged")
+	}
+	if err := stream.DeleteMsg(ctx, 1); err == nil {
+		t.Fatal("a message was deleted from the token stream")
 	}
 }

@@ -21,11 +21,10 @@ import (
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/grpcserver"
+	"github.com/gatepass/gatepass/pkg/propagation"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/issuer/internal/access"
 	"github.com/gatepass/gatepass/services/issuer/internal/policy"
-	"github.com/gatepass/gatepass/services/issuer/internal/publish"
-	"github.com/gatepass/gatepass/services/issuer/internal/receipt"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -34,8 +33,8 @@ import (
 // Deps are what the services share.
 type Deps struct {
 	Store     *store.Store
-	Publisher *publish.Publisher
-	Tracker   *receipt.Tracker
+	Publisher *propagation.Publisher
+	Tracker   *propagation.Tracker
 	Format    token.Format
 	Now       func() time.Time
 	// PropagationTimeout bounds how long a change waits for validators.
@@ -47,15 +46,15 @@ type Deps struct {
 // validator, or PropagationTimeout passes, and returns the receipt.
 func (d *Deps) propagate(ctx context.Context, eventID string) *gatepassv1.PropagationReceipt {
 	d.Publisher.Notify()
-	start := d.Now()
 	ctx, cancel := context.WithTimeout(ctx, d.PropagationTimeout)
 	defer cancel()
-	seq, err := d.Publisher.WaitPublished(ctx, eventID)
+	pub, err := d.Publisher.WaitPublished(ctx, eventID)
 	if err != nil {
 		d.Logger.Warn("change committed but not yet published; the outbox will retry", "event_id", eventID)
-		return d.Tracker.Wait(ctx, 0, start)
+		r, _ := d.Tracker.Receipt(propagation.Change{}, d.Now())
+		return r
 	}
-	r := d.Tracker.Wait(ctx, seq, start)
+	r := d.Tracker.Wait(ctx, pub, d.Now)
 	if !r.GetComplete() {
 		d.Logger.Warn("change not applied or refused by every validator in time", "event_id", eventID,
 			"applied", r.GetValidatorsApplied(), "refusing", r.GetValidatorsRefusing(), "live", r.GetValidatorsLive())

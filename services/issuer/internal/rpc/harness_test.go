@@ -13,10 +13,10 @@ import (
 	"github.com/gatepass/gatepass/pkg/grpcserver"
 	"github.com/gatepass/gatepass/pkg/logtest"
 	"github.com/gatepass/gatepass/pkg/natstest"
+	"github.com/gatepass/gatepass/pkg/propagation"
 	"github.com/gatepass/gatepass/pkg/telemetry"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/issuer/internal/publish"
-	"github.com/gatepass/gatepass/services/issuer/internal/receipt"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
@@ -60,9 +60,13 @@ func newHarnessAt(t testing.TB, now func() time.Time) *harness {
 	t.Cleanup(func() { st.Close() })
 	logs := &logtest.Buffer{}
 	log := telemetry.NewLogger(logs, slog.LevelDebug)
-	pub := publish.New(st, nc, js, signer, publish.Options{Replicas: 1, Heartbeat: 100 * time.Millisecond, Logger: log, Now: now})
+	pub, err := publish.New(st, nc, js, signer, publish.Options{Replicas: 1, Heartbeat: 100 * time.Millisecond, Logger: log, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracker := propagation.NewTracker(propagation.TrackerOptions{Liveness: 100 * time.Millisecond, MaxBound: time.Second, MaxSkew: time.Second}, time.Now())
 	deps := &Deps{
-		Store: st, Publisher: pub, Tracker: receipt.NewTracker(100*time.Millisecond, time.Now), Format: token.Format{},
+		Store: st, Publisher: pub, Tracker: tracker, Format: token.Format{},
 		Now: now, PropagationTimeout: 2 * time.Second, Logger: log,
 	}
 	owner, err := Bootstrap(deps, BootstrapOptions{Workspace: "acme", Owner: "olivia", TokenTTL: 365 * 24 * time.Hour})

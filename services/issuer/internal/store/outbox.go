@@ -1,35 +1,39 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/propagation"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // OutboxEntry is a sealed event waiting to be published.
-type OutboxEntry struct {
-	// Key orders entries and deletes this one.
-	Key []byte
-	// EventID becomes the JetStream Nats-Msg-Id.
-	EventID string
-	Subject string
-	// Data is the sealed envelope.
-	Data []byte
+type OutboxEntry = propagation.Entry
+
+// laneBucket is the bucket of each outbox lane.
+var laneBucket = map[propagation.Lane][]byte{
+	propagation.LaneChange: bucketOutbox,
+	propagation.LaneBulk:   bucketOutboxBulk,
+	propagation.LaneAudit:  bucketOutboxAudit,
 }
 
-// enqueue seals ev and appends it to the outbox in the current transaction.
-func (tx *Tx) enqueue(ev *gatepassv1.Event) (string, error) {
-	b := tx.btx.Bucket(bucketOutbox)
-	seq, err := b.NextSequence()
+// enqueue seals ev and appends it to a lane of the outbox in the current
+// transaction. Every event gets the next log index, whatever its lane.
+func (tx *Tx) enqueue(lane propagation.Lane, ev *gatepassv1.Event) (string, error) {
+	idx, err := tx.btx.Bucket(bucketOutbox).NextSequence()
 	if err != nil {
 		return "", err
 	}
-	ev.Id = newEventID(tx.s.now(), seq)
+	ev.Id = newEventID(tx.s.now(), idx)
 	ev.Time = timestamppb.New(tx.s.now())
+	ev.LogIndex = idx
 	subject := event.Subject(ev)
 	data, err := tx.s.seal(ev)
 	if err != nil {
@@ -42,33 +46,67 @@ func (tx *Tx) enqueue(ev *gatepassv1.Event) (string, error) {
 	v = append(v, ev.Id...)
 	v = append(v, 0)
 	v = append(v, data...)
-	if err := b.Put(seqKey(seq), v); err != nil {
+	if err := tx.btx.Bucket(laneBucket[lane]).Put(seqKey(idx), v); err != nil {
 		return "", err
 	}
 	return ev.Id, nil
 }
 
-// Outbox returns up to limit entries, oldest first.
+// Snapshot implements propagation.Outbox: up to limit entries of each
+// lane, and the checkpoint of the state they lead to, from one read.
+func (s *Store) Snapshot(limit int) (propagation.Snapshot, error) {
+	var snap propagation.Snapshot
+	err := s.View(func(tx *Tx) error {
+		var err error
+		var fullChange, fullBulk bool
+		if snap.Change, fullChange, err = tx.lane(propagation.LaneChange, limit); err != nil {
+			return err
+		}
+		if snap.Bulk, fullBulk, err = tx.lane(propagation.LaneBulk, limit); err != nil {
+			return err
+		}
+		if snap.Audit, _, err = tx.lane(propagation.LaneAudit, limit); err != nil {
+			return err
+		}
+		snap.Complete = fullChange && fullBulk
+		snap.Checkpoint = tx.checkpoint()
+		return nil
+	})
+	return snap, err
+}
+
+// lane returns up to limit entries of a lane, and whether that is all.
+func (tx *Tx) lane(l propagation.Lane, limit int) ([]OutboxEntry, bool, error) {
+	var out []OutboxEntry
+	c := tx.btx.Bucket(laneBucket[l]).Cursor()
+	k, v := c.First()
+	for ; k != nil && len(out) < limit; k, v = c.Next() {
+		e, err := decodeOutbox(k, v)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, e)
+	}
+	return out, k == nil, nil
+}
+
+// Outbox returns up to limit entries of the change lane, oldest first.
 func (s *Store) Outbox(limit int) ([]OutboxEntry, error) {
 	var out []OutboxEntry
-	err := s.View(func(tx *Tx) error {
-		c := tx.btx.Bucket(bucketOutbox).Cursor()
-		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
-			e, err := decodeOutbox(k, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, e)
-		}
-		return nil
+	err := s.View(func(tx *Tx) (err error) {
+		out, _, err = tx.lane(propagation.LaneChange, limit)
+		return err
 	})
 	return out, err
 }
 
-// DeleteOutbox removes published entries.
-func (s *Store) DeleteOutbox(keys ...[]byte) error {
+// Delete implements propagation.Outbox.
+func (s *Store) Delete(lane propagation.Lane, keys [][]byte) error {
+	if len(keys) == 0 {
+		return nil
+	}
 	return s.Update(func(tx *Tx) error {
-		b := tx.btx.Bucket(bucketOutbox)
+		b := tx.btx.Bucket(laneBucket[lane])
 		for _, k := range keys {
 			if err := b.Delete(k); err != nil {
 				return err
@@ -78,30 +116,90 @@ func (s *Store) DeleteOutbox(keys ...[]byte) error {
 	})
 }
 
+// DeleteOutbox removes published entries of the change lane.
+func (s *Store) DeleteOutbox(keys ...[]byte) error { return s.Delete(propagation.LaneChange, keys) }
+
 func decodeOutbox(k, v []byte) (OutboxEntry, error) {
-	i := indexByte(v, 0)
+	i := bytes.IndexByte(v, 0)
 	if i < 0 {
 		return OutboxEntry{}, fmt.Errorf("corrupt outbox entry %x", k)
 	}
-	j := indexByte(v[i+1:], 0)
-	if j < 0 {
+	j := bytes.IndexByte(v[i+1:], 0)
+	if j < 0 || len(k) != 8 {
 		return OutboxEntry{}, fmt.Errorf("corrupt outbox entry %x", k)
 	}
 	return OutboxEntry{
-		Key:     append([]byte(nil), k...),
-		Subject: string(v[:i]),
-		EventID: string(v[i+1 : i+1+j]),
-		Data:    append([]byte(nil), v[i+2+j:]...),
+		Key:      append([]byte(nil), k...),
+		Subject:  string(v[:i]),
+		EventID:  string(v[i+1 : i+1+j]),
+		LogIndex: binary.BigEndian.Uint64(k),
+		Data:     append([]byte(nil), v[i+2+j:]...),
 	}, nil
 }
 
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
+// Superseded implements propagation.Outbox: a republished state is stale
+// when its token's version is no longer the current one.
+func (s *Store) Superseded(e OutboxEntry) (bool, error) {
+	kind, id, ok := event.ParseSubject(e.Subject)
+	if !ok || kind != "token" {
+		return false, nil
 	}
-	return -1
+	var env gatepassv1.Envelope
+	var ev gatepassv1.Event
+	if proto.Unmarshal(e.Data, &env) != nil || proto.Unmarshal(env.GetPayload(), &ev) != nil {
+		return true, nil
+	}
+	var stale bool
+	err := s.View(func(tx *Tx) (err error) {
+		stale, err = tx.Stale(kind, id, ev.GetToken().GetToken().GetVersion())
+		return err
+	})
+	return stale, err
+}
+
+// Adopt implements propagation.Outbox: the first publish to a stream
+// instance other than the one recorded republishes every state.
+func (s *Store) Adopt(instance time.Time) (int, error) {
+	n := 0
+	err := s.Update(func(tx *Tx) error {
+		meta := tx.btx.Bucket(bucketMeta)
+		v := binary.BigEndian.AppendUint64(nil, uint64(instance.UnixNano()))
+		if bytes.Equal(meta.Get(keyStreamInstance), v) {
+			return nil
+		}
+		var err error
+		if n, err = tx.requeueAll(); err != nil {
+			return err
+		}
+		return meta.Put(keyStreamInstance, v)
+	})
+	return n, err
+}
+
+// RequeueAll implements propagation.Outbox.
+func (s *Store) RequeueAll() (int, error) {
+	var n int
+	err := s.Update(func(tx *Tx) (err error) {
+		n, err = tx.requeueAll()
+		return err
+	})
+	return n, err
+}
+
+// Repair implements propagation.Outbox.
+func (s *Store) Repair(kind, id string, seenVersion uint64) (bool, error) {
+	var stale, requeued bool
+	err := s.View(func(tx *Tx) (err error) {
+		stale, err = tx.Stale(kind, id, seenVersion)
+		return err
+	})
+	if err == nil && stale {
+		err = s.Update(func(tx *Tx) (err error) {
+			requeued, err = tx.Requeue(kind, id, seenVersion)
+			return err
+		})
+	}
+	return requeued, err
 }
 
 // Stale reports whether a stream message of kind and id that carried
@@ -146,37 +244,37 @@ func (tx *Tx) Requeue(kind, id string, seenVersion uint64) (bool, error) {
 		}
 		ev = &gatepassv1.Event{Body: &gatepassv1.Event_Project{Project: &gatepassv1.ProjectState{Project: p}}}
 	}
-	_, err := tx.enqueue(ev)
+	_, err := tx.enqueue(propagation.LaneChange, ev)
 	return err == nil, err
 }
 
-// RequeueAll queues the current state of every token and project again:
-// after the stream was lost or recreated, this rebuilds it. It returns how
-// many events were queued.
-func (s *Store) RequeueAll() (int, error) {
+// requeueAll queues the current state of every token and project into
+// the bulk lane: after the stream was lost or recreated, this rebuilds it.
+// It returns how many events were queued.
+func (tx *Tx) requeueAll() (int, error) {
 	n := 0
-	err := s.Update(func(tx *Tx) error {
+	{
 		err := tx.btx.Bucket(bucketProjects).ForEach(func(_, v []byte) error {
 			p := &gatepassv1.Project{}
 			if err := proto.Unmarshal(v, p); err != nil {
 				return fmt.Errorf("decode project: %w", err)
 			}
 			n++
-			_, err := tx.enqueue(&gatepassv1.Event{Body: &gatepassv1.Event_Project{Project: &gatepassv1.ProjectState{Project: p}}})
+			_, err := tx.enqueue(propagation.LaneBulk, &gatepassv1.Event{Body: &gatepassv1.Event_Project{Project: &gatepassv1.ProjectState{Project: p}}})
 			return err
 		})
 		if err != nil {
-			return err
+			return n, err
 		}
-		return tx.btx.Bucket(bucketTokens).ForEach(func(_, v []byte) error {
+		err = tx.btx.Bucket(bucketTokens).ForEach(func(_, v []byte) error {
 			st := &gatepassv1.TokenState{}
 			if err := proto.Unmarshal(v, st); err != nil {
 				return fmt.Errorf("decode token: %w", err)
 			}
 			n++
-			_, err := tx.enqueue(&gatepassv1.Event{Body: &gatepassv1.Event_Token{Token: st}})
+			_, err := tx.enqueue(propagation.LaneBulk, &gatepassv1.Event{Body: &gatepassv1.Event_Token{Token: st}})
 			return err
 		})
-	})
-	return n, err
+		return n, err
+	}
 }

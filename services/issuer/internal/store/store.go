@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/propagation"
 	"github.com/gatepass/gatepass/pkg/token"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -32,11 +33,20 @@ var (
 	bucketWSTokens   = []byte("workspace_tokens")
 	bucketAudit      = []byte("audit")
 	bucketOutbox     = []byte("outbox")
-	bucketPolicies   = []byte("policies")
-	bucketSchedules  = []byte("schedules")
-	bucketUsage      = []byte("usage")
+	// Lanes of the outbox besides bucketOutbox (lifecycle changes).
+	bucketOutboxBulk  = []byte("outbox_bulk")
+	bucketOutboxAudit = []byte("outbox_audit")
+	bucketPolicies    = []byte("policies")
+	bucketSchedules   = []byte("schedules")
+	bucketUsage       = []byte("usage")
 
 	keyBootstrap = []byte("bootstrap_workspace")
+	// keyStreamInstance is the creation time of the stream last published to.
+	keyStreamInstance = []byte("stream_instance")
+	// keyDigest and keyTokenCount summarize every token's state for
+	// checkpoints (package propagation), kept current by PutToken.
+	keyDigest     = []byte("state_digest")
+	keyTokenCount = []byte("token_count")
 )
 
 var (
@@ -61,12 +71,12 @@ func Open(path string, signer *event.Signer, now func() time.Time) (*Store, erro
 		return nil, fmt.Errorf("open issuer database: %w", err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketWorkspaces, bucketProjects, bucketMembers, bucketTokens, bucketDigests, bucketWSTokens, bucketAudit, bucketOutbox, bucketPolicies, bucketSchedules, bucketUsage} {
+		for _, b := range [][]byte{bucketMeta, bucketWorkspaces, bucketProjects, bucketMembers, bucketTokens, bucketDigests, bucketWSTokens, bucketAudit, bucketOutbox, bucketOutboxBulk, bucketOutboxAudit, bucketPolicies, bucketSchedules, bucketUsage} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		return initDigest(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -147,7 +157,7 @@ func (tx *Tx) PutProject(p *gatepassv1.Project) (eventID string, err error) {
 	if err := put(tx, bucketProjects, p.GetId(), p); err != nil {
 		return "", err
 	}
-	return tx.enqueue(&gatepassv1.Event{Body: &gatepassv1.Event_Project{Project: &gatepassv1.ProjectState{Project: p}}})
+	return tx.enqueue(propagation.LaneChange, &gatepassv1.Event{Body: &gatepassv1.Event_Project{Project: &gatepassv1.ProjectState{Project: p}}})
 }
 
 // Projects lists a workspace's projects.
@@ -217,9 +227,18 @@ func (tx *Tx) TokenByDigest(d token.Digest) (*gatepassv1.TokenState, error) {
 // queues the full-state event. It returns the event id.
 func (tx *Tx) PutToken(st *gatepassv1.TokenState) (eventID string, err error) {
 	t := st.GetToken()
+	old, err := tx.Token(t.GetId())
+	if errors.Is(err, ErrNotFound) {
+		old = nil
+	} else if err != nil {
+		return "", err
+	}
 	t.Version++
 	t.UpdateTime = timestamppb.New(tx.s.now())
 	if err := put(tx, bucketTokens, t.GetId(), st); err != nil {
+		return "", err
+	}
+	if err := tx.updateDigest(old, st); err != nil {
 		return "", err
 	}
 	if err := tx.btx.Bucket(bucketDigests).Put(st.GetSecretSha256(), []byte(t.GetId())); err != nil {
@@ -228,7 +247,7 @@ func (tx *Tx) PutToken(st *gatepassv1.TokenState) (eventID string, err error) {
 	if err := tx.btx.Bucket(bucketWSTokens).Put(wsKey(t.GetWorkspaceId(), t.GetId()), nil); err != nil {
 		return "", err
 	}
-	return tx.enqueue(&gatepassv1.Event{Body: &gatepassv1.Event_Token{Token: st}})
+	return tx.enqueue(propagation.LaneChange, &gatepassv1.Event{Body: &gatepassv1.Event_Token{Token: st}})
 }
 
 func wsKey(workspaceID, tokenID string) []byte {
@@ -268,7 +287,7 @@ func (tx *Tx) Audit(a *gatepassv1.AuditEvent) error {
 	if err := put(tx, bucketAudit, string(seqKey(seq)), a); err != nil {
 		return err
 	}
-	_, err = tx.enqueue(&gatepassv1.Event{Body: &gatepassv1.Event_Audit{Audit: a}})
+	_, err = tx.enqueue(propagation.LaneAudit, &gatepassv1.Event{Body: &gatepassv1.Event_Audit{Audit: a}})
 	return err
 }
 

@@ -42,6 +42,10 @@ type Config struct {
 	// ServeStaleFor keeps answering this long past Staleness when it cannot
 	// confirm; 0 (default) fails closed with UNAVAILABLE.
 	ServeStaleFor time.Duration
+	// MaxClockSkew bounds the difference between this validator's clock and
+	// the issuer's; a heartbeat dated further ahead confirms nothing (the
+	// validator then relies on asking JetStream itself). Default 1s.
+	MaxClockSkew time.Duration
 	// ReportInterval between reports to the issuer. Default 1s.
 	ReportInterval time.Duration
 	// UsageInterval between usage reports to the issuer. Default 5s.
@@ -80,6 +84,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	l.String(&c.KeyFile, "key-file", "GATEPASS_VALIDATOR_KEY_FILE", "", "seed signing this validator's reports (default <cache>.nk)")
 	l.String(&c.ID, "id", "GATEPASS_VALIDATOR_ID", "", "validator id in reports (default <hostname>/<listen address>)")
 	l.Duration(&c.Staleness, "staleness", "GATEPASS_STALENESS", 5*time.Second, "longest time answering without confirming currency")
+	l.Duration(&c.MaxClockSkew, "max-clock-skew", "GATEPASS_MAX_CLOCK_SKEW", time.Second, "bound on the clock difference between the issuer and this validator")
 	l.Duration(&c.ServeStaleFor, "serve-stale-for", "GATEPASS_SERVE_STALE_FOR", 0, "keep answering this long past the staleness bound (0 fails closed)")
 	l.Duration(&c.ReportInterval, "report-interval", "GATEPASS_REPORT_INTERVAL", time.Second, "interval between reports to the issuer")
 	l.Duration(&c.UsageInterval, "usage-interval", "GATEPASS_USAGE_INTERVAL", 5*time.Second, "interval between usage reports to the issuer")
@@ -133,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if c.ServeStaleFor < 0 {
 		errs = append(errs, errors.New("serve-stale-for must not be negative"))
+	}
+	if c.MaxClockSkew < 0 || c.MaxClockSkew >= c.Staleness {
+		errs = append(errs, errors.New("max-clock-skew must be at least 0 and below staleness"))
 	}
 	if c.ReportInterval <= 0 || c.UsageInterval <= 0 {
 		errs = append(errs, errors.New("report-interval and usage-interval must be positive"))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,7 +40,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(filepath.Dir(cfg.CachePath), 0o700); err != nil {
 		return fmt.Errorf("create cache dir: %w", err)
 	}
-	c, err := cache.Open(cfg.CachePath)
+	c, err := cache.OpenOrRebuild(cfg.CachePath, log)
 	if err != nil {
 		return err
 	}
@@ -91,8 +92,8 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("JetStream: %w", err)
 	}
-	f := follow.New(nc, js, c, verifier, follow.Options{
-		ID: id, Staleness: cfg.Staleness, ServeStaleFor: cfg.ServeStaleFor, ReportInterval: cfg.ReportInterval,
+	f := follow.New(c, verifier, follow.Options{
+		ID: id, Staleness: cfg.Staleness, ServeStaleFor: cfg.ServeStaleFor, MaxClockSkew: cfg.MaxClockSkew, ReportInterval: cfg.ReportInterval,
 		Seal: reportKey.SealReport, Logger: log, Now: time.Now,
 	})
 	recorder := usage.NewRecorder(time.Now)
@@ -118,10 +119,15 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	srv.SetServing(gatepassv1.ValidatorService_ServiceDesc.ServiceName, false)
 
 	bg, stopBackground := context.WithCancel(context.Background())
+	// A follower that stops for good leaves the validator unable to do its
+	// job: end the process (non-zero) so the orchestrator restarts it.
+	ctx, fatal := context.WithCancelCause(ctx)
+	defer fatal(nil)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := f.Run(bg); err != nil {
+		if err := f.Run(bg, nc, js); err != nil {
 			log.Error("token stream follower stopped", "error", err)
+			fatal(fmt.Errorf("token stream follower: %w", err))
 		}
 	})
 	wg.Go(func() { healthLoop(bg, srv, f) })
@@ -159,6 +165,9 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	log.Info("validator serving", "addr", srv.Addr())
 	err = srv.Serve(ctx)
 	log.Info("validator stopping")
+	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
 	return err
 }
 

@@ -194,7 +194,7 @@ func TestIssuerCrashBetweenCommitAndPublish(t *testing.T) {
 	iss.stop(t)
 
 	iss = w.startIssuer(issuerOpts{natsURL: ns.ClientURL(), dataDir: data, env: map[string]string{
-		"GATEPASS_FAILPOINT_HALT_PUBLISH": "true", "GATEPASS_PROPAGATION_TIMEOUT": "300ms",
+		"GATEPASS_FAILPOINT_HALT_PUBLISH": "true", "GATEPASS_PROPAGATION_TIMEOUT": "300ms", "GATEPASS_MAX_ANSWER_BOUND": "200ms",
 	}})
 	created := w.createToken(issuerClient(t, iss), admin, "crash-survivor", gatepassv1.Role_ROLE_VIEWER)
 	if r := created.GetReceipt(); r.GetComplete() || r.GetSequence() != 0 {

@@ -245,6 +245,8 @@ func (w *world) startIssuer(o issuerOpts) *proc {
 		"GATEPASS_DATA_DIR":             o.dataDir,
 		"GATEPASS_BOOTSTRAP":            "true",
 		"GATEPASS_PROPAGATION_TIMEOUT":  "5s",
+		"GATEPASS_MAX_ANSWER_BOUND":     "4s",
+		"GATEPASS_DEVELOPMENT":          "true",
 		"GATEPASS_HEARTBEAT_INTERVAL":   "200ms",
 		"GATEPASS_VALIDATOR_LIVENESS":   "2s",
 		"GATEPASS_LOG_LEVEL":            "debug",
@@ -269,6 +271,7 @@ func (w *world) startValidator(name, natsURL, publicKey, cache string, staleness
 		"GATEPASS_VALIDATOR_ID":      name,
 		"GATEPASS_STALENESS":         staleness.String(),
 		"GATEPASS_REPORT_INTERVAL":   "200ms",
+		"GATEPASS_MAX_CLOCK_SKEW":    "250ms",
 		"GATEPASS_LOG_LEVEL":         w.logLevel,
 	}, "GATEPASS_VALIDATOR_ADDR")
 }

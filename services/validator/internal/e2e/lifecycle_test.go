@@ -162,10 +162,10 @@ func TestExpiryAtTheInstant(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	f := follow.New(nc, js, c, verifier, follow.Options{ID: "fake", Staleness: time.Hour, ReportInterval: time.Second, Logger: log, Now: time.Now})
+	f := follow.New(c, verifier, follow.Options{ID: "fake", Staleness: time.Hour, MaxClockSkew: time.Second, ReportInterval: time.Second, Logger: log, Now: time.Now})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { _ = f.Run(ctx); close(done) }()
+	go func() { _ = f.Run(ctx, nc, js); close(done) }()
 	defer func() { cancel(); <-done }()
 	sec, _ := token.Format{}.Parse(tok.GetSecret())
 	eventually(t, 10*time.Second, "token in the cache", func() bool { _, err := c.Token(sec.Digest()); return err == nil })

@@ -72,13 +72,13 @@ func (e *streamEnv) publish(t *testing.T, id string) token.Secret {
 // follow runs a follower until stop is called; it returns once it is ready.
 func (e *streamEnv) follow(t *testing.T, logs *logtest.Buffer) (f *Follower, stop func()) {
 	v, _ := event.NewVerifier(e.signer.PublicKey())
-	f = New(e.nc, e.js, e.cache, v, Options{
-		ID: "t", Staleness: 2 * time.Second, ReportInterval: time.Second,
+	f = New(e.cache, v, Options{
+		ID: "t", Staleness: 2 * time.Second, MaxClockSkew: time.Second, ReportInterval: time.Second,
 		Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: time.Now,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = f.Run(ctx) })
+	wg.Go(func() { _ = f.Run(ctx, e.nc, e.js) })
 	deadline := time.Now().Add(10 * time.Second)
 	for !f.Serving() {
 		if time.Now().After(deadline) {

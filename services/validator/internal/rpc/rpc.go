@@ -57,6 +57,11 @@ func (s *Server) ValidateToken(ctx context.Context, req *gatepassv1.ValidateToke
 		ip, _ = netip.ParseAddr(req.GetClientIp()) // checked by Validate
 	}
 	resp, err := s.Decide(req.GetToken(), check.Request{ProjectID: req.GetProjectId(), MinRole: req.GetMinRole(), ClientIP: ip})
+	if errors.Is(err, cache.ErrUnverified) {
+		// Not yet covered by a checkpoint: like a validator that is not
+		// current, for this token only. The caller retries shortly.
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
 	if err != nil {
 		s.Logger.ErrorContext(ctx, "validate token", "error", err)
 		return nil, status.Error(codes.Internal, "internal error")

@@ -1,0 +1,413 @@
+package propagation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gatepass/gatepass/pkg/event"
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// errInstanceChanged is returned when the stream was recreated while a
+// batch was being published: which instance holds the batch is unknown.
+var errInstanceChanged = errors.New("token stream was recreated while publishing")
+
+// PublisherOptions configure a Publisher.
+type PublisherOptions struct {
+	// Heartbeat is the interval between heartbeats (Run).
+	Heartbeat time.Duration
+	// Batch is the most entries of one lane published together (default 1024).
+	Batch int
+	// Halt stops publishing altogether: a failure hook for tests that kill
+	// the issuer between commit and publish.
+	Halt   bool
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Publication is where a change was published: the checkpoint that covers
+// it, so a validator that applied Seq has applied the change and verified
+// its state.
+type Publication = Change
+
+type uncovered struct {
+	eventID  string
+	logIndex uint64
+}
+
+// Publisher moves the outbox to the token stream, publishes checkpoints and
+// heartbeats, and repairs the stream when a message there is not the
+// current state.
+type Publisher struct {
+	outbox   Outbox
+	stream   Stream
+	bus      Bus
+	signer   *event.Signer
+	verifier *event.Verifier
+	opts     PublisherOptions
+	wake     chan struct{}
+
+	// Owned by the goroutine that calls Step and Heartbeat.
+	ready    bool
+	instance time.Time
+	dirty    bool // state published since the last checkpoint
+	pending  []uncovered
+
+	mu         sync.Mutex
+	repairedAt uint64 // last checkpoint log index RepairAll ran for
+	covered    map[string]Publication
+	waiters    map[string]chan struct{}
+}
+
+// NewPublisher returns a publisher; call Run, or Step and Heartbeat.
+func NewPublisher(o Outbox, s Stream, b Bus, signer *event.Signer, opts PublisherOptions) (*Publisher, error) {
+	v, err := event.NewVerifier(signer.PublicKey())
+	if err != nil {
+		return nil, err
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 1024
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Publisher{
+		outbox: o, stream: s, bus: b, signer: signer, verifier: v, opts: opts,
+		wake: make(chan struct{}, 1), covered: map[string]Publication{}, waiters: map[string]chan struct{}{},
+	}, nil
+}
+
+// Notify tells the publisher that the outbox has new entries.
+func (p *Publisher) Notify() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run publishes, checkpoints and sends heartbeats until ctx ends.
+func (p *Publisher) Run(ctx context.Context) {
+	if p.opts.Halt {
+		p.opts.Logger.Warn("failpoint: outbox publishing halted")
+	}
+	heartbeat := time.NewTicker(p.opts.Heartbeat)
+	defer heartbeat.Stop()
+	prune := time.NewTicker(time.Minute)
+	defer prune.Stop()
+	stepLog := NewRepeatLog(p.opts.Logger, time.Minute)
+	hbLog := NewRepeatLog(p.opts.Logger, time.Minute)
+	backoff := NewBackoff(50*time.Millisecond, 5*time.Second)
+	for {
+		var retry <-chan time.Time
+		if !p.opts.Halt {
+			more, err := p.Step(ctx)
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				stepLog.Warn("publish outbox; will retry", err)
+				retry = time.After(backoff.Next())
+			case more:
+				backoff.Reset()
+				select {
+				case <-heartbeat.C:
+					hbLog.Check("send heartbeat", p.Heartbeat(ctx))
+				default:
+				}
+				continue
+			default:
+				backoff.Reset()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		case <-retry:
+		case <-prune.C:
+			p.prune()
+		case <-heartbeat.C:
+			hbLog.Check("send heartbeat", p.Heartbeat(ctx))
+		}
+	}
+}
+
+// Step publishes one batch: pending changes first, then republished
+// states, each followed by a checkpoint once the stream holds every
+// committed state; audit events only when no state is pending. It reports
+// whether more may be pending.
+func (p *Publisher) Step(ctx context.Context) (more bool, err error) {
+	if !p.ready {
+		if err := p.ensure(ctx); err != nil {
+			return false, err
+		}
+	}
+	snap, err := p.outbox.Snapshot(p.opts.Batch)
+	if err != nil {
+		return false, err
+	}
+	if len(snap.Change) > 0 || len(snap.Bulk) > 0 || (snap.Complete && p.dirty) {
+		return true, p.publishState(ctx, snap)
+	}
+	if len(snap.Audit) == 0 {
+		return false, nil
+	}
+	if _, err := p.stream.Publish(ctx, snap.Audit); err != nil {
+		return false, fmt.Errorf("publish audit events: %w", err)
+	}
+	return true, p.outbox.Delete(LaneAudit, keys(snap.Audit))
+}
+
+func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
+	bulk := snap.Bulk[:0:0]
+	var stale [][]byte
+	for _, e := range snap.Bulk {
+		superseded, err := p.outbox.Superseded(e)
+		if err != nil {
+			return err
+		}
+		if superseded {
+			stale = append(stale, e.Key)
+		} else {
+			bulk = append(bulk, e)
+		}
+	}
+	batch := append(append([]Entry(nil), snap.Change...), bulk...)
+	var cp *Entry
+	if snap.Complete {
+		// Once the batch is on the stream, it holds every committed state.
+		e, err := p.checkpoint(snap.Checkpoint)
+		if err != nil {
+			return err
+		}
+		batch = append(batch, e)
+		cp = &batch[len(batch)-1]
+	}
+	seqs, err := p.stream.Publish(ctx, batch)
+	if err != nil {
+		p.ready = false // the stream may be gone: check it next time
+		return fmt.Errorf("publish %d events: %w", len(batch), err)
+	}
+	acked := p.opts.Now()
+	// The acknowledgements name sequences, not the stream instance: the
+	// batch belongs to the instance followed only if it is still the one
+	// there now.
+	info, err := p.stream.Info(ctx)
+	if err != nil {
+		p.ready = false
+		return fmt.Errorf("check token stream after publishing: %w", err)
+	}
+	if !info.Created.Equal(p.instance) {
+		p.ready = false
+		return errInstanceChanged
+	}
+	if err := p.outbox.Delete(LaneChange, keys(snap.Change)); err != nil {
+		return err
+	}
+	if err := p.outbox.Delete(LaneBulk, append(keys(snap.Bulk), stale...)); err != nil {
+		return err
+	}
+	for _, e := range snap.Change {
+		p.pending = append(p.pending, uncovered{eventID: e.EventID, logIndex: e.LogIndex})
+	}
+	p.dirty = len(batch) > 0 && cp == nil
+	if cp != nil {
+		p.cover(snap.Checkpoint.GetLogIndex(), Publication{Seq: seqs[len(seqs)-1], Instance: p.instance, Acked: acked})
+	}
+	return nil
+}
+
+func (p *Publisher) checkpoint(cp *gatepassv1.Checkpoint) (Entry, error) {
+	ev := &gatepassv1.Event{
+		Id:       fmt.Sprintf("cp_%d_%d", cp.GetLogIndex(), p.instance.UnixNano()),
+		Time:     timestamppb.New(p.opts.Now()),
+		LogIndex: cp.GetLogIndex(),
+		Body:     &gatepassv1.Event_Checkpoint{Checkpoint: cp},
+	}
+	data, err := p.signer.Seal(ev)
+	if err != nil {
+		return Entry{}, err
+	}
+	return Entry{EventID: ev.GetId(), Subject: event.CheckpointSubject, LogIndex: cp.GetLogIndex(), Data: data}, nil
+}
+
+// cover marks every published change up to logIndex as covered by the
+// checkpoint at pub, and wakes their waiters.
+func (p *Publisher) cover(logIndex uint64, pub Publication) {
+	kept := p.pending[:0]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, u := range p.pending {
+		if u.logIndex > logIndex {
+			kept = append(kept, u)
+			continue
+		}
+		p.covered[u.eventID] = pub
+		if ch, ok := p.waiters[u.eventID]; ok {
+			close(ch)
+			delete(p.waiters, u.eventID)
+		}
+	}
+	p.pending = kept
+}
+
+// ensure creates the stream if needed and adopts its instance: a new
+// instance gets every state republished.
+func (p *Publisher) ensure(ctx context.Context) error {
+	info, err := p.stream.Ensure(ctx)
+	if err != nil {
+		return fmt.Errorf("create token stream: %w", err)
+	}
+	n, err := p.outbox.Adopt(info.Created)
+	if err != nil {
+		return err
+	}
+	if n > 0 || info.LastSeq == 0 {
+		p.opts.Logger.Info("token stream is new or recreated; publishing the state of every token and project", "events", n)
+	}
+	if !p.instance.IsZero() && !info.Created.Equal(p.instance) {
+		// Changes published to the lost instance are covered by nothing.
+		p.pending = nil
+	}
+	p.instance, p.ready, p.dirty = info.Created, true, true
+	return nil
+}
+
+// Heartbeat tells validators the stream head, dated just before it was
+// read. A missing or recreated stream is noticed here, whatever the load.
+func (p *Publisher) Heartbeat(ctx context.Context) error {
+	at := p.opts.Now()
+	info, err := p.stream.Info(ctx)
+	if errors.Is(err, ErrNoStream) {
+		p.ready = false
+		p.Notify()
+		return p.ensure(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if p.ready && !info.Created.Equal(p.instance) {
+		p.ready = false
+		p.Notify()
+	}
+	data, err := p.signer.Seal(&gatepassv1.Event{
+		Id:   fmt.Sprintf("hb_%d", at.UnixNano()),
+		Time: timestamppb.New(at),
+		Body: &gatepassv1.Event_Heartbeat{Heartbeat: &gatepassv1.Heartbeat{
+			StreamLastSequence: info.LastSeq, StreamCreated: timestamppb.New(info.Created),
+		}},
+	})
+	if err != nil {
+		return err
+	}
+	return p.bus.Publish(event.HeartbeatSubject, data)
+}
+
+// Repair looks at a message that appeared on a stream subject and, when it
+// is not the issuer's current state (unsigned, forged, or an older event
+// replayed by someone who can publish on NATS), queues the current state
+// again. Running validators are safe either way (they verify signatures
+// and never go back to an older version); this keeps the stream right for
+// validators that rebuild from it.
+func (p *Publisher) Repair(subject string, data []byte) (bool, error) {
+	kind, id, ok := event.ParseSubject(subject)
+	if !ok {
+		return false, nil
+	}
+	// A project event has no version: compare presence only (0 = good).
+	var seen uint64 = 1 << 63
+	if ev, err := p.verifier.Open(data); err == nil && event.Subject(ev) == subject {
+		seen = 0
+		if ev.GetToken() != nil {
+			seen = ev.GetToken().GetToken().GetVersion()
+		}
+	}
+	requeued, err := p.outbox.Repair(kind, id, seen)
+	if requeued {
+		p.Notify()
+	}
+	return requeued, err
+}
+
+// RepairAll republishes every state when a validator reports that the
+// stream disagrees with the checkpoint at logIndex even after it rebuilt
+// from it: someone replaced messages on the stream while the issuer could
+// not see them (it was down or disconnected). It runs once per checkpoint.
+func (p *Publisher) RepairAll(logIndex uint64) (int, error) {
+	p.mu.Lock()
+	if logIndex <= p.repairedAt {
+		p.mu.Unlock()
+		return 0, nil
+	}
+	p.repairedAt = logIndex
+	p.mu.Unlock()
+	n, err := p.outbox.RequeueAll()
+	if n > 0 {
+		p.opts.Logger.Warn("a validator finds the token stream disagrees with a checkpoint; republishing every state", "log_index", logIndex, "events", n)
+		p.Notify()
+	}
+	return n, err
+}
+
+// Publication returns where a change was published, once a checkpoint
+// covers it.
+func (p *Publisher) Publication(eventID string) (Publication, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pub, ok := p.covered[eventID]
+	return pub, ok
+}
+
+// WaitPublished blocks until a checkpoint covers the event, or ctx ends.
+func (p *Publisher) WaitPublished(ctx context.Context, eventID string) (Publication, error) {
+	p.mu.Lock()
+	if pub, ok := p.covered[eventID]; ok {
+		delete(p.covered, eventID)
+		p.mu.Unlock()
+		return pub, nil
+	}
+	ch, ok := p.waiters[eventID]
+	if !ok {
+		ch = make(chan struct{})
+		p.waiters[eventID] = ch
+	}
+	p.mu.Unlock()
+	select {
+	case <-ch:
+		p.mu.Lock()
+		pub := p.covered[eventID]
+		delete(p.covered, eventID)
+		p.mu.Unlock()
+		return pub, nil
+	case <-ctx.Done():
+		p.mu.Lock()
+		delete(p.waiters, eventID)
+		p.mu.Unlock()
+		return Publication{}, ctx.Err()
+	}
+}
+
+// prune forgets publications nobody waited for.
+func (p *Publisher) prune() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cutoff := p.opts.Now().Add(-time.Minute)
+	for id, pub := range p.covered {
+		if pub.Acked.Before(cutoff) {
+			delete(p.covered, id)
+		}
+	}
+}
+
+func keys(es []Entry) [][]byte {
+	out := make([][]byte, len(es))
+	for i, e := range es {
+		out[i] = e.Key
+	}
+	return out
+}

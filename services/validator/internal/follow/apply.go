@@ -1,0 +1,157 @@
+package follow
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatepass/gatepass/pkg/event"
+	"github.com/gatepass/gatepass/pkg/propagation"
+	"github.com/gatepass/gatepass/services/validator/internal/cache"
+)
+
+// Msg is one message read from the token stream.
+type Msg struct {
+	Seq     uint64
+	Subject string
+	Data    []byte
+}
+
+// Resume checks the cache's position against the stream (as info says it
+// was when asked, by this validator's clock, at asked) and returns the
+// sequence to read from. A new cache adopts the stream; a stream that is
+// not the one the cache followed, or that lost messages after the
+// position, is replayed from the start over the cache. The stream head
+// becomes the target the validator must reach before it is ready.
+func (f *Follower) Resume(info propagation.StreamInfo, asked time.Time) (uint64, error) {
+	pos, err := f.cache.Position()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case pos.StreamCreated.IsZero():
+		if err := f.cache.Rewind(info.Created); err != nil {
+			return 0, err
+		}
+		pos.Sequence = 0
+	case gap(pos, info):
+		f.opts.Logger.Warn("token stream is not the one the cache followed; replaying it from the start",
+			"applied", pos.Sequence, "stream_first", info.FirstSeq, "stream_last", info.LastSeq)
+		if err := f.cache.Rewind(info.Created); err != nil {
+			return 0, err
+		}
+		pos.Sequence = 0
+	}
+	f.mu.Lock()
+	f.applied, f.instance = pos.Sequence, info.Created
+	f.targets = nil
+	f.mu.Unlock()
+	select { // a resync asked for before now is done
+	case <-f.resync:
+	default:
+	}
+	f.addTarget(target{seq: info.LastSeq, since: asked})
+	return pos.Sequence + 1, nil
+}
+
+// gap reports whether the stored position cannot be resumed in this stream:
+// the stream was recreated, or messages after the position are gone.
+func gap(pos cache.Position, info propagation.StreamInfo) bool {
+	return !pos.StreamCreated.Equal(info.Created) ||
+		pos.Sequence > info.LastSeq ||
+		(info.Msgs > 0 && pos.Sequence+1 < info.FirstSeq)
+}
+
+// Apply verifies a batch of consecutive stream messages and applies them in
+// one cache transaction. It returns ErrRestart when the cache had to be
+// rebuilt: the caller starts over with Resume.
+func (f *Follower) Apply(batch []Msg) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	items := make([]cache.Item, 0, len(batch))
+	for _, m := range batch {
+		it := cache.Item{Sequence: m.Seq}
+		ev, err := f.verifier.Open(m.Data)
+		switch {
+		case err != nil:
+			f.drop(m.Subject, m.Seq, err)
+		case event.Subject(ev) != m.Subject:
+			f.drop(m.Subject, m.Seq, errors.New("event does not belong on its subject"))
+		default:
+			it.LogIndex = ev.GetLogIndex()
+			it.Token, it.Project, it.Checkpoint = ev.GetToken(), ev.GetProject(), ev.GetCheckpoint()
+		}
+		items = append(items, it)
+	}
+	res, err := f.cache.Apply(items)
+	if errors.Is(err, cache.ErrCorrupt) {
+		return f.rebuild(fmt.Errorf("apply events: %w", err), 0)
+	}
+	if err != nil {
+		return fmt.Errorf("apply events: %w", err)
+	}
+	last := items[len(items)-1].Sequence
+	f.mu.Lock()
+	f.applied = last
+	f.mu.Unlock()
+	if res.Mismatch != nil {
+		if err := f.mismatch(res.Mismatch.GetLogIndex()); err != nil {
+			return err
+		}
+	}
+	f.mu.Lock()
+	if f.distrusted && res.Verified > f.rebuiltFor {
+		f.distrusted = false
+		f.opts.Logger.Info("token stream agrees with the issuer's checkpoint again", "log_index", res.Verified)
+	}
+	f.mu.Unlock()
+	f.opts.Logger.Debug("applied events", "applied", res.Applied, "ignored", res.Ignored, "sequence", last)
+	f.settle()
+	select {
+	case f.changed <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// mismatch handles a checkpoint the cache disagrees with: rebuild from the
+// stream once; if the rebuilt cache disagrees with the same checkpoint, the
+// stream itself does not hold the issuer's state (an old event replayed
+// onto it), and the validator refuses to answer until a checkpoint
+// matches again.
+func (f *Follower) mismatch(logIndex uint64) error {
+	f.mu.Lock()
+	again := f.rebuiltFor == logIndex
+	if again && !f.distrusted {
+		f.distrusted = true
+		f.opts.Logger.Error("the token stream disagrees with the issuer's checkpoint even after a rebuild; refusing to answer until it agrees", "log_index", logIndex)
+	}
+	f.mu.Unlock()
+	if again {
+		return nil
+	}
+	return f.rebuild(errors.New("cache disagrees with the issuer's checkpoint"), logIndex)
+}
+
+// rebuild wipes the cache and has consumption start over.
+func (f *Follower) rebuild(cause error, logIndex uint64) error {
+	f.rebuilt.Add(1)
+	f.opts.Logger.Error("rebuilding the cache from the token stream", "cause", cause)
+	f.mu.Lock()
+	instance := f.instance
+	f.rebuiltFor = logIndex
+	f.applied = 0
+	f.ready = false
+	f.targets = nil
+	f.mu.Unlock()
+	if err := f.cache.Wipe(instance); err != nil {
+		return fmt.Errorf("rebuild cache: %w", err)
+	}
+	return ErrRestart
+}
+
+func (f *Follower) drop(subject string, seq uint64, err error) {
+	f.dropped.Add(1)
+	f.opts.Logger.Warn("dropped event", "subject", subject, "sequence", seq, "error", err)
+}
