@@ -50,6 +50,9 @@ pids+=($!)
 exec {issuer_fd}<"$fifo_dir/issuer"
 wait_for "$issuer_fd" GATEPASS_ISSUER_ADDR
 
+# The embedded NATS lets validators in with their own user, which may only
+# read the token stream and publish reports.
+GATEPASS_NATS_USER="${vars[GATEPASS_NATS_USER]}" GATEPASS_NATS_PASSWORD_FILE="${vars[GATEPASS_NATS_PASSWORD_FILE]}" \
 "$bin/validator" -listen "$validator_listen" -check-listen "$check_listen" -nats-url "${vars[GATEPASS_NATS_URL]}" \
   -issuer-public-key "${vars[GATEPASS_ISSUER_PUBLIC_KEY]}" -cache "$GATEPASS_DATA_DIR/validator.db" \
   -id local-validator >"$fifo_dir/validator" 2>>"$GATEPASS_DATA_DIR/validator.log" &

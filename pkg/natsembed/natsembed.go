@@ -19,7 +19,43 @@ type Options struct {
 	Addr string
 	// StoreDir holds JetStream's file storage.
 	StoreDir string
+	// Users, when set, are the only ones who may connect, each with only
+	// the permissions listed.
+	Users []User
 }
+
+// User is a NATS user of the embedded server.
+type User struct {
+	Name, Password string
+	// Publish and Subscribe are the subjects the user may use; empty allows
+	// everything.
+	Publish, Subscribe []string
+}
+
+// IssuerUser may do anything: it owns the streams.
+func IssuerUser(password string) User {
+	return User{Name: "gatepass-issuer", Password: password}
+}
+
+// ValidatorUser may read the token stream (stream info and an ordered
+// consumer), hear heartbeats, and publish its reports, and nothing else:
+// it cannot publish on the token stream's subjects nor purge or delete it.
+func ValidatorUser(password string) User {
+	const api = "$JS.API."
+	stream := "GATEPASS_STATE"
+	return User{
+		Name: "gatepass-validator", Password: password,
+		Publish: []string{
+			"gatepass.validator.report", "gatepass.validator.usage",
+			api + "STREAM.INFO." + stream,
+			api + "CONSUMER.CREATE." + stream + ".>", api + "CONSUMER.DELETE." + stream + ".>",
+			api + "CONSUMER.INFO." + stream + ".>", api + "CONSUMER.MSG.NEXT." + stream + ".>",
+			"$JS.FC.>",
+		},
+		Subscribe: []string{"gatepass.heartbeat", "_INBOX.>"},
+	}
+}
+
 
 // Server is a running embedded NATS server.
 type Server struct {
@@ -39,7 +75,7 @@ func Start(o Options) (*Server, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
-	ns, err := server.NewServer(&server.Options{
+	opts := &server.Options{
 		ServerName: "gatepass-embedded",
 		Host:       host,
 		Port:       port,
@@ -49,7 +85,18 @@ func Start(o Options) (*Server, error) {
 		NoLog:      true,
 		// Sync every write: the token stream is the validators' only source.
 		SyncAlways: true,
-	})
+	}
+	for _, u := range o.Users {
+		su := &server.User{Username: u.Name, Password: u.Password}
+		if len(u.Publish) > 0 || len(u.Subscribe) > 0 {
+			su.Permissions = &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: u.Publish},
+				Subscribe: &server.SubjectPermission{Allow: u.Subscribe},
+			}
+		}
+		opts.Users = append(opts.Users, su)
+	}
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}

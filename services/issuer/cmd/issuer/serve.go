@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,13 +96,29 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 
 	natsOpts := cfg.NATS
 	natsOpts.Name = "gatepass-issuer"
+	validatorPasswordFile := ""
 	if natsOpts.URL == "" {
-		ns, err := natsembed.Start(natsembed.Options{Addr: cfg.EmbeddedNATSAddr, StoreDir: filepath.Join(cfg.DataDir, "nats")})
+		// The embedded server requires credentials: the issuer's own, and
+		// the validators', which only let them read the stream and report.
+		issuerPassword, err := loadOrCreatePassword(filepath.Join(cfg.DataDir, "nats-issuer.pass"))
+		if err != nil {
+			return err
+		}
+		validatorPasswordFile = filepath.Join(cfg.DataDir, "nats-validator.pass")
+		validatorPassword, err := loadOrCreatePassword(validatorPasswordFile)
+		if err != nil {
+			return err
+		}
+		ns, err := natsembed.Start(natsembed.Options{
+			Addr: cfg.EmbeddedNATSAddr, StoreDir: filepath.Join(cfg.DataDir, "nats"),
+			Users: []natsembed.User{natsembed.IssuerUser(issuerPassword), natsembed.ValidatorUser(validatorPassword)},
+		})
 		if err != nil {
 			return err
 		}
 		defer ns.Shutdown()
 		natsOpts.URL = ns.ClientURL()
+		natsOpts.User, natsOpts.Password, natsOpts.PasswordFile = natsembed.IssuerUser("").Name, issuerPassword, ""
 		log.Info("embedded NATS JetStream started", "url", natsOpts.URL)
 	}
 	nc, err := natsconn.Connect(natsOpts)
@@ -225,6 +244,11 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if bootSecret != "" {
 		fmt.Fprintf(stdout, "GATEPASS_TOKEN=%s\n", bootSecret)
 	}
+	if validatorPasswordFile != "" {
+		// What validators connect to the embedded NATS with (a file name,
+		// not the password).
+		fmt.Fprintf(stdout, "GATEPASS_NATS_USER=%s\nGATEPASS_NATS_PASSWORD_FILE=%s\n", natsembed.ValidatorUser("").Name, validatorPasswordFile)
+	}
 	fmt.Fprintf(stdout, "GATEPASS_NATS_URL=%s\nGATEPASS_ISSUER_PUBLIC_KEY=%s\nGATEPASS_ISSUER_ADDR=%s\n", natsOpts.URL, signer.PublicKey(), srv.Addr())
 	log.Info("issuer serving", "addr", srv.Addr())
 	err = srv.Serve(ctx)
@@ -264,4 +288,23 @@ func registerMetrics(m metric.Meter, t *propagation.Tracker) error {
 			return nil
 		}))
 	return err
+}
+
+// loadOrCreatePassword reads a password file, creating it (mode 0600,
+// 256 random bits) when missing.
+func loadOrCreatePassword(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("NATS password: %w", err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	password := base64.RawURLEncoding.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(password+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("NATS password: %w", err)
+	}
+	return password, nil
 }

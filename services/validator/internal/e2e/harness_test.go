@@ -97,10 +97,12 @@ type world struct {
 	mu       sync.Mutex
 	procs    []*proc
 	secrets  []string
+	// natsAuth is what validators need for an issuer's embedded NATS, by URL.
+	natsAuth map[string]map[string]string
 }
 
 func newWorld(t testing.TB) *world {
-	w := &world{t: t, logLevel: "debug"}
+	w := &world{t: t, logLevel: "debug", natsAuth: map[string]map[string]string{}}
 	t.Cleanup(func() {
 		for _, p := range w.procs {
 			p.stop(t)
@@ -257,11 +259,19 @@ func (w *world) startIssuer(o issuerOpts) *proc {
 	for k, v := range o.env {
 		env[k] = v
 	}
-	return w.start("issuer", "issuer", env, "GATEPASS_ISSUER_ADDR")
+	p := w.start("issuer", "issuer", env, "GATEPASS_ISSUER_ADDR")
+	if user := p.vars["GATEPASS_NATS_USER"]; user != "" {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.natsAuth[p.vars["GATEPASS_NATS_URL"]] = map[string]string{
+			"GATEPASS_NATS_USER": user, "GATEPASS_NATS_PASSWORD_FILE": p.vars["GATEPASS_NATS_PASSWORD_FILE"],
+		}
+	}
+	return p
 }
 
 func (w *world) startValidator(name, natsURL, publicKey, cache string, staleness time.Duration) *proc {
-	return w.start(name, "validator", map[string]string{
+	env := map[string]string{
 		"GATEPASS_USAGE_INTERVAL":    "200ms",
 		"GATEPASS_VALIDATOR_LISTEN":  "127.0.0.1:0",
 		"GATEPASS_CHECK_LISTEN":      "127.0.0.1:0",
@@ -273,7 +283,13 @@ func (w *world) startValidator(name, natsURL, publicKey, cache string, staleness
 		"GATEPASS_REPORT_INTERVAL":   "200ms",
 		"GATEPASS_MAX_CLOCK_SKEW":    "250ms",
 		"GATEPASS_LOG_LEVEL":         w.logLevel,
-	}, "GATEPASS_VALIDATOR_ADDR")
+	}
+	w.mu.Lock()
+	for k, v := range w.natsAuth[natsURL] {
+		env[k] = v
+	}
+	w.mu.Unlock()
+	return w.start(name, "validator", env, "GATEPASS_VALIDATOR_ADDR")
 }
 
 func dial(t testing.TB, addr string) *grpc.ClientConn {
