@@ -11,7 +11,7 @@ MODULES := pkg services/issuer services/validator
 BINARIES := issuer validator
 GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all generate lint test build run bench tools tidy check-generated
+.PHONY: all generate lint test build run bench tools tidy check-generated sim chaos
 
 all: lint build test
 
@@ -56,6 +56,19 @@ build:
 ## test: every test of every module, with the race detector.
 test: check-generated
 	go test $(GO_TEST_FLAGS) $(addsuffix /...,$(addprefix ./,$(MODULES)))
+
+## sim: the deterministic simulator over SEEDS seeds from SEED (default 1000 from 1).
+SEEDS ?= 1000
+SEED ?= 1
+sim:
+	@set -o pipefail; go test -count=1 -timeout 0 -v -run '^TestSimSeeds$$' ./services/validator/internal/sim -args -seeds $(SEEDS) -seed $(SEED) \
+	  | grep -v -e '^=== ' -e '^--- PASS' -e '^PASS$$' -e '^ok '
+
+## chaos: the chaos suite on real processes and a three-node NATS cluster (CHAOS_TIME, default 10m).
+CHAOS_TIME ?= 10m
+chaos:
+	@set -o pipefail; CHAOS_TIME=$(CHAOS_TIME) go test -count=1 -timeout 0 -v -run '^TestChaos$$' ./services/validator/internal/chaos \
+	  | grep -v -e '^=== ' -e '^--- PASS' -e '^PASS$$' -e '^ok '
 
 ## bench: the benchmarks.
 bench:
