@@ -67,7 +67,7 @@ sim:
 ## chaos: the chaos suite on real processes and a three-node NATS cluster (CHAOS_TIME, default 10m).
 CHAOS_TIME ?= 10m
 chaos:
-	@set -o pipefail; CHAOS_TIME=$(CHAOS_TIME) go test -count=1 -timeout 0 -v -run '^TestChaos$$' ./services/validator/internal/chaos \
+	@set -o pipefail; CHAOS_TIME=$(CHAOS_TIME) go test -count=1 -timeout 0 -v -run '^TestChaos$$' ./services/validator/internal/e2e \
 	  | grep -v -e '^=== ' -e '^--- PASS' -e '^PASS$$' -e '^ok '
 
 ## bench: the benchmarks.

@@ -47,13 +47,18 @@ func buildAndRun(m *testing.M) int {
 	// them as they ship.
 	flag.Parse()
 	race := flag.Lookup("test.bench").Value.String() == ""
-	for _, b := range []struct{ name, pkg string }{
-		{"issuer", "./services/issuer/cmd/issuer"},
-		{"validator", "./services/validator/cmd/validator"},
-		{"gatepassctl", "./services/issuer/cmd/gatepassctl"},
+	for _, b := range []struct {
+		name, pkg string
+		ours      bool
+	}{
+		{"issuer", "./services/issuer/cmd/issuer", true},
+		{"validator", "./services/validator/cmd/validator", true},
+		{"gatepassctl", "./services/issuer/cmd/gatepassctl", true},
+		// The chaos suite's NATS cluster, from the module gatepass uses.
+		{"nats-server", "github.com/nats-io/nats-server/v2", false},
 	} {
 		args := []string{"build", "-o", filepath.Join(dir, b.name)}
-		if race {
+		if race && b.ours {
 			args = append(args, "-race")
 		}
 		cmd := exec.Command("go", append(args, b.pkg)...)
@@ -271,6 +276,11 @@ func (w *world) startIssuer(o issuerOpts) *proc {
 }
 
 func (w *world) startValidator(name, natsURL, publicKey, cache string, staleness time.Duration) *proc {
+	return w.startValidatorEnv(name, natsURL, publicKey, cache, staleness, nil)
+}
+
+// startValidatorEnv starts a validator with extra environment.
+func (w *world) startValidatorEnv(name, natsURL, publicKey, cache string, staleness time.Duration, extra map[string]string) *proc {
 	env := map[string]string{
 		"GATEPASS_USAGE_INTERVAL":    "200ms",
 		"GATEPASS_VALIDATOR_LISTEN":  "127.0.0.1:0",
@@ -289,6 +299,9 @@ func (w *world) startValidator(name, natsURL, publicKey, cache string, staleness
 		env[k] = v
 	}
 	w.mu.Unlock()
+	for k, v := range extra {
+		env[k] = v
+	}
 	return w.start(name, "validator", env, "GATEPASS_VALIDATOR_ADDR")
 }
 

@@ -69,6 +69,13 @@ func (p *proxy) partition() {
 	p.conns = nil
 }
 
+// heal lets connections through again.
+func (p *proxy) heal() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = false
+}
+
 func (p *proxy) url() string { return "nats://" + p.lis.Addr().String() }
 
 // TestRevokeWithAPartitionedValidator checks gatepass's promise when one
