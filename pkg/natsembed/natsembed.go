@@ -56,7 +56,6 @@ func ValidatorUser(password string) User {
 	}
 }
 
-
 // Server is a running embedded NATS server.
 type Server struct {
 	ns *server.Server
