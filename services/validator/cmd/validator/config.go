@@ -15,6 +15,7 @@ import (
 	"github.com/gatepass/gatepass/pkg/natsconn"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/validator/internal/gate"
+	"github.com/gatepass/gatepass/services/validator/internal/httpcheck"
 )
 
 // Config is everything a validator reads at start.
@@ -57,6 +58,11 @@ type Config struct {
 	// CheckListen serves the HTTP check endpoint for nginx, Caddy and
 	// Traefik; empty disables it. Default 127.0.0.1:7403.
 	CheckListen string
+	// CheckStyle is the gateway in front of the HTTP check: nginx (reads
+	// X-Original-Method and X-Original-URI) or caddy / traefik (read
+	// X-Forwarded-Method and X-Forwarded-Uri). The other pair is ignored.
+	// Default nginx.
+	CheckStyle string
 	// TrustedProxies whose X-Forwarded-For the HTTP check believes
 	// (comma-separated CIDRs). Default 127.0.0.1/32,::1/128.
 	TrustedProxies string
@@ -91,6 +97,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	l.String(&c.TokenPrefix, "token-prefix", "GATEPASS_TOKEN_PREFIX", token.DefaultPrefix, "token secret prefix")
 	l.Bool(&c.Reflection, "reflection", "GATEPASS_REFLECTION", true, "register gRPC server reflection")
 	l.String(&c.CheckListen, "check-listen", "GATEPASS_CHECK_LISTEN", "127.0.0.1:7403", "HTTP check endpoint address (empty: off)")
+	l.String(&c.CheckStyle, "check-style", "GATEPASS_CHECK_STYLE", "nginx", "gateway in front of the HTTP check: nginx, caddy or traefik")
 	l.String(&c.TrustedProxies, "trusted-proxies", "GATEPASS_TRUSTED_PROXIES", "127.0.0.1/32,::1/128", "proxies whose X-Forwarded-For is believed")
 	l.String(&c.GatewayRulesFile, "gateway-rules", "GATEPASS_GATEWAY_RULES_FILE", "", "JSON rules: method and path prefix to project and min role")
 	l.Bool(&c.KeepAuthorization, "keep-authorization", "GATEPASS_GATEWAY_KEEP_AUTHORIZATION", false, "pass the authorization header upstream on ext_authz allow")
@@ -152,6 +159,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := gate.LoadRules(c.GatewayRulesFile); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := httpcheck.ParseStyle(c.CheckStyle); err != nil {
 		errs = append(errs, err)
 	}
 	if c.CheckListen != "" {

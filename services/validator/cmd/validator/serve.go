@@ -108,7 +108,8 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	authv3.RegisterAuthorizationServer(srv.GRPC(), &extauthz.Server{Gate: g, KeepAuthorization: cfg.KeepAuthorization, Logger: log})
 	var checkSrv *httpcheck.Server
 	if cfg.CheckListen != "" {
-		if checkSrv, err = httpcheck.New(cfg.CheckListen, g, proxies, f.Serving, log); err != nil {
+		style, _ := httpcheck.ParseStyle(cfg.CheckStyle) // checked by Validate
+		if checkSrv, err = httpcheck.New(cfg.CheckListen, g, style, proxies, f.Serving, log); err != nil {
 			return err
 		}
 	}

@@ -194,6 +194,14 @@ func (c *chaos) run(d time.Duration) {
 		}
 	})
 	end := time.Now().Add(d)
+	if len(c.nats.nodes) == 1 {
+		// The single server restarted with its data kept, then wiped (the
+		// stream lost: the issuer must recreate it and republish).
+		for _, wipe := range []bool{false, true} {
+			c.restartNATS(c.nats.nodes[0], time.Second, wipe)
+			time.Sleep(time.Second)
+		}
+	}
 	for time.Now().Before(end) {
 		c.fault()
 		time.Sleep(time.Duration(500+c.rand(1500)) * time.Millisecond)
@@ -314,20 +322,14 @@ func (c *chaos) operate(cs *conns) {
 // fault injects one fault and heals it after a while (in the background
 // for NATS, so faults overlap).
 func (c *chaos) fault() {
-	c.summary.faults++
 	hold := time.Duration(500+c.rand(2500)) * time.Millisecond
 	switch k := c.rand(5); k {
-	case 0: // kill -9 a NATS node; restart it with its data
+	case 0: // kill -9 a NATS node; restart it with its data (a single one
+		// sometimes without)
 		node := c.nats.nodes[c.rand(len(c.nats.nodes))]
-		c.t.Logf("kill -9 NATS %s for %v", node.name, hold)
-		c.nats.kill(node)
-		time.Sleep(hold)
-		if len(c.nats.nodes) == 1 && c.rand(2) == 0 {
-			c.t.Logf("wipe NATS %s's data", node.name)
-			c.nats.wipe(node)
-		}
-		c.nats.start(node)
+		c.restartNATS(node, hold, len(c.nats.nodes) == 1 && c.rand(2) == 0)
 	case 1: // kill -9 the issuer
+		c.summary.faults++
 		c.t.Logf("kill -9 the issuer for %v", hold)
 		c.issuer.kill9()
 		time.Sleep(hold)
@@ -335,6 +337,7 @@ func (c *chaos) fault() {
 	case 2: // kill -9 a validator, keeping or losing its cache
 		v := c.vals[c.rand(len(c.vals))]
 		lose := c.rand(3) == 0
+		c.summary.faults++
 		c.t.Logf("kill -9 %s (cache lost: %v) for %v", v.name, lose, hold)
 		v.proc.kill9()
 		if lose {
@@ -344,6 +347,7 @@ func (c *chaos) fault() {
 		c.startValidator(v)
 	default: // partition a validator from NATS
 		v := c.vals[c.rand(len(c.vals))]
+		c.summary.faults++
 		c.t.Logf("partition %s for %v", v.name, hold)
 		for _, p := range v.proxies {
 			p.partition()
@@ -353,6 +357,19 @@ func (c *chaos) fault() {
 			p.heal()
 		}
 	}
+}
+
+// restartNATS kills a node with SIGKILL and starts it again after hold,
+// with its data kept or wiped.
+func (c *chaos) restartNATS(node *natsNode, hold time.Duration, wipe bool) {
+	c.summary.faults++
+	c.t.Logf("kill -9 NATS %s for %v (data wiped: %v)", node.name, hold, wipe)
+	c.nats.kill(node)
+	time.Sleep(hold)
+	if wipe {
+		c.nats.wipe(node)
+	}
+	c.nats.start(node)
 }
 
 // heal makes sure every process runs and every link is up.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -70,21 +71,34 @@ type gatewaySetup struct {
 	tokens   map[string]*gatepassv1.CreateTokenResponse
 }
 
-func newGatewaySetup(t *testing.T) *gatewaySetup {
+// newGatewaySetup starts the issuer and a validator for a gateway style;
+// rules, when set, are written to the validator's rules file with
+// PROJECT replaced by the project's id.
+func newGatewaySetup(t *testing.T, style, rules string) *gatewaySetup {
 	w := newWorld(t)
 	ns, iss, dir := w.natsAndIssuer()
 	admin := iss.vars["GATEPASS_TOKEN"]
-	v := w.start("validator", "validator", map[string]string{
+	ic := issuerClient(t, iss)
+	project := createProject(t, iss, admin, "checkout")
+	env := map[string]string{
 		"GATEPASS_VALIDATOR_LISTEN":  "127.0.0.1:0",
 		"GATEPASS_CHECK_LISTEN":      "127.0.0.1:0",
+		"GATEPASS_CHECK_STYLE":       style,
 		"GATEPASS_NATS_URL":          ns.ClientURL(),
 		"GATEPASS_ISSUER_PUBLIC_KEY": iss.vars["GATEPASS_ISSUER_PUBLIC_KEY"],
 		"GATEPASS_VALIDATOR_CACHE":   filepath.Join(dir, "v.db"),
 		"GATEPASS_LOG_LEVEL":         "debug",
-	}, "GATEPASS_VALIDATOR_ADDR")
-	ic := issuerClient(t, iss)
+	}
+	if rules != "" {
+		path := filepath.Join(dir, "rules.json")
+		if err := os.WriteFile(path, []byte(strings.ReplaceAll(rules, "prj_REPLACE_ME", project)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env["GATEPASS_GATEWAY_RULES_FILE"] = path
+	}
+	v := w.start("validator", "validator", env, "GATEPASS_VALIDATOR_ADDR")
 	g := &gatewaySetup{w: w, iss: ic, admin: admin, check: v.vars["GATEPASS_CHECK_ADDR"], upstream: newUpstream(t), tokens: map[string]*gatepassv1.CreateTokenResponse{}}
-	g.project = createProject(t, iss, admin, "checkout")
+	g.project = project
 	other := createProject(t, iss, admin, "billing")
 	g.tokens["tester"] = w.createTokenIn(ic, admin, "ci-checkout-tests", gatepassv1.Role_ROLE_TESTER, g.project)
 	g.tokens["workspace"] = w.createToken(ic, admin, "ws-tester", gatepassv1.Role_ROLE_TESTER)
@@ -211,13 +225,20 @@ func (g *gatewaySetup) exercise(t *testing.T, addr string) {
 }
 
 func TestNginxAuthRequest(t *testing.T) {
+	g := newGatewaySetup(t, "nginx", "")
+	listen := g.startNginx(t, "gatepass.conf")
+	g.exercise(t, listen)
+}
+
+// startNginx runs nginx with a config file from deploy/nginx and returns
+// its address.
+func (g *gatewaySetup) startNginx(t *testing.T, file string) string {
 	nginx := needBinary(t, "nginx")
-	g := newGatewaySetup(t)
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := os.ReadFile(filepath.Join(root, "deploy", "nginx", "gatepass.conf"))
+	tmpl, err := os.ReadFile(filepath.Join(root, "deploy", "nginx", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,26 +281,111 @@ http {
 		t.Fatal(err)
 	}
 	g.startGateway(t, "nginx", exec.Command(nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", "stderr"), listen)
-	g.exercise(t, listen)
+	return listen
 }
 
 func TestCaddyForwardAuth(t *testing.T) {
+	g := newGatewaySetup(t, "caddy", "")
+	listen := g.startCaddy(t, "Caddyfile")
+	g.exercise(t, listen)
+}
+
+// startCaddy runs Caddy with a file from deploy/caddy and returns its
+// address.
+func (g *gatewaySetup) startCaddy(t *testing.T, file string) string {
 	caddy := needBinary(t, "caddy")
-	g := newGatewaySetup(t)
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	listen := freeAddr(t)
 	dir := t.TempDir()
-	cmd := exec.Command(caddy, "run", "--config", filepath.Join(root, "deploy", "caddy", "Caddyfile"), "--adapter", "caddyfile")
+	cmd := exec.Command(caddy, "run", "--config", filepath.Join(root, "deploy", "caddy", file), "--adapter", "caddyfile")
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "XDG_CONFIG_HOME=" + dir, "XDG_DATA_HOME=" + dir,
 		"LISTEN_ADDR=" + listen, "GATEPASS_CHECK_ADDR=" + g.check, "GATEPASS_PROJECT_ID=" + g.project,
 		"UPSTREAM_ADDR=" + strings.TrimPrefix(g.upstream.URL, "http://"),
 	}
 	g.startGateway(t, "caddy", cmd, listen)
-	g.exercise(t, listen)
+	return listen
+}
+
+// TestGatewayRulesCannotBeSteered: behind real nginx and Caddy, with the
+// shipped rules (GET /api/reports needs viewer, the rest of /api/ admin,
+// anything else refused), a viewer token reaches report reads and nothing
+// else, whatever headers or path spelling the client tries.
+func TestGatewayRulesCannotBeSteered(t *testing.T) {
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := os.ReadFile(filepath.Join(root, "deploy", "gatepass-rules.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, gw := range []struct{ name, style, file string }{{"nginx", "nginx", "gatepass-rules.conf"}, {"caddy", "caddy", "Caddyfile.rules"}} {
+		t.Run(gw.name, func(t *testing.T) {
+			g := newGatewaySetup(t, gw.style, string(rules))
+			var addr string
+			if gw.name == "nginx" {
+				addr = g.startNginx(t, gw.file)
+			} else {
+				addr = g.startCaddy(t, gw.file)
+			}
+			viewer, admin := "Bearer "+g.tokens["viewer"].GetSecret(), "Bearer "+g.tokens["admin"].GetSecret()
+			if r := get(t, addr, "/api/reports/7", viewer, nil); r.code != 200 {
+				t.Fatalf("viewer reading a report: %d %s", r.code, r.body)
+			}
+			if r := get(t, addr, "/api/admin/users", admin, nil); r.code != 200 {
+				t.Fatalf("admin on the admin API: %d %s", r.code, r.body)
+			}
+			hits := g.upstream.hits.Load()
+			for _, c := range []struct {
+				name, method, path string
+				headers            map[string]string
+			}{
+				{"DELETE spoofed as GET", "DELETE", "/api/reports/7", map[string]string{"X-Forwarded-Method": "GET", "X-Original-Method": "GET"}},
+				{"admin path behind a spoofed X-Original-URI", "GET", "/api/admin/users", map[string]string{"X-Original-URI": "/api/reports/7"}},
+				{"admin path behind a spoofed X-Forwarded-Uri", "GET", "/api/admin/users", map[string]string{"X-Forwarded-Uri": "/api/reports/7"}},
+				{"dot segments", "GET", "/api/reports/../admin/users", nil},
+				{"encoded dot segments", "GET", "/api/reports/%2e%2e/admin/users", nil},
+				{"double slash", "GET", "//api/admin/users", nil},
+				{"encoded slash", "GET", "/api/reports%2f..%2fadmin/users", nil},
+				{"no rule", "GET", "/internal/metrics", nil},
+			} {
+				if code := send(t, addr, c.method, c.path, viewer, c.headers); code/100 == 2 {
+					t.Errorf("%s: %s %s answered %d for a viewer", c.name, c.method, c.path, code)
+				}
+			}
+			if got := g.upstream.hits.Load(); got != hits {
+				t.Errorf("refused requests reached the upstream %d times", got-hits)
+			}
+		})
+	}
+}
+
+// send makes a request with a raw path (no client-side cleaning).
+func send(t *testing.T, addr, method, path, auth string, headers map[string]string) int {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\nConnection: close\r\n", method, path, addr, auth)
+	for k, v := range headers {
+		req += k + ": " + v + "\r\n"
+	}
+	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // startGateway runs cmd until the test ends and waits for addr to accept.

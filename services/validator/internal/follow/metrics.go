@@ -35,6 +35,16 @@ func (f *Follower) RegisterMetrics(m metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	rebuilds, err := m.Int64ObservableCounter("gatepass_validator_rebuilds",
+		metric.WithDescription("Cache rebuilds after disagreeing with an issuer checkpoint or failing to decode."))
+	if err != nil {
+		return err
+	}
+	skewed, err := m.Int64ObservableCounter("gatepass_validator_skewed_heartbeats",
+		metric.WithDescription("Heartbeats dated ahead of this clock by more than the clock-skew bound (they confirm nothing)."))
+	if err != nil {
+		return err
+	}
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(applied, int64(f.Applied()))
 		s := int64(0)
@@ -45,7 +55,9 @@ func (f *Follower) RegisterMetrics(m metric.Meter) error {
 		o.ObserveInt64(dropped, int64(f.Dropped()))
 		o.ObserveInt64(stale, int64(f.StaleAnswers()))
 		o.ObserveFloat64(serveStale, f.opts.ServeStaleFor.Seconds())
+		o.ObserveInt64(rebuilds, int64(f.Rebuilt()))
+		o.ObserveInt64(skewed, int64(f.skewed.Load()))
 		return nil
-	}, applied, serving, dropped, stale, serveStale)
+	}, applied, serving, dropped, stale, serveStale, rebuilds, skewed)
 	return err
 }

@@ -30,6 +30,9 @@ func ParseProxies(s string) (Proxies, error) {
 	return ps, nil
 }
 
+// Trusts reports whether a peer address is a trusted proxy.
+func (ps Proxies) Trusts(a netip.Addr) bool { return ps.trusts(a) }
+
 func (ps Proxies) trusts(a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range ps {

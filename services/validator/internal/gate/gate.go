@@ -56,7 +56,8 @@ var IdentityHeaders = []string{HeaderTokenID, HeaderWorkspaceID, HeaderProjectID
 type Request struct {
 	// Authorization is the raw Authorization header value.
 	Authorization string
-	Method, Path  string
+	// Method and Path (raw, normalized here) of the request authorized.
+	Method, Path string
 	// Route carries per-route settings (Envoy context extensions, query
 	// parameters): "project_id" and "min_role". They beat the rules.
 	Route    map[string]string
@@ -92,7 +93,20 @@ func (g *Gate) Check(ctx context.Context, r Request) (Result, error) {
 		return Result{Outcome: Unavailable}, nil
 	}
 	req := check.Request{ClientIP: r.ClientIP}
-	req.ProjectID, req.MinRole = g.Rules.Match(r.Method, r.Path)
+	path, err := NormalizePath(r.Path)
+	if err != nil {
+		g.Logger.InfoContext(ctx, "gateway refused a path it cannot normalize", "method", r.Method, "client_ip", r.ClientIP.String())
+		return Result{Outcome: Forbidden}, nil
+	}
+	var matched bool
+	req.ProjectID, req.MinRole, matched = g.Rules.Match(r.Method, path)
+	_, routeProject := r.Route["project_id"]
+	_, routeRole := r.Route["min_role"]
+	if !matched && !routeProject && !routeRole {
+		// A valid token that matched no rule is not an allow.
+		g.Logger.InfoContext(ctx, "gateway refused: no rule matches", "method", r.Method, "path", path, "client_ip", r.ClientIP.String())
+		return Result{Outcome: Forbidden}, nil
+	}
 	if p, ok := r.Route["project_id"]; ok {
 		req.ProjectID = p
 	}
@@ -133,7 +147,7 @@ func (g *Gate) Check(ctx context.Context, r Request) (Result, error) {
 	}
 	if res.Outcome != Allow {
 		g.Logger.InfoContext(ctx, "gateway refused", "reason", resp.GetReason().String(), "token_id", resp.GetTokenId(),
-			"method", r.Method, "path", r.Path, "client_ip", r.ClientIP.String())
+			"method", r.Method, "path", path, "client_ip", r.ClientIP.String())
 	}
 	return res, nil
 }

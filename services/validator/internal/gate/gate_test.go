@@ -71,18 +71,74 @@ func TestRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, r := rs.Match("GET", "/api/reports/1"); p != "" || r != gatepassv1.Role_ROLE_VIEWER {
-		t.Errorf("GET reports: %q %v", p, r)
+	if p, r, ok := rs.Match("GET", "/api/reports/1"); p != "" || r != gatepassv1.Role_ROLE_VIEWER || !ok {
+		t.Errorf("GET reports: %q %v %v", p, r, ok)
 	}
-	if p, r := rs.Match("POST", "/api/reports/1"); p != "prj_x" || r != gatepassv1.Role_ROLE_TESTER {
-		t.Errorf("POST reports: %q %v", p, r)
+	if p, r, ok := rs.Match("POST", "/api/reports/1"); p != "prj_x" || r != gatepassv1.Role_ROLE_TESTER || !ok {
+		t.Errorf("POST reports: %q %v %v", p, r, ok)
 	}
-	if p, r := rs.Match("GET", "/health"); p != "" || r != 0 {
-		t.Errorf("no match: %q %v", p, r)
+	// A valid token that matches no rule is not an allow, unless the rules
+	// say so; without rules every path only needs a valid token.
+	if _, _, ok := rs.Match("GET", "/health"); ok {
+		t.Error("an unmatched request may go on by default")
 	}
-	for _, bad := range []string{`{}`, `[{"path_prefix": "api"}]`, `[{"path_prefix": "/", "min_role": "root"}]`} {
+	open, err := ParseRules([]byte(`{"unmatched": "allow", "rules": [{"path_prefix": "/api/", "min_role": "admin"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, r, ok := open.Match("GET", "/health"); !ok || r != 0 {
+		t.Errorf("unmatched allowed: %v %v", r, ok)
+	}
+	if _, _, ok := (Rules{}).Match("GET", "/anything"); !ok {
+		t.Error("no rules file must leave paths alone")
+	}
+	for _, bad := range []string{`{"rules": [], "unmatched": "maybe"}`, `{"rule": []}`, `[{"path_prefix": "api"}]`, `[{"path_prefix": "/a/../b"}]`, `[{"path_prefix": "/", "min_role": "root"}]`} {
 		if _, err := ParseRules([]byte(bad)); err == nil {
 			t.Errorf("ParseRules(%s) accepted", bad)
+		}
+	}
+}
+
+// TestCheckRefusesSteeredRequests: with "GET /api/reports: viewer" and
+// "/api/: admin", a viewer token must not reach anything but reports reads,
+// however the path is spelled.
+func TestCheckRefusesSteeredRequests(t *testing.T) {
+	t.Parallel()
+	rs, err := ParseRules([]byte(`[
+		{"method": "GET", "path_prefix": "/api/reports", "min_role": "viewer"},
+		{"path_prefix": "/api/", "min_role": "admin"}
+	]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Gate{
+		Current: func() error { return nil },
+		Rules:   rs,
+		Logger:  slog.New(slog.DiscardHandler),
+		Decide: func(_ string, req check.Request) (*gatepassv1.ValidateTokenResponse, error) {
+			if req.MinRole > gatepassv1.Role_ROLE_VIEWER {
+				return &gatepassv1.ValidateTokenResponse{Reason: gatepassv1.Reason_REASON_INSUFFICIENT_ROLE}, nil
+			}
+			return &gatepassv1.ValidateTokenResponse{Active: true, Reason: gatepassv1.Reason_REASON_ACTIVE, Role: gatepassv1.Role_ROLE_VIEWER}, nil
+		},
+	}
+	tests := []struct {
+		method, path string
+		want         Outcome
+	}{
+		{"GET", "/api/reports/7", Allow},
+		{"DELETE", "/api/reports/7", Forbidden},
+		{"GET", "/api/reports/../admin/users", Forbidden},
+		{"GET", "//api/admin/users", Forbidden},
+		{"GET", "/api/%72eports/../admin", Forbidden},
+		{"GET", "/api/reports%2f..%2fadmin", Forbidden},
+		{"GET", "/metrics", Forbidden},
+		{"GET", "api/reports", Forbidden},
+	}
+	for _, tt := range tests {
+		res, err := g.Check(context.Background(), Request{Authorization: "Bearer gp_x", Method: tt.method, Path: tt.path})
+		if err != nil || res.Outcome != tt.want {
+			t.Errorf("%s %s: %v, %v; want %v", tt.method, tt.path, res.Outcome, err, tt.want)
 		}
 	}
 }
@@ -193,7 +249,7 @@ func TestCheckOutcomes(t *testing.T) {
 	if res, _ := g.Check(ctx, Request{Authorization: "Bearer good", Route: map[string]string{"min_role": "root"}}); res.Outcome != Forbidden {
 		t.Errorf("bad route role: %v", res.Outcome)
 	}
-	if res, err := g.Check(ctx, Request{Authorization: "Bearer broken"}); res.Outcome != Unavailable || err == nil {
+	if res, err := g.Check(ctx, Request{Authorization: "Bearer broken", Path: "/admin/x"}); res.Outcome != Unavailable || err == nil {
 		t.Errorf("decider failure: %v %v", res.Outcome, err)
 	}
 	current = errors.New("stale")

@@ -3,17 +3,22 @@
 // and Traefik ForwardAuth.
 //
 // GET (or any method) /check reads the original request's Authorization
-// header, method (X-Forwarded-Method, X-Original-Method) and path
-// (X-Original-URI, X-Forwarded-Uri), and the optional query parameters
-// project_id and min_role set by the operator in the gateway config. It
-// answers only 200 (with X-Gatepass-* identity headers), 401 or 403:
-// nginx turns anything else into a 500.
+// header, its method and path from the header pair the configured gateway
+// sets (Style: nginx sets X-Original-Method and X-Original-URI; Caddy and
+// Traefik set X-Forwarded-Method and X-Forwarded-Uri), and the optional
+// query parameters project_id and min_role set by the operator in the
+// gateway config. It answers only 200 (with X-Gatepass-* identity headers),
+// 401 or 403: nginx turns anything else into a 500.
 //
 // # Caveats
 //
-// X-Forwarded-For is believed only from the configured trusted proxies;
-// anything else is the client's own claim. When the validator is not
-// current the answer is 401 with Retry-After, never 200.
+// Gateways pass the client's own headers into the check request: nginx's
+// auth_request forwards them all, so a client can send X-Forwarded-Method.
+// Only the configured pair is read, and only from a trusted proxy; the
+// other pair is ignored. A request from any other peer is authorized as
+// itself (its own method and path). X-Forwarded-For is believed only from
+// trusted proxies too. When the validator is not current the answer is 401
+// with Retry-After, never 200.
 package httpcheck
 
 import (
@@ -23,7 +28,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/httpserve"
@@ -36,9 +40,38 @@ import (
 // does the HTTP server itself refuse them (431), before reading more.
 const MaxHeaderBytes = 16 << 10
 
+// Style names the gateway in front, which decides the header pair that
+// carries the original method and URI.
+type Style string
+
+// The gateways.
+const (
+	Nginx   Style = "nginx"
+	Caddy   Style = "caddy"
+	Traefik Style = "traefik"
+)
+
+// ParseStyle checks a configured style.
+func ParseStyle(s string) (Style, error) {
+	switch st := Style(s); st {
+	case Nginx, Caddy, Traefik:
+		return st, nil
+	}
+	return "", fmt.Errorf("check-style %q: want nginx, caddy or traefik", s)
+}
+
+// headers returns the method and URI headers of a style.
+func (st Style) headers() (method, uri string) {
+	if st == Nginx {
+		return "X-Original-Method", "X-Original-URI"
+	}
+	return "X-Forwarded-Method", "X-Forwarded-Uri"
+}
+
 // Server is a bound HTTP check server.
 type Server struct {
 	gate    *gate.Gate
+	style   Style
 	proxies gate.Proxies
 	serving func() bool
 	log     *slog.Logger
@@ -47,12 +80,12 @@ type Server struct {
 }
 
 // New binds addr. serving reports readiness for /healthz.
-func New(addr string, g *gate.Gate, proxies gate.Proxies, serving func() bool, log *slog.Logger) (*Server, error) {
+func New(addr string, g *gate.Gate, style Style, proxies gate.Proxies, serving func() bool, log *slog.Logger) (*Server, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("check listen on %s: %w", addr, err)
 	}
-	s := &Server{gate: g, proxies: proxies, serving: serving, log: log, lis: lis}
+	s := &Server{gate: g, style: style, proxies: proxies, serving: serving, log: log, lis: lis}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/check", s.check)
 	mux.HandleFunc("/check/", s.check)
@@ -86,10 +119,11 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 		deny(w)
 		return
 	}
+	method, path := s.original(r)
 	req := gate.Request{
 		Authorization: r.Header.Get("Authorization"),
-		Method:        first(r.Header.Get("X-Forwarded-Method"), r.Header.Get("X-Original-Method"), r.Method),
-		Path:          originalPath(r),
+		Method:        method,
+		Path:          path,
 		Route:         map[string]string{},
 		ClientIP:      s.clientIP(r),
 	}
@@ -156,18 +190,21 @@ func (s *Server) clientIP(r *http.Request) netip.Addr {
 	return s.proxies.ClientIP(ap.Addr(), r.Header.Values("X-Forwarded-For"))
 }
 
-// originalPath is the path of the request being authorized, without query.
-func originalPath(r *http.Request) string {
-	p := first(r.Header.Get("X-Original-URI"), r.Header.Get("X-Forwarded-Uri"), "/")
-	p, _, _ = strings.Cut(p, "?")
-	return p
-}
-
-func first(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
+// original returns the method and path of the request being authorized:
+// from the style's header pair when a trusted proxy sent them, else the
+// check request's own.
+func (s *Server) original(r *http.Request) (method, path string) {
+	method, path = r.Method, r.URL.EscapedPath()
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil || !s.proxies.Trusts(peer.Addr()) {
+		return method, path
 	}
-	return ""
+	mh, uh := s.style.headers()
+	if m := r.Header.Get(mh); m != "" {
+		method = m
+	}
+	if u := r.Header.Get(uh); u != "" {
+		path = u
+	}
+	return method, path
 }

@@ -21,6 +21,13 @@ import (
 // 203.0.113.0/24 and 2001:db8::/32, trusting the given proxies.
 func serve(t *testing.T, trusted string) (addr, secret string) {
 	t.Helper()
+	return serveWith(t, trusted, Nginx, gate.Rules{})
+}
+
+// serveWith runs a check server for a gateway style with rules; the token
+// is a tester's.
+func serveWith(t *testing.T, trusted string, style Style, rules gate.Rules) (addr, secret string) {
+	t.Helper()
 	c, err := cache.Open(filepath.Join(t.TempDir(), "v.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +48,7 @@ func serve(t *testing.T, trusted string) (addr, secret string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New("127.0.0.1:0", &gate.Gate{Decide: r.Decide, Current: current, Logger: log}, proxies, func() bool { return true }, log)
+	s, err := New("127.0.0.1:0", &gate.Gate{Decide: r.Decide, Current: current, Logger: log, Rules: rules}, style, proxies, func() bool { return true }, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,5 +113,51 @@ func TestOversizedHeadersRefused(t *testing.T) {
 	got := status(t, addr, secret, allowed)
 	if got != http.StatusUnauthorized {
 		t.Fatalf("oversized headers: %d, want 401", got)
+	}
+}
+
+// TestOriginalRequestComesFromTheStylesHeaders: with "GET /api/reports:
+// tester" and "/api/: admin", a tester's token reaches only report reads.
+// The client's own copy of the other header pair, or of any pair when the
+// peer is not a trusted proxy, is ignored.
+func TestOriginalRequestComesFromTheStylesHeaders(t *testing.T) {
+	t.Parallel()
+	rules, err := gate.ParseRules([]byte(`[
+		{"method": "GET", "path_prefix": "/api/reports", "min_role": "tester"},
+		{"path_prefix": "/api/", "min_role": "admin"}
+	]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const from = "203.0.113.5"
+	tests := []struct {
+		name    string
+		style   Style
+		trusted string
+		headers map[string]string
+		want    int
+	}{
+		{"nginx: reports read", Nginx, "127.0.0.1", map[string]string{"X-Original-Method": "GET", "X-Original-URI": "/api/reports/1"}, 200},
+		{"nginx: delete spoofed as GET with the forwarded pair", Nginx, "127.0.0.1",
+			map[string]string{"X-Original-Method": "DELETE", "X-Original-URI": "/api/reports/1", "X-Forwarded-Method": "GET"}, 403},
+		{"nginx: admin path spoofed with the forwarded pair", Nginx, "127.0.0.1",
+			map[string]string{"X-Original-Method": "GET", "X-Original-URI": "/api/admin/users", "X-Forwarded-Uri": "/api/reports/1"}, 403},
+		{"caddy: admin path spoofed with X-Original-URI", Caddy, "127.0.0.1",
+			map[string]string{"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/api/admin/users", "X-Original-URI": "/api/reports/1"}, 403},
+		{"caddy: reports read", Traefik, "127.0.0.1", map[string]string{"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/api/reports?x=1"}, 200},
+		{"dot segments", Nginx, "127.0.0.1", map[string]string{"X-Original-Method": "GET", "X-Original-URI": "/api/reports/../admin/users"}, 403},
+		{"double slash", Nginx, "127.0.0.1", map[string]string{"X-Original-Method": "GET", "X-Original-URI": "//api/admin/users"}, 403},
+		{"unmatched path", Nginx, "127.0.0.1", map[string]string{"X-Original-Method": "GET", "X-Original-URI": "/metrics"}, 403},
+		{"headers from an untrusted peer", Nginx, "10.0.0.0/8", map[string]string{"X-Original-Method": "GET", "X-Original-URI": "/api/reports/1"}, 403},
+	}
+	for _, tt := range tests {
+		addr, secret := serveWith(t, tt.trusted, tt.style, rules)
+		h := map[string]string{"X-Forwarded-For": from}
+		for k, v := range tt.headers {
+			h[k] = v
+		}
+		if got := status(t, addr, secret, h); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
 	}
 }
