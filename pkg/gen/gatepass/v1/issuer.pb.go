@@ -46,21 +46,24 @@ const (
 	// Used from more distinct client addresses than the threshold: one token
 	// serving several systems.
 	FindingType_FINDING_TYPE_MANY_SOURCES FindingType = 9
+	// The token's role is above its owner's current role in the workspace.
+	FindingType_FINDING_TYPE_OUTRANKS_OWNER FindingType = 10
 )
 
 // Enum value maps for FindingType.
 var (
 	FindingType_name = map[int32]string{
-		0: "FINDING_TYPE_UNSPECIFIED",
-		1: "FINDING_TYPE_VAGUE_NAME",
-		2: "FINDING_TYPE_OWNER_INACTIVE",
-		3: "FINDING_TYPE_NO_EXPIRY",
-		4: "FINDING_TYPE_EXPIRING_SOON",
-		5: "FINDING_TYPE_BROAD_ACCESS",
-		6: "FINDING_TYPE_UNUSED",
-		7: "FINDING_TYPE_DISABLED_LONG",
-		8: "FINDING_TYPE_USED_WHILE_DISABLED",
-		9: "FINDING_TYPE_MANY_SOURCES",
+		0:  "FINDING_TYPE_UNSPECIFIED",
+		1:  "FINDING_TYPE_VAGUE_NAME",
+		2:  "FINDING_TYPE_OWNER_INACTIVE",
+		3:  "FINDING_TYPE_NO_EXPIRY",
+		4:  "FINDING_TYPE_EXPIRING_SOON",
+		5:  "FINDING_TYPE_BROAD_ACCESS",
+		6:  "FINDING_TYPE_UNUSED",
+		7:  "FINDING_TYPE_DISABLED_LONG",
+		8:  "FINDING_TYPE_USED_WHILE_DISABLED",
+		9:  "FINDING_TYPE_MANY_SOURCES",
+		10: "FINDING_TYPE_OUTRANKS_OWNER",
 	}
 	FindingType_value = map[string]int32{
 		"FINDING_TYPE_UNSPECIFIED":         0,
@@ -73,6 +76,7 @@ var (
 		"FINDING_TYPE_DISABLED_LONG":       7,
 		"FINDING_TYPE_USED_WHILE_DISABLED": 8,
 		"FINDING_TYPE_MANY_SOURCES":        9,
+		"FINDING_TYPE_OUTRANKS_OWNER":      10,
 	}
 )
 
@@ -1880,7 +1884,7 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\adetails\x18\t \x03(\v2$.gatepass.v1.AuditEvent.DetailsEntryR\adetails\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xc2\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xe3\x02\n" +
 	"\vFindingType\x12\x1c\n" +
 	"\x18FINDING_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17FINDING_TYPE_VAGUE_NAME\x10\x01\x12\x1f\n" +
@@ -1891,7 +1895,9 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\x13FINDING_TYPE_UNUSED\x10\x06\x12\x1e\n" +
 	"\x1aFINDING_TYPE_DISABLED_LONG\x10\a\x12$\n" +
 	" FINDING_TYPE_USED_WHILE_DISABLED\x10\b\x12\x1d\n" +
-	"\x19FINDING_TYPE_MANY_SOURCES\x10\t*^\n" +
+	"\x19FINDING_TYPE_MANY_SOURCES\x10\t\x12\x1f\n" +
+	"\x1bFINDING_TYPE_OUTRANKS_OWNER\x10\n" +
+	"*^\n" +
 	"\bSeverity\x12\x18\n" +
 	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSEVERITY_LOW\x10\x01\x12\x13\n" +

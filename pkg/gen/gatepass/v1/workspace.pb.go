@@ -372,11 +372,17 @@ type Policy struct {
 	// "new token", "test", "automation", "api", ...).
 	VagueNames      []string        `protobuf:"bytes,4,rep,name=vague_names,json=vagueNames,proto3" json:"vague_names,omitempty"`
 	VagueNameAction VagueNameAction `protobuf:"varint,5,opt,name=vague_name_action,json=vagueNameAction,proto3,enum=gatepass.v1.VagueNameAction" json:"vague_name_action,omitempty"`
-	// Disable a member's tokens when the member is removed.
+	// Superseded by keep_tokens_of_removed_members: a removed member's tokens
+	// are disabled unless the policy keeps them. Ignored.
+	//
+	// Deprecated: Marked as deprecated in gatepass/v1/workspace.proto.
 	DisableTokensOfRemovedMembers bool          `protobuf:"varint,6,opt,name=disable_tokens_of_removed_members,json=disableTokensOfRemovedMembers,proto3" json:"disable_tokens_of_removed_members,omitempty"`
 	Review                        *ReviewPolicy `protobuf:"bytes,7,opt,name=review,proto3" json:"review,omitempty"`
-	unknownFields                 protoimpl.UnknownFields
-	sizeCache                     protoimpl.SizeCache
+	// Keep a removed member's tokens working (review flags them) instead of
+	// disabling them, which is the default.
+	KeepTokensOfRemovedMembers bool `protobuf:"varint,8,opt,name=keep_tokens_of_removed_members,json=keepTokensOfRemovedMembers,proto3" json:"keep_tokens_of_removed_members,omitempty"`
+	unknownFields              protoimpl.UnknownFields
+	sizeCache                  protoimpl.SizeCache
 }
 
 func (x *Policy) Reset() {
@@ -444,6 +450,7 @@ func (x *Policy) GetVagueNameAction() VagueNameAction {
 	return VagueNameAction_VAGUE_NAME_ACTION_UNSPECIFIED
 }
 
+// Deprecated: Marked as deprecated in gatepass/v1/workspace.proto.
 func (x *Policy) GetDisableTokensOfRemovedMembers() bool {
 	if x != nil {
 		return x.DisableTokensOfRemovedMembers
@@ -456,6 +463,13 @@ func (x *Policy) GetReview() *ReviewPolicy {
 		return x.Review
 	}
 	return nil
+}
+
+func (x *Policy) GetKeepTokensOfRemovedMembers() bool {
+	if x != nil {
+		return x.KeepTokensOfRemovedMembers
+	}
+	return false
 }
 
 type GetPolicyRequest struct {
@@ -1115,8 +1129,12 @@ func (x *UpdateMemberRoleRequest) GetRole() Role {
 }
 
 type UpdateMemberRoleResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Member *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	// When the role was lowered, the member's tokens above it were capped at
+	// it: how many, and the receipt of that change.
+	TokensCapped  int32               `protobuf:"varint,2,opt,name=tokens_capped,json=tokensCapped,proto3" json:"tokens_capped,omitempty"`
+	Receipt       *PropagationReceipt `protobuf:"bytes,3,opt,name=receipt,proto3" json:"receipt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1154,6 +1172,20 @@ func (*UpdateMemberRoleResponse) Descriptor() ([]byte, []int) {
 func (x *UpdateMemberRoleResponse) GetMember() *Member {
 	if x != nil {
 		return x.Member
+	}
+	return nil
+}
+
+func (x *UpdateMemberRoleResponse) GetTokensCapped() int32 {
+	if x != nil {
+		return x.TokensCapped
+	}
+	return 0
+}
+
+func (x *UpdateMemberRoleResponse) GetReceipt() *PropagationReceipt {
+	if x != nil {
+		return x.Receipt
 	}
 	return nil
 }
@@ -1203,10 +1235,14 @@ func (x *RemoveMemberRequest) GetMemberId() string {
 }
 
 type RemoveMemberResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Member *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	// The member's active tokens disabled (unless the policy keeps them), and
+	// the receipt of that change.
+	TokensDisabled int32               `protobuf:"varint,2,opt,name=tokens_disabled,json=tokensDisabled,proto3" json:"tokens_disabled,omitempty"`
+	Receipt        *PropagationReceipt `protobuf:"bytes,3,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RemoveMemberResponse) Reset() {
@@ -1246,6 +1282,20 @@ func (x *RemoveMemberResponse) GetMember() *Member {
 	return nil
 }
 
+func (x *RemoveMemberResponse) GetTokensDisabled() int32 {
+	if x != nil {
+		return x.TokensDisabled
+	}
+	return 0
+}
+
+func (x *RemoveMemberResponse) GetReceipt() *PropagationReceipt {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
+}
+
 var File_gatepass_v1_workspace_proto protoreflect.FileDescriptor
 
 const file_gatepass_v1_workspace_proto_rawDesc = "" +
@@ -1272,16 +1322,17 @@ const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xa6\x03\n" +
+	"updateTime\"\xee\x03\n" +
 	"\x06Policy\x12D\n" +
 	"\x10default_lifetime\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x0fdefaultLifetime\x12<\n" +
 	"\fmax_lifetime\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\vmaxLifetime\x120\n" +
 	"\x14forbid_never_expires\x18\x03 \x01(\bR\x12forbidNeverExpires\x12\x1f\n" +
 	"\vvague_names\x18\x04 \x03(\tR\n" +
 	"vagueNames\x12H\n" +
-	"\x11vague_name_action\x18\x05 \x01(\x0e2\x1c.gatepass.v1.VagueNameActionR\x0fvagueNameAction\x12H\n" +
-	"!disable_tokens_of_removed_members\x18\x06 \x01(\bR\x1ddisableTokensOfRemovedMembers\x121\n" +
-	"\x06review\x18\a \x01(\v2\x19.gatepass.v1.ReviewPolicyR\x06review\"\x12\n" +
+	"\x11vague_name_action\x18\x05 \x01(\x0e2\x1c.gatepass.v1.VagueNameActionR\x0fvagueNameAction\x12L\n" +
+	"!disable_tokens_of_removed_members\x18\x06 \x01(\bB\x02\x18\x01R\x1ddisableTokensOfRemovedMembers\x121\n" +
+	"\x06review\x18\a \x01(\v2\x19.gatepass.v1.ReviewPolicyR\x06review\x12B\n" +
+	"\x1ekeep_tokens_of_removed_members\x18\b \x01(\bR\x1akeepTokensOfRemovedMembers\"\x12\n" +
 	"\x10GetPolicyRequest\"@\n" +
 	"\x11GetPolicyResponse\x12+\n" +
 	"\x06policy\x18\x01 \x01(\v2\x13.gatepass.v1.PolicyR\x06policy\"B\n" +
@@ -1310,13 +1361,17 @@ const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\amembers\x18\x01 \x03(\v2\x13.gatepass.v1.MemberR\amembers\"]\n" +
 	"\x17UpdateMemberRoleRequest\x12\x1b\n" +
 	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12%\n" +
-	"\x04role\x18\x02 \x01(\x0e2\x11.gatepass.v1.RoleR\x04role\"G\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x11.gatepass.v1.RoleR\x04role\"\xa7\x01\n" +
 	"\x18UpdateMemberRoleResponse\x12+\n" +
-	"\x06member\x18\x01 \x01(\v2\x13.gatepass.v1.MemberR\x06member\"2\n" +
+	"\x06member\x18\x01 \x01(\v2\x13.gatepass.v1.MemberR\x06member\x12#\n" +
+	"\rtokens_capped\x18\x02 \x01(\x05R\ftokensCapped\x129\n" +
+	"\areceipt\x18\x03 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"2\n" +
 	"\x13RemoveMemberRequest\x12\x1b\n" +
-	"\tmember_id\x18\x01 \x01(\tR\bmemberId\"C\n" +
+	"\tmember_id\x18\x01 \x01(\tR\bmemberId\"\xa7\x01\n" +
 	"\x14RemoveMemberResponse\x12+\n" +
-	"\x06member\x18\x01 \x01(\v2\x13.gatepass.v1.MemberR\x06member*^\n" +
+	"\x06member\x18\x01 \x01(\v2\x13.gatepass.v1.MemberR\x06member\x12'\n" +
+	"\x0ftokens_disabled\x18\x02 \x01(\x05R\x0etokensDisabled\x129\n" +
+	"\areceipt\x18\x03 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt*^\n" +
 	"\vMemberState\x12\x1c\n" +
 	"\x18MEMBER_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13MEMBER_STATE_ACTIVE\x10\x01\x12\x18\n" +
@@ -1380,6 +1435,7 @@ var file_gatepass_v1_workspace_proto_goTypes = []any{
 	(Role)(0),                        // 25: gatepass.v1.Role
 	(*durationpb.Duration)(nil),      // 26: google.protobuf.Duration
 	(*ReviewPolicy)(nil),             // 27: gatepass.v1.ReviewPolicy
+	(*PropagationReceipt)(nil),       // 28: gatepass.v1.PropagationReceipt
 }
 var file_gatepass_v1_workspace_proto_depIdxs = []int32{
 	24, // 0: gatepass.v1.Workspace.create_time:type_name -> google.protobuf.Timestamp
@@ -1403,30 +1459,32 @@ var file_gatepass_v1_workspace_proto_depIdxs = []int32{
 	4,  // 18: gatepass.v1.ListMembersResponse.members:type_name -> gatepass.v1.Member
 	25, // 19: gatepass.v1.UpdateMemberRoleRequest.role:type_name -> gatepass.v1.Role
 	4,  // 20: gatepass.v1.UpdateMemberRoleResponse.member:type_name -> gatepass.v1.Member
-	4,  // 21: gatepass.v1.RemoveMemberResponse.member:type_name -> gatepass.v1.Member
-	10, // 22: gatepass.v1.WorkspaceService.GetWorkspace:input_type -> gatepass.v1.GetWorkspaceRequest
-	12, // 23: gatepass.v1.WorkspaceService.CreateProject:input_type -> gatepass.v1.CreateProjectRequest
-	14, // 24: gatepass.v1.WorkspaceService.ListProjects:input_type -> gatepass.v1.ListProjectsRequest
-	16, // 25: gatepass.v1.WorkspaceService.AddMember:input_type -> gatepass.v1.AddMemberRequest
-	18, // 26: gatepass.v1.WorkspaceService.ListMembers:input_type -> gatepass.v1.ListMembersRequest
-	20, // 27: gatepass.v1.WorkspaceService.UpdateMemberRole:input_type -> gatepass.v1.UpdateMemberRoleRequest
-	22, // 28: gatepass.v1.WorkspaceService.RemoveMember:input_type -> gatepass.v1.RemoveMemberRequest
-	6,  // 29: gatepass.v1.WorkspaceService.GetPolicy:input_type -> gatepass.v1.GetPolicyRequest
-	8,  // 30: gatepass.v1.WorkspaceService.UpdatePolicy:input_type -> gatepass.v1.UpdatePolicyRequest
-	11, // 31: gatepass.v1.WorkspaceService.GetWorkspace:output_type -> gatepass.v1.GetWorkspaceResponse
-	13, // 32: gatepass.v1.WorkspaceService.CreateProject:output_type -> gatepass.v1.CreateProjectResponse
-	15, // 33: gatepass.v1.WorkspaceService.ListProjects:output_type -> gatepass.v1.ListProjectsResponse
-	17, // 34: gatepass.v1.WorkspaceService.AddMember:output_type -> gatepass.v1.AddMemberResponse
-	19, // 35: gatepass.v1.WorkspaceService.ListMembers:output_type -> gatepass.v1.ListMembersResponse
-	21, // 36: gatepass.v1.WorkspaceService.UpdateMemberRole:output_type -> gatepass.v1.UpdateMemberRoleResponse
-	23, // 37: gatepass.v1.WorkspaceService.RemoveMember:output_type -> gatepass.v1.RemoveMemberResponse
-	7,  // 38: gatepass.v1.WorkspaceService.GetPolicy:output_type -> gatepass.v1.GetPolicyResponse
-	9,  // 39: gatepass.v1.WorkspaceService.UpdatePolicy:output_type -> gatepass.v1.UpdatePolicyResponse
-	31, // [31:40] is the sub-list for method output_type
-	22, // [22:31] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	28, // 21: gatepass.v1.UpdateMemberRoleResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	4,  // 22: gatepass.v1.RemoveMemberResponse.member:type_name -> gatepass.v1.Member
+	28, // 23: gatepass.v1.RemoveMemberResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	10, // 24: gatepass.v1.WorkspaceService.GetWorkspace:input_type -> gatepass.v1.GetWorkspaceRequest
+	12, // 25: gatepass.v1.WorkspaceService.CreateProject:input_type -> gatepass.v1.CreateProjectRequest
+	14, // 26: gatepass.v1.WorkspaceService.ListProjects:input_type -> gatepass.v1.ListProjectsRequest
+	16, // 27: gatepass.v1.WorkspaceService.AddMember:input_type -> gatepass.v1.AddMemberRequest
+	18, // 28: gatepass.v1.WorkspaceService.ListMembers:input_type -> gatepass.v1.ListMembersRequest
+	20, // 29: gatepass.v1.WorkspaceService.UpdateMemberRole:input_type -> gatepass.v1.UpdateMemberRoleRequest
+	22, // 30: gatepass.v1.WorkspaceService.RemoveMember:input_type -> gatepass.v1.RemoveMemberRequest
+	6,  // 31: gatepass.v1.WorkspaceService.GetPolicy:input_type -> gatepass.v1.GetPolicyRequest
+	8,  // 32: gatepass.v1.WorkspaceService.UpdatePolicy:input_type -> gatepass.v1.UpdatePolicyRequest
+	11, // 33: gatepass.v1.WorkspaceService.GetWorkspace:output_type -> gatepass.v1.GetWorkspaceResponse
+	13, // 34: gatepass.v1.WorkspaceService.CreateProject:output_type -> gatepass.v1.CreateProjectResponse
+	15, // 35: gatepass.v1.WorkspaceService.ListProjects:output_type -> gatepass.v1.ListProjectsResponse
+	17, // 36: gatepass.v1.WorkspaceService.AddMember:output_type -> gatepass.v1.AddMemberResponse
+	19, // 37: gatepass.v1.WorkspaceService.ListMembers:output_type -> gatepass.v1.ListMembersResponse
+	21, // 38: gatepass.v1.WorkspaceService.UpdateMemberRole:output_type -> gatepass.v1.UpdateMemberRoleResponse
+	23, // 39: gatepass.v1.WorkspaceService.RemoveMember:output_type -> gatepass.v1.RemoveMemberResponse
+	7,  // 40: gatepass.v1.WorkspaceService.GetPolicy:output_type -> gatepass.v1.GetPolicyResponse
+	9,  // 41: gatepass.v1.WorkspaceService.UpdatePolicy:output_type -> gatepass.v1.UpdatePolicyResponse
+	33, // [33:42] is the sub-list for method output_type
+	24, // [24:33] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_gatepass_v1_workspace_proto_init() }

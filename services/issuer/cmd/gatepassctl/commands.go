@@ -297,7 +297,13 @@ var commands = []command{
 			if err != nil {
 				return err
 			}
-			return c.print(resp, func() { c.memberTable([]*gatepassv1.Member{resp.GetMember()}) })
+			return c.print(resp, func() {
+				c.memberTable([]*gatepassv1.Member{resp.GetMember()})
+				if resp.GetTokensCapped() > 0 {
+					fmt.Fprintf(c.stdout, "%d of the member's tokens capped at the new role\n", resp.GetTokensCapped())
+					c.receipt(resp.GetReceipt())
+				}
+			})
 		}
 	}},
 	{words: []string{"member", "remove"}, args: 1, flags: func(*flag.FlagSet) action {
@@ -306,7 +312,13 @@ var commands = []command{
 			if err != nil {
 				return err
 			}
-			return c.print(resp, func() { c.memberTable([]*gatepassv1.Member{resp.GetMember()}) })
+			return c.print(resp, func() {
+				c.memberTable([]*gatepassv1.Member{resp.GetMember()})
+				if resp.GetTokensDisabled() > 0 {
+					fmt.Fprintf(c.stdout, "%d of the member's tokens disabled\n", resp.GetTokensDisabled())
+					c.receipt(resp.GetReceipt())
+				}
+			})
 		}
 	}},
 	{words: []string{"policy", "get"}, flags: func(*flag.FlagSet) action {
@@ -373,7 +385,7 @@ func bindPolicySet(fs *flag.FlagSet) action {
 	forbidNever := fs.Bool("forbid-never-expires", false, "forbid tokens that never expire")
 	vague := fs.String("vague-names", "", "comma-separated names to treat as vague")
 	vagueAction := fs.String("vague-action", "", "reject or flag")
-	disableRemoved := fs.Bool("disable-removed-members", false, "disable a member's tokens when the member is removed")
+	keepRemoved := fs.Bool("keep-removed-members-tokens", false, "keep a removed member's tokens working instead of disabling them")
 	expiring := fs.Int("expiring-within-days", 0, "review: flag tokens expiring within N days")
 	unused := fs.Int("unused-days", 0, "review: flag tokens unused for N days")
 	disabled := fs.Int("disabled-days", 0, "review: flag tokens disabled for N days")
@@ -399,8 +411,8 @@ func bindPolicySet(fs *flag.FlagSet) action {
 				v, err := parseEnum("VAGUE_NAME_ACTION", *vagueAction, gatepassv1.VagueNameAction_value)
 				bad = err
 				p.VagueNameAction = gatepassv1.VagueNameAction(v)
-			case "disable-removed-members":
-				p.DisableTokensOfRemovedMembers = *disableRemoved
+			case "keep-removed-members-tokens":
+				p.KeepTokensOfRemovedMembers = *keepRemoved
 			case "expiring-within-days":
 				p.Review.ExpiringWithinDays = int32(*expiring)
 			case "unused-days":

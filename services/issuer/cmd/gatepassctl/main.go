@@ -64,7 +64,7 @@ Commands:
   member remove  ID
   policy get
   policy set     [-default-lifetime D] [-max-lifetime D] [-forbid-never-expires=B] [-vague-names a,b]
-                 [-vague-action reject|flag] [-disable-removed-members=B] [-expiring-within-days N]
+                 [-vague-action reject|flag] [-keep-removed-members-tokens=B] [-expiring-within-days N]
                  [-unused-days N] [-disabled-days N] [-max-sources N]
   workspace get
 

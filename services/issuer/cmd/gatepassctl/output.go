@@ -214,7 +214,7 @@ func (c *cli) policyTable(p *gatepassv1.Policy) {
 	w.row("forbid never expires", fmt.Sprint(p.GetForbidNeverExpires()))
 	w.row("vague names", strings.Join(p.GetVagueNames(), ", "))
 	w.row("vague name action", strings.ToLower(strings.TrimPrefix(p.GetVagueNameAction().String(), "VAGUE_NAME_ACTION_")))
-	w.row("disable tokens of removed members", fmt.Sprint(p.GetDisableTokensOfRemovedMembers()))
+	w.row("keep tokens of removed members", fmt.Sprint(p.GetKeepTokensOfRemovedMembers()))
 	r := p.GetReview()
 	w.row("review: expiring within days", fmt.Sprint(r.GetExpiringWithinDays()))
 	w.row("review: unused days", fmt.Sprint(r.GetUnusedDays()))

@@ -55,6 +55,9 @@ func Review(in []Input, p *gatepassv1.Policy, now time.Time) []*gatepassv1.Findi
 			}
 			add(gatepassv1.FindingType_FINDING_TYPE_OWNER_INACTIVE, sev, gatepassv1.SuggestedAction_SUGGESTED_ACTION_TRANSFER_OWNERSHIP,
 				"its owner %s is no longer a member of the workspace", t.GetOwnerId())
+		} else if t.GetRole() > o.GetRole() {
+			add(gatepassv1.FindingType_FINDING_TYPE_OUTRANKS_OWNER, gatepassv1.Severity_SEVERITY_HIGH, gatepassv1.SuggestedAction_SUGGESTED_ACTION_NARROW_ACCESS,
+				"its role %s is above its owner's role %s", roleName(t.GetRole()), roleName(o.GetRole()))
 		}
 		if t.GetNeverExpires() {
 			add(gatepassv1.FindingType_FINDING_TYPE_NO_EXPIRY, gatepassv1.Severity_SEVERITY_MEDIUM, gatepassv1.SuggestedAction_SUGGESTED_ACTION_ROTATE_WITH_EXPIRY,

@@ -16,7 +16,8 @@ func TestFixtureWorkspace(t *testing.T) {
 	ago := func(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(now.Add(-d)) }
 	in := func(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(now.Add(d)) }
 	days := func(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
-	alice := &gatepassv1.Member{Id: "mem_alice", State: gatepassv1.MemberState_MEMBER_STATE_ACTIVE}
+	alice := &gatepassv1.Member{Id: "mem_alice", State: gatepassv1.MemberState_MEMBER_STATE_ACTIVE, Role: gatepassv1.Role_ROLE_ADMIN}
+	carol := &gatepassv1.Member{Id: "mem_carol", State: gatepassv1.MemberState_MEMBER_STATE_ACTIVE, Role: gatepassv1.Role_ROLE_VIEWER}
 	bob := &gatepassv1.Member{Id: "mem_bob", State: gatepassv1.MemberState_MEMBER_STATE_REMOVED}
 	active, disabled := gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE, gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED
 	// model: a narrow, expiring, recently used project token with a clear name.
@@ -46,6 +47,7 @@ func TestFixtureWorkspace(t *testing.T) {
 			}}, alice},
 		{model("tok_shared", "shared-runner"), &gatepassv1.TokenUsage{TokenId: "tok_shared", UseCount: 9, LastUsedTime: ago(time.Hour),
 			Sources: []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"}}, alice},
+		{edit(model("tok_demoted", "demoted-runner"), func(t *gatepassv1.Token) { t.OwnerId = "mem_carol" }), used("tok_demoted"), carol},
 		{edit(model("tok_revoked", "token"), func(t *gatepassv1.Token) { t.Status = gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED }), nil, bob},
 	}
 	flag := &gatepassv1.Policy{VagueNameAction: gatepassv1.VagueNameAction_VAGUE_NAME_ACTION_FLAG}
@@ -72,6 +74,7 @@ func TestFixtureWorkspace(t *testing.T) {
 		"tok_off":      {gatepassv1.FindingType_FINDING_TYPE_DISABLED_LONG},
 		"tok_zombie":   {gatepassv1.FindingType_FINDING_TYPE_USED_WHILE_DISABLED},
 		"tok_shared":   {gatepassv1.FindingType_FINDING_TYPE_MANY_SOURCES},
+		"tok_demoted":  {gatepassv1.FindingType_FINDING_TYPE_OUTRANKS_OWNER},
 	}
 	for id, w := range want {
 		if len(got[id]) != len(w) || got[id][0] != w[0] {

@@ -215,30 +215,72 @@ func TestOwnershipTransfer(t *testing.T) {
 		t.Fatalf("transfer audit: %v %v", audit, err)
 	}
 
-	// Removing Ada: by default her token stays active and review flags it.
-	if _, err := h.ws.RemoveMember(ctx, &gatepassv1.RemoveMemberRequest{MemberId: ada.GetMember().GetId()}); err != nil {
+	// With the policy keeping them, a removed member's tokens stay active
+	// and review flags them.
+	if _, err := h.ws.UpdatePolicy(ctx, &gatepassv1.UpdatePolicyRequest{Policy: &gatepassv1.Policy{KeepTokensOfRemovedMembers: true}}); err != nil {
 		t.Fatal(err)
+	}
+	kept, err := h.ws.RemoveMember(ctx, &gatepassv1.RemoveMemberRequest{MemberId: ada.GetMember().GetId()})
+	if err != nil || kept.GetTokensDisabled() != 0 {
+		t.Fatalf("remove with the keep policy: %v %v", kept, err)
 	}
 	g, _ := h.issuer.GetToken(ctx, &gatepassv1.GetTokenRequest{TokenId: tok.GetId()})
 	if g.GetToken().GetStatus() != gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE {
-		t.Fatal("token of a removed member changed without policy")
+		t.Fatal("token of a removed member changed although the policy keeps it")
 	}
 	rev, _ := h.issuer.ReviewTokens(ctx, &gatepassv1.ReviewTokensRequest{MinSeverity: gatepassv1.Severity_SEVERITY_HIGH})
 	if len(rev.GetFindings()) != 1 || rev.GetFindings()[0].GetType() != gatepassv1.FindingType_FINDING_TYPE_OWNER_INACTIVE {
 		t.Fatalf("review after removal: %v", rev.GetFindings())
 	}
-	// With the policy, removing a member disables their tokens.
-	if _, err := h.ws.UpdatePolicy(ctx, &gatepassv1.UpdatePolicyRequest{Policy: &gatepassv1.Policy{DisableTokensOfRemovedMembers: true}}); err != nil {
+	// By default, removing a member disables their tokens, with a receipt.
+	if _, err := h.ws.UpdatePolicy(ctx, &gatepassv1.UpdatePolicyRequest{Policy: &gatepassv1.Policy{}}); err != nil {
 		t.Fatal(err)
 	}
 	bob, _ := h.ws.AddMember(ctx, &gatepassv1.AddMemberRequest{DisplayName: "Bob", Role: admin})
 	_, bobs := h.mustCreate(t, h.owner, &gatepassv1.CreateTokenRequest{Name: "bobs-sync", Role: tester, NeverExpires: true, OwnerId: bob.GetMember().GetId()})
-	if _, err := h.ws.RemoveMember(ctx, &gatepassv1.RemoveMemberRequest{MemberId: bob.GetMember().GetId()}); err != nil {
-		t.Fatal(err)
+	removed, err := h.ws.RemoveMember(ctx, &gatepassv1.RemoveMemberRequest{MemberId: bob.GetMember().GetId()})
+	if err != nil || removed.GetTokensDisabled() != 1 || removed.GetReceipt().GetSequence() == 0 {
+		t.Fatalf("remove: %v %v", removed, err)
 	}
 	g, _ = h.issuer.GetToken(ctx, &gatepassv1.GetTokenRequest{TokenId: bobs.GetId()})
 	if g.GetToken().GetStatus() != gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED {
-		t.Fatalf("policy did not disable the removed member's token: %v", g.GetToken().GetStatus())
+		t.Fatalf("removing a member left their token %v", g.GetToken().GetStatus())
+	}
+}
+
+// TestDemotionCapsTokens: lowering a member's role caps the role of every
+// token they own, so a demoted admin's admin tokens no longer pass admin
+// checks at the validators (the first version left them untouched).
+func TestDemotionCapsTokens(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := as(t, h.owner)
+	ada, err := h.ws.AddMember(ctx, &gatepassv1.AddMemberRequest{DisplayName: "Ada", Role: admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, high := h.mustCreate(t, h.owner, &gatepassv1.CreateTokenRequest{Name: "ada-admin-sync", Role: admin, NeverExpires: true, OwnerId: ada.GetMember().GetId()})
+	_, low := h.mustCreate(t, h.owner, &gatepassv1.CreateTokenRequest{Name: "ada-dashboard", Role: gatepassv1.Role_ROLE_VIEWER, NeverExpires: true, OwnerId: ada.GetMember().GetId()})
+	resp, err := h.ws.UpdateMemberRole(ctx, &gatepassv1.UpdateMemberRoleRequest{MemberId: ada.GetMember().GetId(), Role: tester})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetTokensCapped() != 1 || resp.GetReceipt().GetSequence() == 0 {
+		t.Fatalf("demotion: %v", resp)
+	}
+	for id, want := range map[string]gatepassv1.Role{high.GetId(): tester, low.GetId(): gatepassv1.Role_ROLE_VIEWER} {
+		g, err := h.issuer.GetToken(ctx, &gatepassv1.GetTokenRequest{TokenId: id})
+		if err != nil || g.GetToken().GetRole() != want {
+			t.Fatalf("token %s after demotion: %v %v", id, g.GetToken().GetRole(), err)
+		}
+	}
+	audit, err := h.issuer.ListAuditEvents(ctx, &gatepassv1.ListAuditEventsRequest{TargetId: high.GetId(), Action: "token.role_capped"})
+	if err != nil || len(audit.GetEvents()) != 1 {
+		t.Fatalf("cap audit: %v %v", audit, err)
+	}
+	// Promoting again gives nothing back: a new token is a new decision.
+	if resp, err := h.ws.UpdateMemberRole(ctx, &gatepassv1.UpdateMemberRoleRequest{MemberId: ada.GetMember().GetId(), Role: admin}); err != nil || resp.GetTokensCapped() != 0 {
+		t.Fatalf("promotion: %v %v", resp, err)
 	}
 }
 

@@ -194,12 +194,12 @@ func TestMembers(t *testing.T) {
 	}
 	_, err = h.issuer.ListTokens(as(t, adaSecret), &gatepassv1.ListTokensRequest{})
 	wantCode(t, err, codes.PermissionDenied)
-	// Removing her keeps her tokens but strips their issuer rights.
+	// Removing her disables her tokens (the default policy).
 	if _, err := h.ws.RemoveMember(ctx, &gatepassv1.RemoveMemberRequest{MemberId: m.GetMember().GetId()}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = h.ws.ListProjects(as(t, adaSecret), &gatepassv1.ListProjectsRequest{})
-	wantCode(t, err, codes.PermissionDenied)
+	wantCode(t, err, codes.Unauthenticated)
 	// The last owner cannot be removed or demoted.
 	ws, err := h.ws.ListMembers(ctx, &gatepassv1.ListMembersRequest{})
 	if err != nil {

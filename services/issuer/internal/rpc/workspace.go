@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/services/issuer/internal/access"
@@ -122,55 +123,84 @@ func (s *Workspace) ListMembers(ctx context.Context, _ *gatepassv1.ListMembersRe
 	return resp, toStatus(err, "member")
 }
 
-// UpdateMemberRole implements WorkspaceService.
+// UpdateMemberRole implements WorkspaceService. Lowering a member's role
+// caps every token they own at the new role, in the same transaction, and
+// waits for the validators as any change does: a demoted admin's tokens
+// stop passing admin checks everywhere before the call returns.
 func (s *Workspace) UpdateMemberRole(ctx context.Context, req *gatepassv1.UpdateMemberRoleRequest) (*gatepassv1.UpdateMemberRoleResponse, error) {
-	m, err := s.changeMember(ctx, req.GetMemberId(), "member.update_role", func(m *gatepassv1.Member) {
+	m, events, err := s.changeMember(ctx, req.GetMemberId(), "member.update_role", func(m *gatepassv1.Member) {
 		m.Role = req.GetRole()
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &gatepassv1.UpdateMemberRoleResponse{Member: m}, nil
+	resp := &gatepassv1.UpdateMemberRoleResponse{Member: m, TokensCapped: int32(len(events))}
+	if len(events) > 0 {
+		resp.Receipt = s.propagate(ctx, events[len(events)-1])
+	}
+	return resp, nil
 }
 
-// RemoveMember implements WorkspaceService.
+// RemoveMember implements WorkspaceService. The member's active tokens are
+// disabled, and the call waits for the validators, unless the workspace
+// policy keeps them working (review then flags them).
 func (s *Workspace) RemoveMember(ctx context.Context, req *gatepassv1.RemoveMemberRequest) (*gatepassv1.RemoveMemberResponse, error) {
-	m, err := s.changeMember(ctx, req.GetMemberId(), "member.remove", func(m *gatepassv1.Member) {
+	m, events, err := s.changeMember(ctx, req.GetMemberId(), "member.remove", func(m *gatepassv1.Member) {
 		m.State = gatepassv1.MemberState_MEMBER_STATE_REMOVED
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &gatepassv1.RemoveMemberResponse{Member: m}, nil
+	resp := &gatepassv1.RemoveMemberResponse{Member: m, TokensDisabled: int32(len(events))}
+	if len(events) > 0 {
+		resp.Receipt = s.propagate(ctx, events[len(events)-1])
+	}
+	return resp, nil
 }
 
-// disableTokensOf disables a removed member's active tokens when the
-// workspace policy asks for it.
-func (s *Workspace) disableTokensOf(tx *store.Tx, p access.Principal, m *gatepassv1.Member) error {
-	pol, err := tx.Policy(m.GetWorkspaceId())
-	if err != nil || !pol.GetDisableTokensOfRemovedMembers() {
-		return err
-	}
-	var ids []string
-	err = tx.ScanTokens(m.GetWorkspaceId(), "", func(t *gatepassv1.Token) bool {
-		if t.GetOwnerId() == m.GetId() && t.GetStatus() == gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE {
-			ids = append(ids, t.GetId())
+// restrictTokensOf brings a member's tokens in line with the member after a
+// change: removed, their active tokens are disabled (unless the policy keeps
+// them); demoted, their tokens' roles are capped at the new role. It
+// returns the events written.
+func (s *Workspace) restrictTokensOf(tx *store.Tx, p access.Principal, m *gatepassv1.Member) ([]string, error) {
+	removed := m.GetState() == gatepassv1.MemberState_MEMBER_STATE_REMOVED
+	if removed {
+		pol, err := tx.Policy(m.GetWorkspaceId())
+		if err != nil || pol.GetKeepTokensOfRemovedMembers() {
+			return nil, err
 		}
-		return true
-	})
+	}
+	tokens, err := tx.TokensOf(m.GetId())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, id := range ids {
-		st, err := tx.Token(id)
+	var events []string
+	for _, st := range tokens {
+		t := st.GetToken()
+		if t.GetWorkspaceId() != m.GetWorkspaceId() || t.GetStatus() == gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED {
+			continue
+		}
+		var id string
+		switch {
+		case removed && t.GetStatus() == gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE:
+			id, err = applyChange(tx, s.Deps, st, access.Disable, "owner removed from the workspace", auditOf(p, "", "", "", ""))
+		case !removed && t.GetRole() > m.GetRole():
+			t.Role = m.GetRole()
+			if id, err = tx.PutToken(st); err == nil {
+				a := auditOf(p, "", "", "", "")
+				a.WorkspaceId, a.Action, a.TargetId = t.GetWorkspaceId(), "token.role_capped", t.GetId()
+				a.Reason = "owner's role lowered to " + strings.TrimPrefix(m.GetRole().String(), "ROLE_")
+				err = tx.Audit(a)
+			}
+		default:
+			continue
+		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if _, err := applyChange(tx, s.Deps, st, access.Disable, "owner removed from the workspace", auditOf(p, "", "", "", "")); err != nil {
-			return err
-		}
+		events = append(events, id)
 	}
-	return nil
+	return events, nil
 }
 
 // GetPolicy implements WorkspaceService.
@@ -214,9 +244,10 @@ func (s *Workspace) UpdatePolicy(ctx context.Context, req *gatepassv1.UpdatePoli
 
 // changeMember applies edit to an active member of the caller's workspace,
 // refusing changes above the caller's role or that leave no active owner.
-func (s *Workspace) changeMember(ctx context.Context, id, action string, edit func(*gatepassv1.Member)) (*gatepassv1.Member, error) {
+func (s *Workspace) changeMember(ctx context.Context, id, action string, edit func(*gatepassv1.Member)) (*gatepassv1.Member, []string, error) {
 	p := principal(ctx)
 	var m *gatepassv1.Member
+	var events []string
 	err := s.Store.Update(func(tx *store.Tx) error {
 		var err error
 		m, err = tx.Member(id)
@@ -244,16 +275,16 @@ func (s *Workspace) changeMember(ctx context.Context, id, action string, edit fu
 		if err := tx.Audit(s.audit(p, action, m.GetId())); err != nil {
 			return err
 		}
-		if m.GetState() == gatepassv1.MemberState_MEMBER_STATE_REMOVED {
-			return s.disableTokensOf(tx, p, m)
+		if m.GetState() == gatepassv1.MemberState_MEMBER_STATE_REMOVED || m.GetRole() < gatepassv1.Role(current) {
+			events, err = s.restrictTokensOf(tx, p, m)
 		}
-		return nil
+		return err
 	})
 	if err != nil {
-		return nil, toStatus(err, "member")
+		return nil, nil, toStatus(err, "member")
 	}
 	s.Publisher.Notify()
-	return m, nil
+	return m, events, nil
 }
 
 // keepsAnOwner fails when changed would leave its workspace without an

@@ -31,6 +31,8 @@ var (
 	bucketTokens     = []byte("tokens")
 	bucketDigests    = []byte("digests")
 	bucketWSTokens   = []byte("workspace_tokens")
+	// bucketOwnerTokens indexes tokens by owner: owner id, NUL, token id.
+	bucketOwnerTokens = []byte("owner_tokens")
 	bucketAudit      = []byte("audit")
 	bucketOutbox     = []byte("outbox")
 	// Lanes of the outbox besides bucketOutbox (lifecycle changes).
@@ -75,6 +77,9 @@ func Open(path string, signer *event.Signer, now func() time.Time) (*Store, erro
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if err := initOwnerIndex(tx); err != nil {
+			return err
 		}
 		return initDigest(tx)
 	})
@@ -245,6 +250,9 @@ func (tx *Tx) PutToken(st *gatepassv1.TokenState) (eventID string, err error) {
 		return "", err
 	}
 	if err := tx.btx.Bucket(bucketWSTokens).Put(wsKey(t.GetWorkspaceId(), t.GetId()), nil); err != nil {
+		return "", err
+	}
+	if err := tx.indexOwner(old, st); err != nil {
 		return "", err
 	}
 	return tx.enqueue(propagation.LaneChange, &gatepassv1.Event{Body: &gatepassv1.Event_Token{Token: st}})
