@@ -33,8 +33,8 @@ var (
 	bucketWSTokens   = []byte("workspace_tokens")
 	// bucketOwnerTokens indexes tokens by owner: owner id, NUL, token id.
 	bucketOwnerTokens = []byte("owner_tokens")
-	bucketAudit      = []byte("audit")
-	bucketOutbox     = []byte("outbox")
+	bucketAudit       = []byte("audit")
+	bucketOutbox      = []byte("outbox")
 	// Lanes of the outbox besides bucketOutbox (lifecycle changes).
 	bucketOutboxBulk  = []byte("outbox_bulk")
 	bucketOutboxAudit = []byte("outbox_audit")
