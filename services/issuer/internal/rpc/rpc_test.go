@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -408,6 +409,53 @@ func TestEveryRequestIsValidated(t *testing.T) {
 			}
 			if err := v.Validate(mt.New().Interface()); status.Code(err) == codes.Internal {
 				t.Errorf("%s has no request validation", methods.Get(i).FullName())
+			}
+		}
+	}
+}
+
+// TestFreeTextRefusesSecretsAndInvisibleCharacters: a secret pasted into a
+// reason is refused without being echoed, and reaches no log, audit record
+// or stream message; names refuse control and format characters.
+func TestFreeTextRefusesSecretsAndInvisibleCharacters(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := as(t, h.owner)
+	secret, tok := h.mustCreate(t, h.owner, &gatepassv1.CreateTokenRequest{Name: "leaky-runner", Role: tester, NeverExpires: forever})
+	_, err := h.issuer.DisableToken(ctx, &gatepassv1.DisableTokenRequest{TokenId: tok.GetId(), Reason: "it leaked, the value was " + secret})
+	wantCode(t, err, codes.InvalidArgument)
+	if violatedField(err) != "reason" || strings.Contains(err.Error(), secret) {
+		t.Fatalf("error %v", err)
+	}
+	for _, name := range []string{"ci-runner\u202egnp", "zero\u200bwidth-runner", "bell\a-runner"} {
+		_, err := h.issuer.CreateToken(ctx, &gatepassv1.CreateTokenRequest{Name: name, Role: tester, NeverExpires: forever})
+		if violatedField(err) != "name" {
+			t.Errorf("name %q: %v", name, err)
+		}
+	}
+	// A legitimate disable, so the streams hold something.
+	if _, err := h.issuer.DisableToken(ctx, &gatepassv1.DisableTokenRequest{TokenId: tok.GetId(), Reason: "rotating"}); err != nil {
+		t.Fatal(err)
+	}
+	audit, err := h.issuer.ListAuditEvents(ctx, &gatepassv1.ListAuditEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(audit.String(), secret) {
+		t.Fatal("the secret reached the audit trail")
+	}
+	if strings.Contains(h.logs.String(), secret) {
+		t.Fatal("the secret reached the logs")
+	}
+	for _, name := range []string{event.StreamName, event.AuditStreamName} {
+		stream, err := h.js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _ := stream.Info(ctx)
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+			if m, err := stream.GetMsg(ctx, seq); err == nil && strings.Contains(string(m.Data), secret) {
+				t.Fatalf("the secret reached %s", name)
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/grpcserver"
+	"github.com/gatepass/gatepass/pkg/token"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -144,9 +145,15 @@ func text(field, s string, minLen, maxLen int) error {
 		return grpcserver.FieldError(field, "must be %d to %d characters, got %d", minLen, maxLen, n)
 	}
 	for _, c := range s {
-		if unicode.IsControl(c) {
-			return grpcserver.FieldError(field, "must not contain control characters")
+		// Cc and Cf: control characters, and invisible format characters
+		// (zero-width, bidi overrides) that make text read as other text.
+		if unicode.IsControl(c) || unicode.Is(unicode.Cf, c) {
+			return grpcserver.FieldError(field, "must not contain control or format characters")
 		}
+	}
+	if token.ContainsSecret(s) {
+		// Never echo the value: it holds a secret.
+		return grpcserver.FieldError(field, "must not contain a token secret; revoke a leaked token instead of quoting it")
 	}
 	return nil
 }

@@ -1,0 +1,27 @@
+package token
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestContainsSecret(t *testing.T) {
+	t.Parallel()
+	gp, _ := Format{}.Mint()
+	other, _ := Format{Prefix: "acme"}.Mint()
+	fake := "gp_" + strings.Repeat("A", 36)
+	for s, want := range map[string]bool{
+		gp.String():                           true,
+		"rotated, old one was " + gp.String(): true,
+		"x" + gp.String() + "y":               true,
+		"leaked: " + other.String() + ".":     true,
+		"ci-regression-runner":                false,
+		fake:                                  false, // no valid checksum
+		"tok_0VcLk2ndXhaKoVUmqn39Zk":          false,
+		gp.String()[:len(gp.String())-1]:      false,
+	} {
+		if got := ContainsSecret(s); got != want {
+			t.Errorf("ContainsSecret(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
