@@ -844,7 +844,10 @@ type RevokeTokenRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	TokenId string                 `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
 	// Why, for the audit trail; up to 512 characters.
-	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Also revoke every successor created by rotation from this token (its
+	// replacement, the replacement's replacement, ...).
+	Cascade       bool `protobuf:"varint,3,opt,name=cascade,proto3" json:"cascade,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -893,12 +896,22 @@ func (x *RevokeTokenRequest) GetReason() string {
 	return ""
 }
 
+func (x *RevokeTokenRequest) GetCascade() bool {
+	if x != nil {
+		return x.Cascade
+	}
+	return false
+}
+
 type RevokeTokenResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Token         *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
-	Receipt       *PropagationReceipt    `protobuf:"bytes,2,opt,name=receipt,proto3" json:"receipt,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// The receipt covers every token revoked, successors included.
+	Receipt *PropagationReceipt `protobuf:"bytes,2,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// With cascade: the successors revoked as well.
+	RevokedSuccessorIds []string `protobuf:"bytes,3,rep,name=revoked_successor_ids,json=revokedSuccessorIds,proto3" json:"revoked_successor_ids,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *RevokeTokenResponse) Reset() {
@@ -941,6 +954,13 @@ func (x *RevokeTokenResponse) GetToken() *Token {
 func (x *RevokeTokenResponse) GetReceipt() *PropagationReceipt {
 	if x != nil {
 		return x.Receipt
+	}
+	return nil
+}
+
+func (x *RevokeTokenResponse) GetRevokedSuccessorIds() []string {
+	if x != nil {
+		return x.RevokedSuccessorIds
 	}
 	return nil
 }
@@ -1807,13 +1827,15 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"z\n" +
 	"\x13EnableTokenResponse\x12(\n" +
 	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x129\n" +
-	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"G\n" +
+	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"a\n" +
 	"\x12RevokeTokenRequest\x12\x19\n" +
 	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"z\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n" +
+	"\acascade\x18\x03 \x01(\bR\acascade\"\xae\x01\n" +
 	"\x13RevokeTokenResponse\x12(\n" +
 	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x129\n" +
-	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"\xbd\x01\n" +
+	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\x122\n" +
+	"\x15revoked_successor_ids\x18\x03 \x03(\tR\x13revokedSuccessorIds\"\xbd\x01\n" +
 	"\x12UpdateTokenRequest\x12\x19\n" +
 	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +

@@ -381,8 +381,12 @@ type Policy struct {
 	// Keep a removed member's tokens working (review flags them) instead of
 	// disabling them, which is the default.
 	KeepTokensOfRemovedMembers bool `protobuf:"varint,8,opt,name=keep_tokens_of_removed_members,json=keepTokensOfRemovedMembers,proto3" json:"keep_tokens_of_removed_members,omitempty"`
-	unknownFields              protoimpl.UnknownFields
-	sizeCache                  protoimpl.SizeCache
+	// Longest time a self-rotated token keeps working beside its
+	// replacement: a self-rotation always schedules the old token's
+	// revocation within it. Unset: 7 days.
+	MaxRotationOverlap *durationpb.Duration `protobuf:"bytes,9,opt,name=max_rotation_overlap,json=maxRotationOverlap,proto3" json:"max_rotation_overlap,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Policy) Reset() {
@@ -470,6 +474,13 @@ func (x *Policy) GetKeepTokensOfRemovedMembers() bool {
 		return x.KeepTokensOfRemovedMembers
 	}
 	return false
+}
+
+func (x *Policy) GetMaxRotationOverlap() *durationpb.Duration {
+	if x != nil {
+		return x.MaxRotationOverlap
+	}
+	return nil
 }
 
 type GetPolicyRequest struct {
@@ -1322,7 +1333,7 @@ const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xee\x03\n" +
+	"updateTime\"\xbb\x04\n" +
 	"\x06Policy\x12D\n" +
 	"\x10default_lifetime\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x0fdefaultLifetime\x12<\n" +
 	"\fmax_lifetime\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\vmaxLifetime\x120\n" +
@@ -1332,7 +1343,8 @@ const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\x11vague_name_action\x18\x05 \x01(\x0e2\x1c.gatepass.v1.VagueNameActionR\x0fvagueNameAction\x12L\n" +
 	"!disable_tokens_of_removed_members\x18\x06 \x01(\bB\x02\x18\x01R\x1ddisableTokensOfRemovedMembers\x121\n" +
 	"\x06review\x18\a \x01(\v2\x19.gatepass.v1.ReviewPolicyR\x06review\x12B\n" +
-	"\x1ekeep_tokens_of_removed_members\x18\b \x01(\bR\x1akeepTokensOfRemovedMembers\"\x12\n" +
+	"\x1ekeep_tokens_of_removed_members\x18\b \x01(\bR\x1akeepTokensOfRemovedMembers\x12K\n" +
+	"\x14max_rotation_overlap\x18\t \x01(\v2\x19.google.protobuf.DurationR\x12maxRotationOverlap\"\x12\n" +
 	"\x10GetPolicyRequest\"@\n" +
 	"\x11GetPolicyResponse\x12+\n" +
 	"\x06policy\x18\x01 \x01(\v2\x13.gatepass.v1.PolicyR\x06policy\"B\n" +
@@ -1448,43 +1460,44 @@ var file_gatepass_v1_workspace_proto_depIdxs = []int32{
 	26, // 7: gatepass.v1.Policy.max_lifetime:type_name -> google.protobuf.Duration
 	1,  // 8: gatepass.v1.Policy.vague_name_action:type_name -> gatepass.v1.VagueNameAction
 	27, // 9: gatepass.v1.Policy.review:type_name -> gatepass.v1.ReviewPolicy
-	5,  // 10: gatepass.v1.GetPolicyResponse.policy:type_name -> gatepass.v1.Policy
-	5,  // 11: gatepass.v1.UpdatePolicyRequest.policy:type_name -> gatepass.v1.Policy
-	5,  // 12: gatepass.v1.UpdatePolicyResponse.policy:type_name -> gatepass.v1.Policy
-	2,  // 13: gatepass.v1.GetWorkspaceResponse.workspace:type_name -> gatepass.v1.Workspace
-	3,  // 14: gatepass.v1.CreateProjectResponse.project:type_name -> gatepass.v1.Project
-	3,  // 15: gatepass.v1.ListProjectsResponse.projects:type_name -> gatepass.v1.Project
-	25, // 16: gatepass.v1.AddMemberRequest.role:type_name -> gatepass.v1.Role
-	4,  // 17: gatepass.v1.AddMemberResponse.member:type_name -> gatepass.v1.Member
-	4,  // 18: gatepass.v1.ListMembersResponse.members:type_name -> gatepass.v1.Member
-	25, // 19: gatepass.v1.UpdateMemberRoleRequest.role:type_name -> gatepass.v1.Role
-	4,  // 20: gatepass.v1.UpdateMemberRoleResponse.member:type_name -> gatepass.v1.Member
-	28, // 21: gatepass.v1.UpdateMemberRoleResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	4,  // 22: gatepass.v1.RemoveMemberResponse.member:type_name -> gatepass.v1.Member
-	28, // 23: gatepass.v1.RemoveMemberResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	10, // 24: gatepass.v1.WorkspaceService.GetWorkspace:input_type -> gatepass.v1.GetWorkspaceRequest
-	12, // 25: gatepass.v1.WorkspaceService.CreateProject:input_type -> gatepass.v1.CreateProjectRequest
-	14, // 26: gatepass.v1.WorkspaceService.ListProjects:input_type -> gatepass.v1.ListProjectsRequest
-	16, // 27: gatepass.v1.WorkspaceService.AddMember:input_type -> gatepass.v1.AddMemberRequest
-	18, // 28: gatepass.v1.WorkspaceService.ListMembers:input_type -> gatepass.v1.ListMembersRequest
-	20, // 29: gatepass.v1.WorkspaceService.UpdateMemberRole:input_type -> gatepass.v1.UpdateMemberRoleRequest
-	22, // 30: gatepass.v1.WorkspaceService.RemoveMember:input_type -> gatepass.v1.RemoveMemberRequest
-	6,  // 31: gatepass.v1.WorkspaceService.GetPolicy:input_type -> gatepass.v1.GetPolicyRequest
-	8,  // 32: gatepass.v1.WorkspaceService.UpdatePolicy:input_type -> gatepass.v1.UpdatePolicyRequest
-	11, // 33: gatepass.v1.WorkspaceService.GetWorkspace:output_type -> gatepass.v1.GetWorkspaceResponse
-	13, // 34: gatepass.v1.WorkspaceService.CreateProject:output_type -> gatepass.v1.CreateProjectResponse
-	15, // 35: gatepass.v1.WorkspaceService.ListProjects:output_type -> gatepass.v1.ListProjectsResponse
-	17, // 36: gatepass.v1.WorkspaceService.AddMember:output_type -> gatepass.v1.AddMemberResponse
-	19, // 37: gatepass.v1.WorkspaceService.ListMembers:output_type -> gatepass.v1.ListMembersResponse
-	21, // 38: gatepass.v1.WorkspaceService.UpdateMemberRole:output_type -> gatepass.v1.UpdateMemberRoleResponse
-	23, // 39: gatepass.v1.WorkspaceService.RemoveMember:output_type -> gatepass.v1.RemoveMemberResponse
-	7,  // 40: gatepass.v1.WorkspaceService.GetPolicy:output_type -> gatepass.v1.GetPolicyResponse
-	9,  // 41: gatepass.v1.WorkspaceService.UpdatePolicy:output_type -> gatepass.v1.UpdatePolicyResponse
-	33, // [33:42] is the sub-list for method output_type
-	24, // [24:33] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	26, // 10: gatepass.v1.Policy.max_rotation_overlap:type_name -> google.protobuf.Duration
+	5,  // 11: gatepass.v1.GetPolicyResponse.policy:type_name -> gatepass.v1.Policy
+	5,  // 12: gatepass.v1.UpdatePolicyRequest.policy:type_name -> gatepass.v1.Policy
+	5,  // 13: gatepass.v1.UpdatePolicyResponse.policy:type_name -> gatepass.v1.Policy
+	2,  // 14: gatepass.v1.GetWorkspaceResponse.workspace:type_name -> gatepass.v1.Workspace
+	3,  // 15: gatepass.v1.CreateProjectResponse.project:type_name -> gatepass.v1.Project
+	3,  // 16: gatepass.v1.ListProjectsResponse.projects:type_name -> gatepass.v1.Project
+	25, // 17: gatepass.v1.AddMemberRequest.role:type_name -> gatepass.v1.Role
+	4,  // 18: gatepass.v1.AddMemberResponse.member:type_name -> gatepass.v1.Member
+	4,  // 19: gatepass.v1.ListMembersResponse.members:type_name -> gatepass.v1.Member
+	25, // 20: gatepass.v1.UpdateMemberRoleRequest.role:type_name -> gatepass.v1.Role
+	4,  // 21: gatepass.v1.UpdateMemberRoleResponse.member:type_name -> gatepass.v1.Member
+	28, // 22: gatepass.v1.UpdateMemberRoleResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	4,  // 23: gatepass.v1.RemoveMemberResponse.member:type_name -> gatepass.v1.Member
+	28, // 24: gatepass.v1.RemoveMemberResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	10, // 25: gatepass.v1.WorkspaceService.GetWorkspace:input_type -> gatepass.v1.GetWorkspaceRequest
+	12, // 26: gatepass.v1.WorkspaceService.CreateProject:input_type -> gatepass.v1.CreateProjectRequest
+	14, // 27: gatepass.v1.WorkspaceService.ListProjects:input_type -> gatepass.v1.ListProjectsRequest
+	16, // 28: gatepass.v1.WorkspaceService.AddMember:input_type -> gatepass.v1.AddMemberRequest
+	18, // 29: gatepass.v1.WorkspaceService.ListMembers:input_type -> gatepass.v1.ListMembersRequest
+	20, // 30: gatepass.v1.WorkspaceService.UpdateMemberRole:input_type -> gatepass.v1.UpdateMemberRoleRequest
+	22, // 31: gatepass.v1.WorkspaceService.RemoveMember:input_type -> gatepass.v1.RemoveMemberRequest
+	6,  // 32: gatepass.v1.WorkspaceService.GetPolicy:input_type -> gatepass.v1.GetPolicyRequest
+	8,  // 33: gatepass.v1.WorkspaceService.UpdatePolicy:input_type -> gatepass.v1.UpdatePolicyRequest
+	11, // 34: gatepass.v1.WorkspaceService.GetWorkspace:output_type -> gatepass.v1.GetWorkspaceResponse
+	13, // 35: gatepass.v1.WorkspaceService.CreateProject:output_type -> gatepass.v1.CreateProjectResponse
+	15, // 36: gatepass.v1.WorkspaceService.ListProjects:output_type -> gatepass.v1.ListProjectsResponse
+	17, // 37: gatepass.v1.WorkspaceService.AddMember:output_type -> gatepass.v1.AddMemberResponse
+	19, // 38: gatepass.v1.WorkspaceService.ListMembers:output_type -> gatepass.v1.ListMembersResponse
+	21, // 39: gatepass.v1.WorkspaceService.UpdateMemberRole:output_type -> gatepass.v1.UpdateMemberRoleResponse
+	23, // 40: gatepass.v1.WorkspaceService.RemoveMember:output_type -> gatepass.v1.RemoveMemberResponse
+	7,  // 41: gatepass.v1.WorkspaceService.GetPolicy:output_type -> gatepass.v1.GetPolicyResponse
+	9,  // 42: gatepass.v1.WorkspaceService.UpdatePolicy:output_type -> gatepass.v1.UpdatePolicyResponse
+	34, // [34:43] is the sub-list for method output_type
+	25, // [25:34] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_gatepass_v1_workspace_proto_init() }

@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -56,6 +58,7 @@ func (c *cli) exec(ctx context.Context, cmd command, args []string) int {
 	tokenFile := fs.String("token-file", "", "file holding your gatepass token (default: env GATEPASS_TOKEN)")
 	fs.StringVar(&c.output, "o", "table", "output format: table or json")
 	caFile := fs.String("tls-ca", "", "CA certificate to verify the issuer (default plaintext)")
+	insecurePlain := fs.Bool("insecure", false, "allow plaintext to an issuer that is not on loopback")
 	timeout := fs.Duration("timeout", 30*time.Second, "per-call timeout")
 	action := cmd.flags(fs)
 	if err := fs.Parse(interleave(fs, args)); err != nil {
@@ -73,6 +76,10 @@ func (c *cli) exec(ctx context.Context, cmd command, args []string) int {
 	if err != nil {
 		fmt.Fprintf(c.stderr, "gatepassctl: %v\n", err)
 		return exitAuth
+	}
+	if *caFile == "" && !*insecurePlain && !loopback(*issuerAddr) {
+		fmt.Fprintf(c.stderr, "gatepassctl: refusing to send a token in plaintext to %s; pass -tls-ca, or -insecure if you must\n", *issuerAddr)
+		return exitUsage
 	}
 	conn, err := dial(*issuerAddr, *caFile)
 	if err != nil {
@@ -150,10 +157,27 @@ func dial(addr, caFile string) (*grpc.ClientConn, error) {
 	return conn, nil
 }
 
+// loopback reports whether an issuer address is on this machine.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
 // report prints an error and maps it to an exit code.
 func (c *cli) report(err error) int {
 	if err == nil {
 		return exitOK
+	}
+	if errors.Is(err, errUnconfirmed) {
+		fmt.Fprintf(c.stderr, "gatepassctl: %v\n", err)
+		return exitUnconfirmed
 	}
 	var ue usageError
 	if errors.As(err, &ue) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -170,7 +171,7 @@ var commands = []command{
 			return c.print(resp, func() { c.tokenDetail(resp.GetToken()) })
 		}
 	}},
-	lifecycle("disable"), lifecycle("enable"), lifecycle("revoke"),
+	lifecycle("disable"), lifecycle("enable"), lifecycle("revoke"), chain(),
 	{words: []string{"token", "rotate"}, args: 1, flags: func(fs *flag.FlagSet) action {
 		var exp expiry
 		exp.bind(fs, false)
@@ -350,6 +351,10 @@ var commands = []command{
 func lifecycle(verb string) command {
 	return &spec{words: []string{"token", verb}, args: 1, flags: func(fs *flag.FlagSet) action {
 		reason := fs.String("reason", "", "why, for the audit trail")
+		cascade := false
+		if verb == "revoke" {
+			fs.BoolVar(&cascade, "cascade", false, "also revoke every successor created by rotation from the token")
+		}
 		return func(ctx context.Context, c *cli, args []string) error {
 			var t *gatepassv1.Token
 			var r *gatepassv1.PropagationReceipt
@@ -360,7 +365,7 @@ func lifecycle(verb string) command {
 					return err
 				}
 				t, r = out.GetToken(), out.GetReceipt()
-				return c.print(out, func() { c.changed(t, r) })
+				return unconfirmed(r, c.print(out, func() { c.changed(t, r) }))
 			case "enable":
 				out, err := c.issuer.EnableToken(ctx, &gatepassv1.EnableTokenRequest{TokenId: args[0], Reason: *reason})
 				if err != nil {
@@ -369,14 +374,69 @@ func lifecycle(verb string) command {
 				t, r = out.GetToken(), out.GetReceipt()
 				return c.print(out, func() { c.changed(t, r) })
 			}
-			out, err := c.issuer.RevokeToken(ctx, &gatepassv1.RevokeTokenRequest{TokenId: args[0], Reason: *reason})
+			out, err := c.issuer.RevokeToken(ctx, &gatepassv1.RevokeTokenRequest{TokenId: args[0], Reason: *reason, Cascade: cascade})
 			if err != nil {
 				return err
 			}
 			t, r = out.GetToken(), out.GetReceipt()
-			return c.print(out, func() { c.changed(t, r) })
+			return unconfirmed(r, c.print(out, func() {
+				c.changed(t, r)
+				for _, id := range out.GetRevokedSuccessorIds() {
+					fmt.Fprintf(c.stdout, "successor %s revoked too\n", clean(id))
+				}
+			}))
 		}
 	}}
+}
+
+// chain prints a token's rotation chain, oldest first, by following
+// replaces and replaced_by links.
+func chain() command {
+	return &spec{words: []string{"token", "chain"}, args: 1, flags: func(*flag.FlagSet) action {
+		return func(ctx context.Context, c *cli, args []string) error {
+			get := func(id string) (*gatepassv1.Token, error) {
+				out, err := c.issuer.GetToken(ctx, &gatepassv1.GetTokenRequest{TokenId: id})
+				return out.GetToken(), err
+			}
+			t, err := get(args[0])
+			if err != nil {
+				return err
+			}
+			const limit = 1000 // a chain is short; this bounds a cycle
+			seen := map[string]bool{t.GetId(): true}
+			tokens := []*gatepassv1.Token{t}
+			for id := t.GetReplacesTokenId(); id != "" && !seen[id] && len(tokens) < limit; {
+				prev, err := get(id)
+				if err != nil {
+					return err
+				}
+				seen[id] = true
+				tokens = append([]*gatepassv1.Token{prev}, tokens...)
+				id = prev.GetReplacesTokenId()
+			}
+			for id := t.GetReplacedByTokenId(); id != "" && !seen[id] && len(tokens) < limit; {
+				next, err := get(id)
+				if err != nil {
+					return err
+				}
+				seen[id] = true
+				tokens = append(tokens, next)
+				id = next.GetReplacedByTokenId()
+			}
+			return c.print(&gatepassv1.ListTokensResponse{Tokens: tokens}, func() { c.tokenTable(tokens) })
+		}
+	}}
+}
+
+// errUnconfirmed is returned when a change's receipt is incomplete: the
+// change is committed, but not every validator confirmed it in time.
+var errUnconfirmed = errors.New("not every validator confirmed the change in time")
+
+func unconfirmed(r *gatepassv1.PropagationReceipt, err error) error {
+	if err == nil && r != nil && !r.GetComplete() {
+		return errUnconfirmed
+	}
+	return err
 }
 
 func bindPolicySet(fs *flag.FlagSet) action {

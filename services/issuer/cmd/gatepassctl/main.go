@@ -10,7 +10,8 @@
 //
 // Exit codes: 0 success, 1 request refused (invalid, not found, conflict,
 // illegal state), 2 usage error, 3 authentication or permission failure,
-// 4 server or network error.
+// 4 server or network error, 5 a disable or revoke committed but not
+// confirmed by every validator in time.
 package main
 
 import (
@@ -30,6 +31,9 @@ const (
 	exitUsage   = 2
 	exitAuth    = 3
 	exitServer  = 4
+	// exitUnconfirmed: the change is committed but its receipt is
+	// incomplete (a disable or revoke not yet confirmed by every validator).
+	exitUnconfirmed = 5
 )
 
 func main() {
@@ -51,7 +55,8 @@ Commands:
   token update   ID [-name N] [-description S] [-owner M]
   token disable  ID [-reason S]
   token enable   ID [-reason S]
-  token revoke   ID [-reason S]
+  token revoke   ID [-reason S] [-cascade]
+  token chain    ID            the rotation chain the token belongs to, oldest first
   token rotate   ID [-expires-in D | -expire-time T] [-disable-old-after D] [-revoke-old-after D]
                  [-name N] [-reason S] [-secret-file F]
   review         [-project P] [-min-severity low|medium|high]
@@ -73,9 +78,11 @@ Global flags (before or after the command):
   -token-file F     file holding your gatepass token (default: env GATEPASS_TOKEN)
   -o table|json     output format (default table)
   -tls-ca F         verify the issuer's TLS certificate with this CA (default plaintext)
+  -insecure         allow plaintext to an issuer that is not on loopback
   -timeout D        per-call timeout (default 30s)
 
-Exit codes: 0 ok, 1 request refused, 2 usage, 3 auth, 4 server or network.
+Exit codes: 0 ok, 1 request refused, 2 usage, 3 auth, 4 server or network,
+5 committed but not confirmed by every validator in time (disable, revoke).
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -93,8 +100,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func route(args []string) (command, []string, error) {
 	var globals []string
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "-help" && args[0] != "--help" {
-		n := 2 // every global flag takes a value
-		if strings.Contains(args[0], "=") {
+		n := 2 // every global flag but -insecure takes a value
+		if strings.Contains(args[0], "=") || strings.TrimLeft(args[0], "-") == "insecure" {
 			n = 1
 		}
 		n = min(n, len(args))

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -49,7 +51,7 @@ func (c *cli) secret(resp proto.Message, secret string, t *gatepassv1.Token, r *
 	if c.output == "json" {
 		return c.print(resp, nil)
 	}
-	fmt.Fprintf(c.stderr, "created %s (%s, %s); the secret below is shown only once\n", t.GetId(), t.GetName(), role(t.GetRole()))
+	fmt.Fprintf(c.stderr, "created %s (%s, %s); the secret below is shown only once\n", clean(t.GetId()), clean(t.GetName()), role(t.GetRole()))
 	c.receiptTo(r)
 	_, err := fmt.Fprintln(c.stdout, secret)
 	return err
@@ -70,6 +72,7 @@ func (t *table) row(cells ...string) {
 		if s == "" {
 			cells[i] = "-"
 		}
+		cells[i] = clean(cells[i])
 	}
 	fmt.Fprintln(t.w, strings.Join(cells, "\t"))
 }
@@ -127,7 +130,7 @@ func (c *cli) tokenDetail(t *gatepassv1.Token) {
 }
 
 func (c *cli) changed(t *gatepassv1.Token, r *gatepassv1.PropagationReceipt) {
-	fmt.Fprintf(c.stdout, "%s %s is %s\n", t.GetId(), t.GetName(), tokenStatus(t.GetStatus()))
+	fmt.Fprintf(c.stdout, "%s %s is %s\n", clean(t.GetId()), clean(t.GetName()), tokenStatus(t.GetStatus()))
 	c.receipt(r)
 }
 
@@ -221,4 +224,27 @@ func (c *cli) policyTable(p *gatepassv1.Policy) {
 	w.row("review: disabled days", fmt.Sprint(r.GetDisabledDays()))
 	w.row("review: max sources", fmt.Sprint(r.GetMaxSources()))
 	w.flush()
+}
+
+// clean escapes control and format characters (and tabs, which would break
+// the columns) in stored text before it reaches a terminal: a name or a
+// reason must not move the cursor, recolour the screen or reorder what is
+// shown around it.
+func clean(s string) string {
+	if strings.IndexFunc(s, unsafeRune) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unsafeRune(r) {
+			fmt.Fprintf(&b, "\\u%04x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func unsafeRune(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError
 }

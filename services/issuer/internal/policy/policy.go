@@ -12,6 +12,7 @@ import (
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -58,6 +59,9 @@ func Effective(p *gatepassv1.Policy) *gatepassv1.Policy {
 	if e.Review == nil {
 		e.Review = &gatepassv1.ReviewPolicy{}
 	}
+	if e.GetMaxRotationOverlap() == nil {
+		e.MaxRotationOverlap = durationpb.New(DefaultMaxRotationOverlap)
+	}
 	r := e.Review
 	r.ExpiringWithinDays = orDefault(r.GetExpiringWithinDays(), DefaultExpiringWithinDays)
 	r.UnusedDays = orDefault(r.GetUnusedDays(), DefaultUnusedDays)
@@ -65,6 +69,10 @@ func Effective(p *gatepassv1.Policy) *gatepassv1.Policy {
 	r.MaxSources = orDefault(r.GetMaxSources(), DefaultMaxSources)
 	return e
 }
+
+// DefaultMaxRotationOverlap bounds how long a self-rotated token keeps
+// working beside its replacement.
+const DefaultMaxRotationOverlap = 7 * 24 * time.Hour
 
 func orDefault(v, d int32) int32 {
 	if v <= 0 {
@@ -85,6 +93,9 @@ func Validate(p *gatepassv1.Policy) error {
 		return &Violation{"policy.default_lifetime", "must not exceed max_lifetime"}
 	case len(p.GetVagueNames()) > 200:
 		return &Violation{"policy.vague_names", "at most 200 names"}
+	case p.GetMaxRotationOverlap() != nil && (p.GetMaxRotationOverlap().CheckValid() != nil || p.GetMaxRotationOverlap().AsDuration() <= 0 ||
+		p.GetMaxRotationOverlap().AsDuration() > 365*24*time.Hour):
+		return &Violation{"policy.max_rotation_overlap", "must be more than 0 and at most 365 days"}
 	}
 	if _, ok := gatepassv1.VagueNameAction_name[int32(p.GetVagueNameAction())]; !ok {
 		return &Violation{"policy.vague_name_action", "unknown value"}

@@ -259,13 +259,65 @@ func (s *Issuer) EnableToken(ctx context.Context, req *gatepassv1.EnableTokenReq
 	return &gatepassv1.EnableTokenResponse{Token: t, Receipt: r}, nil
 }
 
-// RevokeToken implements IssuerService.
+// RevokeToken implements IssuerService. With cascade, every successor
+// created by rotation from the token is revoked in the same transaction.
 func (s *Issuer) RevokeToken(ctx context.Context, req *gatepassv1.RevokeTokenRequest) (*gatepassv1.RevokeTokenResponse, error) {
-	t, r, err := s.change(ctx, req.GetTokenId(), req.GetReason(), access.Revoke)
-	if err != nil {
-		return nil, err
+	if !req.GetCascade() {
+		t, r, err := s.change(ctx, req.GetTokenId(), req.GetReason(), access.Revoke)
+		if err != nil {
+			return nil, err
+		}
+		return &gatepassv1.RevokeTokenResponse{Token: t, Receipt: r}, nil
 	}
-	return &gatepassv1.RevokeTokenResponse{Token: t, Receipt: r}, nil
+	p := principal(ctx)
+	if err := p.RequireRole(access.RoleAdmin); err != nil {
+		return nil, toStatus(err, "")
+	}
+	resp := &gatepassv1.RevokeTokenResponse{}
+	var eventID string
+	err := s.Store.Update(func(tx *store.Tx) error {
+		resp.RevokedSuccessorIds = nil
+		seen := map[string]bool{}
+		for id := req.GetTokenId(); id != "" && !seen[id]; {
+			seen[id] = true
+			st, err := tx.Token(id)
+			if err != nil {
+				return err
+			}
+			t := st.GetToken()
+			if !p.CanSee(t.GetWorkspaceId(), t.GetProjectId()) {
+				return store.ErrNotFound
+			}
+			if access.Role(t.GetRole()) > p.Role && t.GetId() != p.TokenID {
+				return fmt.Errorf("%w: cannot revoke a token whose role is above your own", access.ErrForbidden)
+			}
+			if t.GetStatus() != gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED {
+				reason := req.GetReason()
+				if id != req.GetTokenId() {
+					reason = "cascade from " + req.GetTokenId() + ": " + reason
+				}
+				if eventID, err = applyChange(tx, s.Deps, st, access.Revoke, reason, auditOf(p, "", "", "", "")); err != nil {
+					return err
+				}
+				if id != req.GetTokenId() {
+					resp.RevokedSuccessorIds = append(resp.RevokedSuccessorIds, id)
+				}
+			}
+			if id == req.GetTokenId() {
+				resp.Token = t
+			}
+			id = t.GetReplacedByTokenId()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, toStatus(err, "token")
+	}
+	s.Logger.InfoContext(ctx, "token revoked with its successors", "token_id", req.GetTokenId(), "successors", len(resp.GetRevokedSuccessorIds()), "by", p.TokenID)
+	if eventID != "" {
+		resp.Receipt = s.propagate(ctx, eventID)
+	}
+	return resp, nil
 }
 
 // change applies a lifecycle action asked by the caller, commits it with

@@ -69,6 +69,41 @@ func TestRotationSchedulesTheOldTokensEnd(t *testing.T) {
 	}
 }
 
+// TestManualDisableCancelsTheSchedule: disabling a token by hand cancels
+// its scheduled disable, so enabling it again is not undone later by the
+// old schedule (the first version disabled it anyway).
+func TestManualDisableCancelsTheSchedule(t *testing.T) {
+	t.Parallel()
+	clk := fakeclock.New(time.Now())
+	h := newHarnessAt(t, clk.Now)
+	ctx := as(t, h.owner)
+	_, old := h.mustCreate(t, h.owner, &gatepassv1.CreateTokenRequest{Name: "nightly-report-sync", Role: tester, ExpireTime: timestamppb.New(clk.Now().Add(30 * 24 * time.Hour))})
+	if _, err := h.issuer.RotateToken(ctx, &gatepassv1.RotateTokenRequest{TokenId: old.GetId(), DisableOldAfter: durationpb.New(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, change := range []func() error{
+		func() error {
+			_, err := h.issuer.DisableToken(ctx, &gatepassv1.DisableTokenRequest{TokenId: old.GetId(), Reason: "early"})
+			return err
+		},
+		func() error {
+			_, err := h.issuer.EnableToken(ctx, &gatepassv1.EnableTokenRequest{TokenId: old.GetId(), Reason: "still needed"})
+			return err
+		},
+	} {
+		if err := change(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Add(2 * time.Hour)
+	if err := h.issuerImpl.ApplyDue(); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := h.issuer.GetToken(ctx, &gatepassv1.GetTokenRequest{TokenId: old.GetId()}); g.GetToken().GetStatus() != gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE {
+		t.Fatalf("a cancelled schedule disabled the token: %v", g.GetToken().GetStatus())
+	}
+}
+
 func TestSelfRotation(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -81,10 +116,19 @@ func TestSelfRotation(t *testing.T) {
 	if !resp.GetToken().GetSelfRotate() || !resp.GetToken().GetNeverExpires() {
 		t.Fatalf("replacement lost self_rotate or expiry choice: %v", resp.GetToken())
 	}
-	// The new secret works for the next rotation; the old one may not rotate again.
-	if _, err := h.issuer.RotateToken(as(t, resp.GetSecret()), &gatepassv1.RotateTokenRequest{TokenId: resp.GetToken().GetId()}); err != nil {
+	// The new secret works for the next rotation; the old one may not rotate
+	// again. However long the caller asks, a self-rotation ends the old
+	// token within the workspace's overlap (7 days by default): a leaked
+	// token cannot mint a lasting second credential.
+	second, err := h.issuer.RotateToken(as(t, resp.GetSecret()), &gatepassv1.RotateTokenRequest{TokenId: resp.GetToken().GetId(), RevokeOldAfter: durationpb.New(90 * 24 * time.Hour)})
+	if err != nil {
 		t.Fatalf("second self-rotation: %v", err)
 	}
+	if at := second.GetOldToken().GetScheduledRevokeTime(); at == nil || at.AsTime().After(time.Now().Add(7*24*time.Hour)) {
+		t.Fatalf("self-rotation left the old token's end at %v", at)
+	}
+	_, err = h.issuer.RotateToken(as(t, resp.GetSecret()), &gatepassv1.RotateTokenRequest{TokenId: resp.GetToken().GetId()})
+	wantCode(t, err, codes.FailedPrecondition) // one live successor at most
 	_, err = h.issuer.RotateToken(as(t, plainSecret), &gatepassv1.RotateTokenRequest{TokenId: plain.GetId()})
 	wantCode(t, err, codes.PermissionDenied)
 	// self_rotate covers only itself.
@@ -95,7 +139,17 @@ func TestSelfRotation(t *testing.T) {
 		t.Fatalf("token reading itself: %v", err)
 	}
 	_, err = h.issuer.GetToken(as(t, plainSecret), &gatepassv1.GetTokenRequest{TokenId: self.GetId()})
-	wantCode(t, err, codes.PermissionDenied)
+	wantCode(t, err, codes.PermissionDenied)	// Revoking the first token with cascade revokes the whole chain.
+	rev, err := h.issuer.RevokeToken(as(t, h.owner), &gatepassv1.RevokeTokenRequest{TokenId: self.GetId(), Reason: "leaked", Cascade: true})
+	if err != nil || len(rev.GetRevokedSuccessorIds()) != 2 || rev.GetReceipt().GetSequence() == 0 {
+		t.Fatalf("cascade: %v %v", rev, err)
+	}
+	for _, id := range []string{self.GetId(), resp.GetToken().GetId(), second.GetToken().GetId()} {
+		g, _ := h.issuer.GetToken(as(t, h.owner), &gatepassv1.GetTokenRequest{TokenId: id})
+		if g.GetToken().GetStatus() != gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED {
+			t.Fatalf("%s after the cascade: %v", id, g.GetToken().GetStatus())
+		}
+	}
 }
 
 func TestPolicyRejections(t *testing.T) {

@@ -161,6 +161,18 @@ func (s *Issuer) RotateToken(ctx context.Context, req *gatepassv1.RotateTokenReq
 			return err
 		}
 		old.ReplacedByTokenId = fresh.GetId()
+		if self {
+			// A self-rotation always ends the old token within the overlap
+			// the workspace allows: a leaked token cannot mint a lasting
+			// second credential.
+			limit := policy.Effective(pol).GetMaxRotationOverlap()
+			if d := req.GetRevokeOldAfter(); d == nil || d.AsDuration() > limit.AsDuration() {
+				req.RevokeOldAfter = limit
+			}
+			if d := req.GetDisableOldAfter(); d != nil && d.AsDuration() > req.GetRevokeOldAfter().AsDuration() {
+				req.DisableOldAfter = nil
+			}
+		}
 		if d := req.GetDisableOldAfter(); d != nil {
 			at := now.Add(d.AsDuration())
 			old.ScheduledDisableTime = timestamppb.New(at)
@@ -236,6 +248,15 @@ func (s *Issuer) ApplyDue() error {
 			}
 			if _, err := access.Transition(access.Status(st.GetToken().GetStatus()), a); err != nil {
 				return nil // already done by hand: nothing left to do
+			}
+			// A manual disable or revoke since cancelled the schedule: the
+			// token no longer carries it.
+			planned := st.GetToken().GetScheduledDisableTime()
+			if a == access.Revoke {
+				planned = st.GetToken().GetScheduledRevokeTime()
+			}
+			if planned == nil || !planned.AsTime().Equal(d.At) {
+				return nil
 			}
 			actor := &gatepassv1.AuditEvent{Details: map[string]string{"by": "schedule", "due": d.At.UTC().Format(time.RFC3339)}}
 			_, err = applyChange(tx, s.Deps, st, a, "scheduled by rotation", actor)

@@ -273,6 +273,11 @@ func TestCLIWalkthrough(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "rotated token valid", func() bool { return validateFrom(t, vc, newSecret, "") == "REASON_ACTIVE" })
 	run(1, "token", "rotate", id, "-secret-file", filepath.Join(t.TempDir(), "again")) // already rotated
+	var chain gatepassv1.ListTokensResponse
+	mustJSON(t, run(0, "-o", "json", "token", "chain", rotated.GetId()), &chain)
+	if len(chain.GetTokens()) != 2 || chain.GetTokens()[0].GetId() != id || chain.GetTokens()[1].GetId() != rotated.GetId() {
+		t.Fatalf("chain: %v", chain.GetTokens())
+	}
 
 	// disable, then revoke the old token; the validator follows.
 	var disabled gatepassv1.DisableTokenResponse
@@ -324,6 +329,21 @@ func TestCLIWalkthrough(t *testing.T) {
 	}
 	if _, _, code := ctl(t, map[string]string{"GATEPASS_ISSUER_ADDR": freeAddr(t), "GATEPASS_TOKEN": env["GATEPASS_TOKEN"]}, "", "-timeout", "2s", "token", "list"); code != 4 {
 		t.Fatalf("issuer unreachable: exit %d, want 4", code)
+	}
+	// No token goes in plaintext to an issuer off this machine by accident.
+	if _, errOut, code := ctl(t, map[string]string{"GATEPASS_ISSUER_ADDR": "192.0.2.1:7401", "GATEPASS_TOKEN": env["GATEPASS_TOKEN"]}, "", "token", "list"); code != 2 || !strings.Contains(errOut, "plaintext") {
+		t.Fatalf("plaintext to a remote issuer: exit %d, %s", code, errOut)
+	}
+	if _, _, code := ctl(t, map[string]string{"GATEPASS_ISSUER_ADDR": "192.0.2.1:7401", "GATEPASS_TOKEN": env["GATEPASS_TOKEN"]}, "", "-insecure", "-timeout", "1s", "token", "list"); code != 4 {
+		t.Fatalf("-insecure to an unreachable issuer: exit %d, want 4", code)
+	}
+	// Revoking with -cascade ends the rotated chain.
+	out := run(0, "token", "revoke", chain.GetTokens()[0].GetId(), "-cascade", "-reason", "leaked")
+	if !strings.Contains(out, "successor "+rotated.GetId()+" revoked too") {
+		t.Fatalf("cascade output: %s", out)
+	}
+	if got := validateFrom(t, vc, newSecret, ""); got != "REASON_REVOKED" {
+		t.Fatalf("successor after the cascade: %s", got)
 	}
 }
 
