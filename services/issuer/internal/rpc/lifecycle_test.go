@@ -139,7 +139,7 @@ func TestSelfRotation(t *testing.T) {
 		t.Fatalf("token reading itself: %v", err)
 	}
 	_, err = h.issuer.GetToken(as(t, plainSecret), &gatepassv1.GetTokenRequest{TokenId: self.GetId()})
-	wantCode(t, err, codes.PermissionDenied)	// Revoking the first token with cascade revokes the whole chain.
+	wantCode(t, err, codes.PermissionDenied) // Revoking the first token with cascade revokes the whole chain.
 	rev, err := h.issuer.RevokeToken(as(t, h.owner), &gatepassv1.RevokeTokenRequest{TokenId: self.GetId(), Reason: "leaked", Cascade: true})
 	if err != nil || len(rev.GetRevokedSuccessorIds()) != 2 || rev.GetReceipt().GetSequence() == 0 {
 		t.Fatalf("cascade: %v %v", rev, err)
