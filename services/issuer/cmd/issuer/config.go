@@ -73,6 +73,10 @@ type Config struct {
 	Telemetry config.Telemetry
 	// LogLevel: debug, info, warn or error. Default info.
 	LogLevel string
+	// AttemptRetention is how long token.attempt audit records (refused
+	// uses reported by validators) are kept; lifecycle records are kept for
+	// good. 0 keeps everything. Default 2160h (90 days).
+	AttemptRetention time.Duration
 	// FailpointHaltPublish stops the outbox publisher: for crash tests only.
 	FailpointHaltPublish bool
 }
@@ -103,6 +107,7 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	l.Duration(&c.BootstrapTokenTTL, "token-ttl", "GATEPASS_BOOTSTRAP_TOKEN_TTL", 90*24*time.Hour, "lifetime of the bootstrap owner token; 0 never expires")
 	l.Telemetry(&c.Telemetry)
 	l.String(&c.LogLevel, "log-level", "GATEPASS_LOG_LEVEL", "info", "debug, info, warn or error")
+	l.Duration(&c.AttemptRetention, "attempt-retention", "GATEPASS_ATTEMPT_RETENTION", 90*24*time.Hour, "how long refused-attempt audit records are kept (0: for good)")
 	l.Bool(&c.FailpointHaltPublish, "failpoint-halt-publish", "GATEPASS_FAILPOINT_HALT_PUBLISH", false, "testing only: never publish the outbox")
 	if err := l.Parse(args); err != nil {
 		return c, err
@@ -152,6 +157,9 @@ func (c Config) Validate() error {
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		errs = append(errs, errors.New("stream-replicas must be 1 to 5"))
+	}
+	if c.AttemptRetention < 0 {
+		errs = append(errs, errors.New("attempt-retention must not be negative"))
 	}
 	if c.BootstrapTokenTTL < 0 {
 		errs = append(errs, errors.New("token-ttl must not be negative"))

@@ -172,13 +172,14 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	defer sub.Unsubscribe()
 
+	ingester := &usage.Ingester{Store: st, Now: time.Now}
 	usageSub, err := nc.Subscribe(event.UsageSubject, func(m *nats.Msg) {
 		var r gatepassv1.UsageReport
 		if signer, err := keys.OpenReport(m.Data, &r); err != nil {
 			dropped.note("usage report", signer, err)
 			return
 		}
-		if err := usage.Ingest(st, &r); err != nil {
+		if err := ingester.Ingest(&r); err != nil {
 			log.Error("ingest usage report", "validator_id", r.GetValidatorId(), "error", err)
 			return
 		}
@@ -230,6 +231,9 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { pub.Run(pctx) })
 	wg.Go(func() { issuer.RunSchedules(pctx, time.Second) })
+	if cfg.AttemptRetention > 0 {
+		wg.Go(func() { pruneAttempts(pctx, st, cfg.AttemptRetention, log) })
+	}
 	wg.Go(func() {
 		if err := metrics.Serve(pctx); err != nil {
 			log.Error("metrics server stopped", "error", err)
@@ -307,4 +311,31 @@ func loadOrCreatePassword(path string) (string, error) {
 		return "", fmt.Errorf("NATS password: %w", err)
 	}
 	return password, nil
+}
+
+// pruneAttempts deletes token.attempt audit records older than retention,
+// every minute, a bounded batch per transaction. Lifecycle records stay.
+func pruneAttempts(ctx context.Context, st *store.Store, retention time.Duration, log *slog.Logger) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	failures := propagation.NewRepeatLog(log, time.Hour)
+	for {
+		for more := true; more && ctx.Err() == nil; {
+			var n int
+			var err error
+			n, more, err = st.PruneAudit("token.attempt", time.Now().Add(-retention), 10000)
+			if err != nil {
+				failures.Warn("prune attempt records", err)
+				break
+			}
+			if n > 0 {
+				log.Info("pruned attempt records past their retention", "deleted", n)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

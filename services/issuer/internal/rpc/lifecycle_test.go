@@ -375,7 +375,7 @@ func TestAuditTrail(t *testing.T) {
 		}
 	}
 	// A dead-token attempt reported by a validator joins the trail.
-	if err := usage.Ingest(h.deps.Store, &gatepassv1.UsageReport{ValidatorId: "v1", Tokens: []*gatepassv1.TokenUsage{{
+	if err := (&usage.Ingester{Store: h.deps.Store, Now: time.Now}).Ingest(&gatepassv1.UsageReport{ValidatorId: "v1", Tokens: []*gatepassv1.TokenUsage{{
 		TokenId: tok.GetId(), Attempts: []*gatepassv1.Attempt{{Reason: gatepassv1.Reason_REASON_REVOKED, ClientIp: "10.0.0.9", Count: 3, LastTime: timestamppb.Now()}},
 	}}}); err != nil {
 		t.Fatal(err)

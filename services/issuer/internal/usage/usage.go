@@ -9,33 +9,84 @@ package usage
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
+	"sync"
+	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
 )
 
-// Bounds on what is kept per token.
+// Bounds on what is kept per token, and on what one report can cost.
 const (
 	MaxSources  = 32
 	MaxAttempts = 32
 	// maxTokensPerReport bounds the work one report can cause.
 	maxTokensPerReport = 10000
+	// maxAttemptsPerToken bounds the distinct (reason, address) attempts
+	// one report may carry for one token; the rest are folded into one
+	// entry per reason without an address.
+	maxAttemptsPerToken = 8
+	// auditPerTokenPerMinute bounds token.attempt audit records per token.
+	auditPerTokenPerMinute = 6
+	// maxLimited bounds the rate limiter's table.
+	maxLimited = 100000
+	// maxCount bounds one report's count, so sums cannot overflow.
+	maxCount = 1 << 40
 )
 
-// Ingest merges a report. Tokens unknown to the issuer are skipped.
-func Ingest(s *store.Store, r *gatepassv1.UsageReport) error {
+// Ingester merges reports, rate-limiting the audit records they cause: a
+// hostile or broken validator can cost little.
+type Ingester struct {
+	Store *store.Store
+	Now   func() time.Time
+
+	mu      sync.Mutex
+	windows map[string]window
+}
+
+type window struct {
+	start time.Time
+	n     int
+}
+
+// allow reports whether one more attempt record for a token may be
+// written now.
+func (in *Ingester) allow(tokenID string, now time.Time) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.windows == nil || len(in.windows) > maxLimited {
+		in.windows = map[string]window{}
+	}
+	w := in.windows[tokenID]
+	if now.Sub(w.start) >= time.Minute {
+		w = window{start: now}
+	}
+	if w.n >= auditPerTokenPerMinute {
+		return false
+	}
+	w.n++
+	in.windows[tokenID] = w
+	return true
+}
+
+// Ingest merges a report. Tokens unknown to the issuer are skipped;
+// addresses that are not IP addresses are dropped.
+func (in *Ingester) Ingest(r *gatepassv1.UsageReport) error {
 	tokens := r.GetTokens()
 	if len(tokens) > maxTokensPerReport {
 		tokens = tokens[:maxTokensPerReport]
 	}
-	return s.Update(func(tx *store.Tx) error {
+	now := in.Now()
+	return in.Store.Update(func(tx *store.Tx) error {
 		for _, tu := range tokens {
 			st, err := tx.Token(tu.GetTokenId())
 			if err != nil {
 				continue
 			}
+			tu = Sanitize(tu)
 			u, err := tx.Usage(tu.GetTokenId())
 			if err != nil {
 				return err
@@ -45,6 +96,9 @@ func Ingest(s *store.Store, r *gatepassv1.UsageReport) error {
 				return err
 			}
 			for _, a := range tu.GetAttempts() {
+				if !in.allow(tu.GetTokenId(), now) {
+					break // counted in the statistics, not audited again
+				}
 				if err := tx.Audit(attemptAudit(st.GetToken(), r.GetValidatorId(), a)); err != nil {
 					return err
 				}
@@ -52,6 +106,52 @@ func Ingest(s *store.Store, r *gatepassv1.UsageReport) error {
 		}
 		return nil
 	})
+}
+
+// Sanitize returns a report entry with only IP addresses as addresses and
+// at most maxAttemptsPerToken attempts, aggregated by reason and address.
+func Sanitize(tu *gatepassv1.TokenUsage) *gatepassv1.TokenUsage {
+	out := &gatepassv1.TokenUsage{
+		TokenId: tu.GetTokenId(), UseCount: min(max(tu.GetUseCount(), 0), maxCount), LastUsedTime: tu.GetLastUsedTime(),
+		LastUsedIp: ipOrEmpty(tu.GetLastUsedIp()), MaxRoleNeeded: tu.GetMaxRoleNeeded(),
+	}
+	if _, ok := gatepassv1.Role_name[int32(out.MaxRoleNeeded)]; !ok {
+		out.MaxRoleNeeded = gatepassv1.Role_ROLE_UNSPECIFIED
+	}
+	for _, src := range tu.GetSources() {
+		if ip := ipOrEmpty(src); ip != "" && !slices.Contains(out.Sources, ip) && len(out.Sources) < MaxSources {
+			out.Sources = append(out.Sources, ip)
+		}
+	}
+	for _, a := range tu.GetAttempts() {
+		if _, ok := gatepassv1.Reason_name[int32(a.GetReason())]; !ok || a.GetCount() <= 0 {
+			continue
+		}
+		ip := ipOrEmpty(a.GetClientIp())
+		i := slices.IndexFunc(out.Attempts, func(b *gatepassv1.Attempt) bool { return b.GetReason() == a.GetReason() && b.GetClientIp() == ip })
+		if i < 0 && len(out.Attempts) >= maxAttemptsPerToken {
+			ip = "" // fold the rest into one entry per reason
+			i = slices.IndexFunc(out.Attempts, func(b *gatepassv1.Attempt) bool { return b.GetReason() == a.GetReason() && b.GetClientIp() == "" })
+		}
+		if i < 0 {
+			out.Attempts = append(out.Attempts, &gatepassv1.Attempt{Reason: a.GetReason(), ClientIp: ip})
+			i = len(out.Attempts) - 1
+		}
+		b := out.Attempts[i]
+		b.Count += min(a.GetCount(), maxCount)
+		if b.GetLastTime() == nil || a.GetLastTime().AsTime().After(b.GetLastTime().AsTime()) {
+			b.LastTime = a.GetLastTime()
+		}
+	}
+	return out
+}
+
+func ipOrEmpty(s string) string {
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return ""
+	}
+	return ip.Unmap().String()
 }
 
 // Merge adds a report's figures for one token to the stored ones.
