@@ -45,7 +45,8 @@ type WorkspaceServiceClient interface {
 	ListProjects(ctx context.Context, in *ListProjectsRequest, opts ...grpc.CallOption) (*ListProjectsResponse, error)
 	// AddMember adds a member with a role no higher than the caller's.
 	AddMember(ctx context.Context, in *AddMemberRequest, opts ...grpc.CallOption) (*AddMemberResponse, error)
-	// ListMembers lists the workspace's members, removed ones included.
+	// ListMembers lists the workspace's members, removed ones included;
+	// email addresses only for admins.
 	ListMembers(ctx context.Context, in *ListMembersRequest, opts ...grpc.CallOption) (*ListMembersResponse, error)
 	// UpdateMemberRole changes a member's role. Nobody grants above their own
 	// role or changes a member who ranks above them.
@@ -173,7 +174,8 @@ type WorkspaceServiceServer interface {
 	ListProjects(context.Context, *ListProjectsRequest) (*ListProjectsResponse, error)
 	// AddMember adds a member with a role no higher than the caller's.
 	AddMember(context.Context, *AddMemberRequest) (*AddMemberResponse, error)
-	// ListMembers lists the workspace's members, removed ones included.
+	// ListMembers lists the workspace's members, removed ones included;
+	// email addresses only for admins.
 	ListMembers(context.Context, *ListMembersRequest) (*ListMembersResponse, error)
 	// UpdateMemberRole changes a member's role. Nobody grants above their own
 	// role or changes a member who ranks above them.

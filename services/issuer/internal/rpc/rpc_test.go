@@ -460,3 +460,24 @@ func TestFreeTextRefusesSecretsAndInvisibleCharacters(t *testing.T) {
 		}
 	}
 }
+
+// TestMemberEmailsOnlyForAdmins: a viewer token lists members without
+// their email addresses.
+func TestMemberEmailsOnlyForAdmins(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := as(t, h.owner)
+	if _, err := h.ws.AddMember(ctx, &gatepassv1.AddMemberRequest{DisplayName: "Ada", Email: "ada@example.com", Role: admin}); err != nil {
+		t.Fatal(err)
+	}
+	viewerSecret, _ := h.mustCreate(t, h.owner, &gatepassv1.CreateTokenRequest{Name: "team-dashboard", Role: viewer, NeverExpires: forever})
+	for secret, want := range map[string]bool{h.owner: true, viewerSecret: false} {
+		list, err := h.ws.ListMembers(as(t, secret), &gatepassv1.ListMembersRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(list.String(), "ada@example.com"); got != want {
+			t.Errorf("email shown: %v, want %v", got, want)
+		}
+	}
+}

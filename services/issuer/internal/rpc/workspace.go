@@ -120,6 +120,13 @@ func (s *Workspace) ListMembers(ctx context.Context, _ *gatepassv1.ListMembersRe
 		resp.Members, err = tx.Members(p.WorkspaceID)
 		return err
 	})
+	if p.RequireRole(access.RoleAdmin) != nil {
+		// Email addresses are personal data: admins manage members, the
+		// rest only need to know who is who.
+		for _, m := range resp.Members {
+			m.Email = ""
+		}
+	}
 	return resp, toStatus(err, "member")
 }
 

@@ -112,6 +112,12 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		if checkSrv, err = httpcheck.New(cfg.CheckListen, g, style, proxies, f.Serving, log); err != nil {
 			return err
 		}
+		checkSrv.Detail = func() string {
+			if f.ClockSkewed() {
+				return "warning: the issuer's clock is ahead of this one by more than max-clock-skew; heartbeats are ignored"
+			}
+			return ""
+		}
 	}
 	if err := f.RegisterMetrics(meter); err != nil {
 		return err

@@ -153,5 +153,5 @@ func (f *Follower) rebuild(cause error, logIndex uint64) error {
 
 func (f *Follower) drop(subject string, seq uint64, err error) {
 	f.dropped.Add(1)
-	f.opts.Logger.Warn("dropped event", "subject", subject, "sequence", seq, "error", err)
+	f.warn.Warn("dropped event (unsigned, badly signed or malformed)", fmt.Errorf("%s at %d: %w", subject, seq, err))
 }

@@ -2,6 +2,8 @@ package follow
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/propagation"
@@ -63,6 +65,15 @@ func (f *Follower) current(countStale bool) error {
 	return ErrStale
 }
 
+// ClockSkewed reports whether a heartbeat showed, within the last
+// staleness bound, this clock and the issuer's further apart than the
+// skew bound (for health details).
+func (f *Follower) ClockSkewed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.skewSeen.IsZero() && f.opts.Now().Sub(f.skewSeen) <= f.opts.Staleness
+}
+
 // answerBound is how long after its last confirmation the validator may
 // still answer.
 func (f *Follower) answerBound() time.Duration { return f.opts.Staleness + f.opts.ServeStaleFor }
@@ -104,15 +115,20 @@ func (f *Follower) Heartbeat(data []byte) {
 	ev, err := f.verifier.Open(data)
 	if err != nil || ev.GetHeartbeat() == nil {
 		f.dropped.Add(1)
-		f.opts.Logger.Warn("dropped heartbeat", "error", err)
+		if err == nil {
+			err = errors.New("not a heartbeat")
+		}
+		f.warn.Warn("dropped heartbeat", err)
 		return
 	}
 	sent := ev.GetTime().AsTime()
 	if sent.Sub(now) > f.opts.MaxClockSkew {
-		if f.skewed.Add(1) == 1 {
-			f.opts.Logger.Error("heartbeat dated ahead of this clock by more than the clock-skew bound; heartbeats confirm nothing until clocks agree",
-				"ahead", sent.Sub(now), "max_clock_skew", f.opts.MaxClockSkew)
-		}
+		f.skewed.Add(1)
+		f.mu.Lock()
+		f.skewSeen = now
+		f.mu.Unlock()
+		f.warnSkew.Warn("heartbeat dated ahead of this clock by more than the clock-skew bound; heartbeats confirm nothing until clocks agree",
+			fmt.Errorf("%v ahead, bound %v", sent.Sub(now), f.opts.MaxClockSkew))
 		return
 	}
 	if now.Sub(sent) > f.opts.Staleness {

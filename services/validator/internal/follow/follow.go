@@ -105,6 +105,11 @@ type Follower struct {
 	rebuiltFor uint64
 	distrusted bool
 	counter    uint64
+	skewSeen   time.Time // last heartbeat beyond the skew bound
+
+	// warn rate-limits warnings an attacker could otherwise repeat at will
+	// (forged events and heartbeats).
+	warn, warnSkew *propagation.RepeatLog
 }
 
 // New returns a follower; Run starts it.
@@ -114,6 +119,7 @@ func New(c *cache.Cache, v *event.Verifier, o Options) *Follower {
 	return &Follower{
 		cache: c, verifier: v, opts: o, boot: hex.EncodeToString(b[:]),
 		changed: make(chan struct{}, 1), resync: make(chan struct{}, 1),
+		warn: propagation.NewRepeatLog(o.Logger, time.Minute), warnSkew: propagation.NewRepeatLog(o.Logger, time.Minute),
 	}
 }
 

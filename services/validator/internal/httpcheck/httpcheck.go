@@ -74,9 +74,12 @@ type Server struct {
 	style   Style
 	proxies gate.Proxies
 	serving func() bool
-	log     *slog.Logger
-	lis     net.Listener
-	srv     *http.Server
+	// Detail, when set, adds a line of health detail to /healthz (e.g. a
+	// clock-skew warning); empty adds nothing.
+	Detail func() string
+	log    *slog.Logger
+	lis    net.Listener
+	srv    *http.Server
 }
 
 // New binds addr. serving reports readiness for /healthz.
@@ -180,6 +183,11 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte("ok\n"))
+	if s.Detail != nil {
+		if d := s.Detail(); d != "" {
+			_, _ = w.Write([]byte(d + "\n"))
+		}
+	}
 }
 
 func (s *Server) clientIP(r *http.Request) netip.Addr {
