@@ -232,15 +232,15 @@ var matrixRows = map[string]matrixRow{
 
 // fixture holds the targets the rows act on, renewed when a call used one.
 type fixture struct {
-	t        *testing.T
-	h        *harness
-	owner    context.Context
-	project  string
-	n        int
-	tok   string // an active viewer token in project
-	off   string // a disabled one
-	mem   string // a viewer member
-	stale bool   // a call succeeded since: the targets may have changed
+	t       *testing.T
+	h       *harness
+	owner   context.Context
+	project string
+	n       int
+	tok     string // an active viewer token in project
+	off     string // a disabled one
+	mem     string // a viewer member
+	stale   bool   // a call succeeded since: the targets may have changed
 }
 
 func (f *fixture) name() string {
