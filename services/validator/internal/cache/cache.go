@@ -45,6 +45,9 @@ var (
 	keyDigest   = []byte("state_digest")
 	keyCount    = []byte("token_count")
 	keyVerified = []byte("verified_log_index")
+	// keyVerifiedInstance is the stream instance in which a checkpoint last
+	// matched: only then does the stream hold the issuer's whole state.
+	keyVerifiedInstance = []byte("verified_instance")
 )
 
 var (
@@ -114,6 +117,10 @@ type Position struct {
 	Sequence uint64
 	// StreamCreated identifies the stream instance the sequence belongs to.
 	StreamCreated time.Time
+	// Verified is true once a checkpoint of this instance matched the
+	// cache: a new instance (a recreated stream) holds the issuer's whole
+	// state only from the issuer's first checkpoint in it.
+	Verified bool
 }
 
 // Position returns the stored position.
@@ -126,6 +133,7 @@ func (c *Cache) Position() (Position, error) {
 			if err := p.StreamCreated.UnmarshalBinary(v); err != nil {
 				return fmt.Errorf("decode stream creation time: %w", err)
 			}
+			p.Verified = string(b.Get(keyVerifiedInstance)) == string(v)
 		}
 		return nil
 	})
@@ -143,6 +151,11 @@ func rewind(meta *bolt.Bucket, created time.Time) error {
 	v, err := created.MarshalBinary()
 	if err != nil {
 		return err
+	}
+	if string(meta.Get(keyCreated)) != string(v) {
+		if err := meta.Delete(keyVerifiedInstance); err != nil {
+			return err
+		}
 	}
 	if err := meta.Put(keyCreated, v); err != nil {
 		return err
@@ -163,7 +176,7 @@ func (c *Cache) Wipe(created time.Time) error {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		for _, k := range [][]byte{keyDigest, keyCount, keyVerified} {
+		for _, k := range [][]byte{keyDigest, keyCount, keyVerified, keyVerifiedInstance} {
 			if err := meta.Delete(k); err != nil {
 				return err
 			}
@@ -187,6 +200,9 @@ type Result struct {
 	Applied, Ignored int
 	// Verified is the log index of the last checkpoint that matched.
 	Verified uint64
+	// InstanceVerified is true once a checkpoint of the stream instance
+	// followed has matched (in this batch or before).
+	InstanceVerified bool
 	// Mismatch is the checkpoint the cache disagreed with, if any.
 	Mismatch *gatepassv1.Checkpoint
 }
@@ -205,6 +221,8 @@ func (c *Cache) Apply(items []Item) (Result, error) {
 		}
 		count := u64(meta.Get(keyCount))
 		verified := u64(meta.Get(keyVerified))
+		instance := meta.Get(keyCreated)
+		res.InstanceVerified = instance != nil && string(meta.Get(keyVerifiedInstance)) == string(instance)
 		for _, it := range items {
 			seq = max(seq, it.Sequence)
 			switch {
@@ -238,9 +256,17 @@ func (c *Cache) Apply(items []Item) (Result, error) {
 					res.Ignored++ // an older checkpoint, replayed
 					continue
 				}
+				// A checkpoint at the index already verified still verifies
+				// a new instance (the issuer's first in a recreated stream).
 				if cp.GetTokens() == count && string(cp.GetDigest()) == string(digest[:]) {
 					verified = cp.GetLogIndex()
 					res.Applied++
+					if instance != nil && !res.InstanceVerified {
+						res.InstanceVerified = true
+						if err := meta.Put(keyVerifiedInstance, instance); err != nil {
+							return err
+						}
+					}
 				} else {
 					res.Mismatch = cp
 				}

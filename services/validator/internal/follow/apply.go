@@ -33,7 +33,7 @@ func (f *Follower) Resume(info propagation.StreamInfo, asked time.Time) (uint64,
 		if err := f.cache.Rewind(info.Created); err != nil {
 			return 0, err
 		}
-		pos.Sequence = 0
+		pos.Sequence, pos.Verified = 0, false
 	case gap(pos, info):
 		f.opts.Logger.Warn("token stream is not the one the cache followed; replaying it from the start",
 			"applied", pos.Sequence, "stream_first", info.FirstSeq, "stream_last", info.LastSeq)
@@ -41,9 +41,18 @@ func (f *Follower) Resume(info propagation.StreamInfo, asked time.Time) (uint64,
 			return 0, err
 		}
 		pos.Sequence = 0
+		pos.Verified = pos.Verified && pos.StreamCreated.Equal(info.Created)
+	case !pos.Verified && pos.Sequence > 0:
+		// No checkpoint of this stream has matched the cache yet: read it
+		// again from the start, so the latest checkpoint is compared (and a
+		// stream that disagrees with it is found, and reported, again).
+		if err := f.cache.Rewind(info.Created); err != nil {
+			return 0, err
+		}
+		pos.Sequence = 0
 	}
 	f.mu.Lock()
-	f.applied, f.instance = pos.Sequence, info.Created
+	f.applied, f.instance, f.verified = pos.Sequence, info.Created, pos.Verified
 	f.targets = nil
 	f.mu.Unlock()
 	select { // a resync asked for before now is done
@@ -94,6 +103,10 @@ func (f *Follower) Apply(batch []Msg) error {
 	last := items[len(items)-1].Sequence
 	f.mu.Lock()
 	f.applied = last
+	if res.InstanceVerified && !f.verified {
+		f.verified = true
+		f.opts.Logger.Info("token stream verified by an issuer checkpoint", "sequence", last)
+	}
 	f.mu.Unlock()
 	if res.Mismatch != nil {
 		if err := f.mismatch(res.Mismatch.GetLogIndex()); err != nil {
@@ -143,6 +156,7 @@ func (f *Follower) rebuild(cause error, logIndex uint64) error {
 	f.rebuiltFor = logIndex
 	f.applied = 0
 	f.ready = false
+	f.verified = false
 	f.targets = nil
 	f.mu.Unlock()
 	if err := f.cache.Wipe(instance); err != nil {

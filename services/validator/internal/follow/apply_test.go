@@ -155,3 +155,51 @@ func TestReplayedOldEventIsCaughtWithoutTheIssuer(t *testing.T) {
 func (l *issuerLog) republish(st *gatepassv1.TokenState) Msg {
 	return l.append(event.TokenSubject(st.GetToken().GetId()), l.seal(&gatepassv1.Event{Body: &gatepassv1.Event_Token{Token: proto.CloneOf(st)}}))
 }
+
+// TestRecreatedStreamConfirmsNothingUntilCheckpointed: a validator that
+// missed a disable comes back to a recreated, still empty stream. The new
+// stream's head (0) must not let it answer from its old cache: the lost
+// instance carried the disable. It answers again once the issuer has
+// republished the state and checkpointed the new stream (found by the
+// simulator, seed 4576).
+func TestRecreatedStreamConfirmsNothingUntilCheckpointed(t *testing.T) {
+	t.Parallel()
+	clk := fakeclock.New(time.Unix(1_000_000, 0))
+	f, signer := newFollower(t, clk, 0)
+	f.verified = false
+	l := newIssuerLog(t, signer)
+	secret, _ := token.Format{}.Mint()
+	old := propagation.StreamInfo{Created: streamCreated, FirstSeq: 1, LastSeq: 2, Msgs: 2}
+	if _, err := f.Resume(old, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Apply([]Msg{l.put("tok_1", secret, gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE), l.checkpoint()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Current(); err != nil {
+		t.Fatalf("verified in the first stream: %v", err)
+	}
+	l.put("tok_1", secret, gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED) // missed, then the stream is lost
+
+	clk.Add(time.Second)
+	recreated := propagation.StreamInfo{Created: streamCreated.Add(time.Hour)}
+	if _, err := f.Resume(recreated, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f.Confirm(recreated, clk.Now())
+	if err := f.Current(); !errors.Is(err, ErrUnverifiedStream) {
+		t.Fatalf("answering from the old cache on an empty recreated stream: %v", err)
+	}
+	// The issuer republishes and checkpoints the new stream.
+	l.seq = 0
+	if err := f.Apply([]Msg{l.republish(l.states["tok_1"]), l.checkpoint()}); err != nil {
+		t.Fatal(err)
+	}
+	f.Confirm(propagation.StreamInfo{Created: recreated.Created, LastSeq: l.seq}, clk.Now())
+	if err := f.Current(); err != nil {
+		t.Fatalf("after the new stream's checkpoint: %v", err)
+	}
+	if st, err := f.cache.Token(secret.Digest()); err != nil || st.GetToken().GetStatus() != gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED {
+		t.Fatalf("after the new stream's checkpoint: %v, %v", st.GetToken().GetStatus(), err)
+	}
+}

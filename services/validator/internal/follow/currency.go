@@ -44,13 +44,15 @@ func (f *Follower) Serving() bool { return f.current(false) == nil }
 
 func (f *Follower) current(countStale bool) error {
 	f.mu.Lock()
-	ready, confirmed, distrusted := f.ready, f.confirmedAt, f.distrusted
+	ready, confirmed, distrusted, verified := f.ready, f.confirmedAt, f.distrusted, f.verified
 	f.mu.Unlock()
 	switch {
 	case !ready:
 		return ErrNotReady
 	case distrusted:
 		return ErrDistrusted
+	case !verified:
+		return ErrUnverifiedStream
 	}
 	age := f.opts.Now().Sub(confirmed)
 	if age <= f.opts.Staleness {

@@ -49,6 +49,12 @@ var (
 	// ErrDistrusted is returned by Current when the stream, even rebuilt
 	// from the start, disagrees with the issuer's latest checkpoint.
 	ErrDistrusted = errors.New("token stream disagrees with the issuer's checkpoint")
+	// ErrUnverifiedStream is returned by Current until a checkpoint of the
+	// stream instance followed has matched the cache: a recreated stream
+	// holds the issuer's whole state only from its first checkpoint, and
+	// until then its head confirms nothing about changes the lost instance
+	// carried.
+	ErrUnverifiedStream = errors.New("token stream not yet verified by an issuer checkpoint")
 	// ErrRestart is returned by Apply when consumption must start over with
 	// Resume (the cache was rebuilt, or the stream replaced).
 	ErrRestart = errors.New("start following the token stream over")
@@ -99,6 +105,8 @@ type Follower struct {
 	// Position: the cache's applied sequence and stream instance.
 	applied  uint64
 	instance time.Time
+	// verified: a checkpoint of instance has matched the cache.
+	verified bool
 	currency
 	// rebuiltFor is the checkpoint log index a rebuild was started for; a
 	// second mismatch there means the stream itself is wrong.
@@ -149,7 +157,7 @@ func (f *Follower) Load() error {
 		return err
 	}
 	f.mu.Lock()
-	f.applied, f.instance = pos.Sequence, pos.StreamCreated
+	f.applied, f.instance, f.verified = pos.Sequence, pos.StreamCreated, pos.Verified
 	f.mu.Unlock()
 	return nil
 }

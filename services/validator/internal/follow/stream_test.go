@@ -14,6 +14,7 @@ import (
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/logtest"
 	"github.com/gatepass/gatepass/pkg/natstest"
+	"github.com/gatepass/gatepass/pkg/propagation"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/validator/internal/cache"
 	"github.com/nats-io/nats.go"
@@ -25,6 +26,10 @@ type streamEnv struct {
 	nc     *nats.Conn
 	signer *event.Signer
 	cache  *cache.Cache
+	// digest and tokens summarize what was published, for checkpoints.
+	digest propagation.Digest
+	tokens uint64
+	index  uint64
 }
 
 func newStreamEnv(t *testing.T) *streamEnv {
@@ -54,11 +59,28 @@ func (e *streamEnv) createStream(t *testing.T) {
 // publish sends a signed ACTIVE token event and returns its secret.
 func (e *streamEnv) publish(t *testing.T, id string) token.Secret {
 	sec, _ := token.Format{}.Mint()
+	e.tokens++
+	e.send(t, id, sec, true)
+	return sec
+}
+
+// republish sends a token's state again, as the issuer does into a new
+// stream.
+func (e *streamEnv) republish(t *testing.T, id string, sec token.Secret) {
+	e.send(t, id, sec, false)
+}
+
+func (e *streamEnv) send(t *testing.T, id string, sec token.Secret, fresh bool) {
 	d := sec.Digest()
-	ev := &gatepassv1.Event{Id: "ev-" + id, Body: &gatepassv1.Event_Token{Token: &gatepassv1.TokenState{
+	ev := &gatepassv1.Event{Id: fmt.Sprintf("ev-%s-%d", id, e.index+1), Body: &gatepassv1.Event_Token{Token: &gatepassv1.TokenState{
 		Token:        &gatepassv1.Token{Id: id, Status: gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE, Version: 1, NeverExpires: true},
 		SecretSha256: d[:],
 	}}}
+	e.index++
+	ev.LogIndex = e.index
+	if fresh {
+		e.digest.Replace(nil, ev.GetToken())
+	}
 	data, err := e.signer.Seal(ev)
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +88,19 @@ func (e *streamEnv) publish(t *testing.T, id string) token.Secret {
 	if _, err := e.js.Publish(t.Context(), event.TokenSubject(id), data); err != nil {
 		t.Fatal(err)
 	}
-	return sec
+}
+
+// checkpoint publishes the issuer's checkpoint of what was published.
+func (e *streamEnv) checkpoint(t *testing.T) {
+	d := e.digest
+	data, err := e.signer.Seal(&gatepassv1.Event{Id: fmt.Sprintf("cp-%d", e.index), LogIndex: e.index,
+		Body: &gatepassv1.Event_Checkpoint{Checkpoint: &gatepassv1.Checkpoint{LogIndex: e.index, Tokens: e.tokens, Digest: d[:]}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.js.Publish(t.Context(), event.CheckpointSubject, data); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // follow runs a follower until stop is called; it returns once it is ready.
@@ -99,10 +133,11 @@ func TestRecreatedStreamIsReplayed(t *testing.T) {
 	for i := range 3 {
 		old = append(old, e.publish(t, fmt.Sprintf("tok_old%d", i)))
 	}
+	e.checkpoint(t)
 	logs := &logtest.Buffer{}
 	f, stop := e.follow(t, logs)
-	if f.Applied() != 3 {
-		t.Fatalf("applied %d, want 3", f.Applied())
+	if f.Applied() != 4 {
+		t.Fatalf("applied %d, want 4", f.Applied())
 	}
 	stop()
 
@@ -111,12 +146,18 @@ func TestRecreatedStreamIsReplayed(t *testing.T) {
 	}
 	time.Sleep(10 * time.Millisecond) // a distinct creation time
 	e.createStream(t)
+	// The issuer republishes every state into the new stream, then
+	// checkpoints it: only then is the new stream complete.
+	for i := range 3 {
+		e.republish(t, fmt.Sprintf("tok_old%d", i), old[i])
+	}
 	fresh := e.publish(t, "tok_new")
+	e.checkpoint(t)
 
 	f, stop = e.follow(t, logs)
 	defer stop()
-	if f.Applied() != 1 {
-		t.Fatalf("after recreation applied = %d, want 1", f.Applied())
+	if f.Applied() != 5 {
+		t.Fatalf("after recreation applied = %d, want 5", f.Applied())
 	}
 	if _, err := e.cache.Token(fresh.Digest()); err != nil {
 		t.Fatalf("token of the new stream missing: %v", err)
