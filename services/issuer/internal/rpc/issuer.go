@@ -104,25 +104,12 @@ func checkNewName(tx *store.Tx, pol *gatepassv1.Policy, workspaceID, field, name
 	if err := policy.CheckName(pol, field, name); err != nil {
 		return err
 	}
-	want := policy.Normalize(name)
-	var taken string
-	err := tx.ScanTokens(workspaceID, "", func(t *gatepassv1.Token) bool {
-		if t.GetStatus() == gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED || t.GetReplacedByTokenId() != "" {
-			return true
+	// One lookup in the live-name index: O(log n) in the workspace's tokens.
+	taken := tx.LiveTokenNamed(workspaceID, name)
+	for _, id := range except {
+		if taken == id {
+			taken = ""
 		}
-		for _, id := range except {
-			if t.GetId() == id {
-				return true
-			}
-		}
-		if policy.Normalize(t.GetName()) == want {
-			taken = t.GetId()
-			return false
-		}
-		return true
-	})
-	if err != nil {
-		return err
 	}
 	if taken != "" {
 		return fmt.Errorf("%w: a live token named %q exists (%s)", errNameTaken, name, taken)

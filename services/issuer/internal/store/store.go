@@ -81,6 +81,9 @@ func Open(path string, signer *event.Signer, now func() time.Time) (*Store, erro
 		if err := initOwnerIndex(tx); err != nil {
 			return err
 		}
+		if err := initNameIndex(tx); err != nil {
+			return err
+		}
 		return initDigest(tx)
 	})
 	if err != nil {
@@ -253,6 +256,9 @@ func (tx *Tx) PutToken(st *gatepassv1.TokenState) (eventID string, err error) {
 		return "", err
 	}
 	if err := tx.indexOwner(old, st); err != nil {
+		return "", err
+	}
+	if err := tx.indexName(old, st); err != nil {
 		return "", err
 	}
 	return tx.enqueue(propagation.LaneChange, &gatepassv1.Event{Body: &gatepassv1.Event_Token{Token: st}})

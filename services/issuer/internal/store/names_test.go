@@ -1,0 +1,87 @@
+package store
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+)
+
+// TestLiveNameIndex: the index follows renames, revocations and rotations
+// (the replacement, stored first under the same name, keeps it).
+func TestLiveNameIndex(t *testing.T) {
+	t.Parallel()
+	s := openTestStoreAt(t, time.Now)
+	put := func(st *gatepassv1.TokenState) {
+		t.Helper()
+		if err := s.Update(func(tx *Tx) error { _, err := tx.PutToken(st); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	named := func(name string) (id string) {
+		_ = s.View(func(tx *Tx) error { id = tx.LiveTokenNamed("ws", name); return nil })
+		return id
+	}
+	tok := func(id, name string) *gatepassv1.TokenState {
+		return &gatepassv1.TokenState{Token: &gatepassv1.Token{Id: id, WorkspaceId: "ws", Name: name, Status: gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE}, SecretSha256: []byte(id + "-digest-padding-to-32-bytes!!")}
+	}
+	a := tok("tok_a", "Nightly-Sync")
+	put(a)
+	if named("nightly sync") != "tok_a" {
+		t.Fatal("a live token is not found by its normalized name")
+	}
+	a.Token.Name = "ci-runner"
+	put(a)
+	if named("nightly sync") != "" || named("CI runner") != "tok_a" {
+		t.Fatal("rename not followed")
+	}
+	// Rotation: the replacement takes the name, then the old is retired.
+	b := tok("tok_b", "ci-runner")
+	put(b)
+	a.Token.ReplacedByTokenId = "tok_b"
+	put(a)
+	if named("ci-runner") != "tok_b" {
+		t.Fatalf("after rotation the name belongs to %q", named("ci-runner"))
+	}
+	b.Token.Status = gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED
+	put(b)
+	if named("ci-runner") != "" {
+		t.Fatal("a revoked token still holds its name")
+	}
+}
+
+// BenchmarkNameCheck: checking a new token's name costs the same with 1k
+// and 100k tokens in the workspace (the first version scanned them all).
+func BenchmarkNameCheck(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprintf("tokens=%d", n), func(b *testing.B) {
+			s := openTestStoreAt(b, time.Now)
+			for i := 0; i < n; i += 1000 {
+				err := s.Update(func(tx *Tx) error {
+					for j := i; j < min(i+1000, n); j++ {
+						id := fmt.Sprintf("tok_%08d", j)
+						st := &gatepassv1.TokenState{Token: &gatepassv1.Token{Id: id, WorkspaceId: "ws", Name: "runner-" + id,
+							Status: gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE}, SecretSha256: []byte(fmt.Sprintf("%032d", j))}
+						if _, err := tx.PutToken(st); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				_ = s.View(func(tx *Tx) error {
+					if tx.LiveTokenNamed("ws", fmt.Sprintf("new-runner-%d", i)) != "" {
+						b.Fatal("taken")
+					}
+					return nil
+				})
+			}
+		})
+	}
+}
