@@ -21,7 +21,6 @@ import (
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/services/validator/internal/check"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -154,7 +153,7 @@ func (g *Gate) Check(ctx context.Context, r Request) (Result, error) {
 
 func (g *Gate) count(ctx context.Context, r gatepassv1.Reason) {
 	if g.Validations != nil {
-		g.Validations.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", r.String())))
+		g.Validations.Add(ctx, 1, check.ReasonOption(r))
 	}
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/gatepass/gatepass/services/validator/internal/cache"
 	"github.com/gatepass/gatepass/services/validator/internal/check"
 	"github.com/gatepass/gatepass/services/validator/internal/usage"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -67,7 +66,7 @@ func (s *Server) ValidateToken(ctx context.Context, req *gatepassv1.ValidateToke
 		return nil, status.Error(codes.Internal, "internal error")
 	}
 	if s.Validations != nil {
-		s.Validations.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", resp.GetReason().String())))
+		s.Validations.Add(ctx, 1, check.ReasonOption(resp.GetReason()))
 	}
 	if !resp.GetActive() {
 		s.Logger.DebugContext(ctx, "token refused", "reason", resp.GetReason().String(), "token_id", resp.GetTokenId())
