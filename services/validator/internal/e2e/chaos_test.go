@@ -207,14 +207,16 @@ func (c *chaos) run(d time.Duration) {
 		time.Sleep(time.Duration(500+c.rand(1500)) * time.Millisecond)
 	}
 	c.heal()
+	// Convergence is measured with the load stopped: a moving target never
+	// matches everywhere at one instant.
+	stop()
+	wg.Wait()
 	start := time.Now()
 	c.converge(cs, 90*time.Second)
 	c.summary.converged = time.Since(start)
-	stop()
-	wg.Wait()
 	c.summary.ops = c.hist.ops.Load() + c.hist.validations.Load()
 	violations := c.hist.check()
-	c.summary.violations = int64(len(violations))
+	c.summary.violations += int64(len(violations))
 	for _, v := range violations {
 		t.Error(v)
 	}
