@@ -127,12 +127,16 @@ type Telemetry struct {
 	// OTLPEndpoint receives traces over OTLP/gRPC (http://host:4317); empty
 	// records none.
 	OTLPEndpoint string
+	// Pprof serves Go profiles at /debug/pprof/ on the metrics listener.
+	// Default false.
+	Pprof bool
 }
 
 // Telemetry registers the telemetry settings.
 func (l *Loader) Telemetry(t *Telemetry) {
 	l.String(&t.MetricsListen, "metrics-listen", "GATEPASS_METRICS_LISTEN", "", "address for Prometheus /metrics (empty: off)")
 	l.String(&t.OTLPEndpoint, "otlp-endpoint", "GATEPASS_OTLP_ENDPOINT", "", "OTLP/gRPC trace collector, e.g. http://127.0.0.1:4317 (empty: off)")
+	l.Bool(&t.Pprof, "pprof", "GATEPASS_PPROF", false, "serve /debug/pprof/ on the metrics listener")
 }
 
 // Validate checks the telemetry addresses.

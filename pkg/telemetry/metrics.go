@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/httpserve"
@@ -21,6 +22,7 @@ type Metrics struct {
 	provider *sdkmetric.MeterProvider
 	lis      net.Listener
 	srv      *http.Server
+	mux      *http.ServeMux
 }
 
 // NewMetrics builds the provider and, when addr is not empty, binds the
@@ -39,10 +41,24 @@ func NewMetrics(addr string) (*Metrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics listen on %s: %w", addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	m.mux = http.NewServeMux()
+	m.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	m.srv = &http.Server{Handler: m.mux, ReadHeaderTimeout: 5 * time.Second}
 	return m, nil
+}
+
+// EnablePprof serves Go's profiles at /debug/pprof/ on the metrics
+// listener, for profiling under load. Off unless asked for: profiles show
+// code paths and timings, and the listener should stay private.
+func (m *Metrics) EnablePprof() {
+	if m.mux == nil {
+		return
+	}
+	m.mux.HandleFunc("/debug/pprof/", pprof.Index)
+	m.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	m.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	m.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	m.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
 // Provider returns the meter provider to pass to instrumented code.

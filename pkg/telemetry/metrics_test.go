@@ -38,3 +38,31 @@ func TestMetricsServed(t *testing.T) {
 		t.Fatalf("counter missing from /metrics:\n%s", body)
 	}
 }
+
+// TestPprofOnlyWhenEnabled: profiles are served on the metrics listener
+// only when asked for.
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	t.Parallel()
+	for _, enable := range []bool{false, true} {
+		m, err := NewMetrics("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if enable {
+			m.EnablePprof()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- m.Serve(ctx) }()
+		resp, err := http.Get("http://" + m.Addr() + "/debug/pprof/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		cancel()
+		<-done
+		if got := resp.StatusCode == http.StatusOK; got != enable {
+			t.Errorf("pprof enabled %v: status %d", enable, resp.StatusCode)
+		}
+	}
+}

@@ -202,6 +202,9 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Telemetry.Pprof {
+		metrics.EnablePprof()
+	}
 	defer metrics.Shutdown(context.Background())
 	tracing, err := telemetry.NewTracing(ctx, "gatepass-issuer", cfg.Telemetry.OTLPEndpoint)
 	if err != nil {

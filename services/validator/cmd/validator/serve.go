@@ -54,6 +54,9 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Telemetry.Pprof {
+		metrics.EnablePprof()
+	}
 	defer metrics.Shutdown(context.Background())
 	tracing, err := telemetry.NewTracing(ctx, "gatepass-validator", cfg.Telemetry.OTLPEndpoint)
 	if err != nil {
