@@ -12,6 +12,7 @@ import (
 	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/issuer/internal/policy"
 )
 
@@ -37,7 +38,7 @@ func Review(in []Input, p *gatepassv1.Policy, now time.Time) []*gatepassv1.Findi
 			continue
 		}
 		active := t.GetStatus() == gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE
-		expired := !t.GetNeverExpires() && !now.Before(t.GetExpireTime().AsTime())
+		expired := token.Expired(t, now)
 		add := func(ft gatepassv1.FindingType, sev gatepassv1.Severity, act gatepassv1.SuggestedAction, format string, args ...any) {
 			out = append(out, &gatepassv1.Finding{
 				TokenId: t.GetId(), TokenName: t.GetName(), Type: ft, Severity: sev, SuggestedAction: act,

@@ -84,5 +84,5 @@ func principal(ctx context.Context) access.Principal {
 }
 
 func expired(t *gatepassv1.Token, now time.Time) bool {
-	return !t.GetNeverExpires() && !now.Before(t.GetExpireTime().AsTime())
+	return token.Expired(t, now)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/token"
 )
 
 // Request is what the caller wants the token to do.
@@ -35,7 +36,7 @@ func Decide(t *gatepassv1.Token, req Request, projects ProjectWorkspace, now tim
 	default:
 		return gatepassv1.Reason_REASON_UNKNOWN
 	}
-	if !t.GetNeverExpires() && !now.Before(t.GetExpireTime().AsTime()) {
+	if token.Expired(t, now) {
 		return gatepassv1.Reason_REASON_EXPIRED
 	}
 	if req.ProjectID != "" && !inScope(t, req.ProjectID, projects) {
