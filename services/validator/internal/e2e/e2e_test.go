@@ -319,8 +319,10 @@ func TestForgedAndReplayedEvents(t *testing.T) {
 	if got := reason(t, vc, sec.String()); got != "REASON_UNKNOWN" {
 		t.Fatalf("forged token: %s, want REASON_UNKNOWN", got)
 	}
-	if n := strings.Count(v.stderr.String(), `"msg":"dropped event"`); n < 2 {
-		t.Fatalf("validator logged %d dropped events, want 2", n)
+	// Dropped events are logged once per minute (whoever can publish could
+	// otherwise flood the log), with how many since.
+	if !strings.Contains(v.stderr.String(), `"msg":"dropped event (unsigned, badly signed or malformed)"`) {
+		t.Fatal("validator did not log the dropped events")
 	}
 
 	// Replayed: capture a token's signed ACTIVE event, revoke the token,
