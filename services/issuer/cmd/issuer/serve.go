@@ -231,6 +231,10 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	srv.SetServing(gatepassv1.WorkspaceService_ServiceDesc.ServiceName, true)
 
 	pctx, stopPublisher := context.WithCancel(context.Background())
+	// A background server that stops for good leaves the issuer unable to
+	// do its job: end the process (non-zero) so the orchestrator restarts it.
+	ctx, fatal := context.WithCancelCause(ctx)
+	defer fatal(nil)
 	var wg sync.WaitGroup
 	wg.Go(func() { pub.Run(pctx) })
 	wg.Go(func() { issuer.RunSchedules(pctx, time.Second) })
@@ -240,6 +244,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	wg.Go(func() {
 		if err := metrics.Serve(pctx); err != nil {
 			log.Error("metrics server stopped", "error", err)
+			fatal(fmt.Errorf("metrics server: %w", err))
 		}
 	})
 	if a := metrics.Addr(); a != "" {
@@ -260,6 +265,9 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	log.Info("issuer serving", "addr", srv.Addr())
 	err = srv.Serve(ctx)
 	log.Info("issuer stopping")
+	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
 	return err
 }
 

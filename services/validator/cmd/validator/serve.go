@@ -153,6 +153,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	wg.Go(func() {
 		if err := metrics.Serve(bg); err != nil {
 			log.Error("metrics server stopped", "error", err)
+			fatal(fmt.Errorf("metrics server: %w", err))
 		}
 	})
 	if a := metrics.Addr(); a != "" {
@@ -164,6 +165,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		wg.Go(func() {
 			if err := checkSrv.Serve(bg); err != nil {
 				log.Error("HTTP check server stopped", "error", err)
+				fatal(fmt.Errorf("HTTP check server: %w", err))
 			}
 		})
 		fmt.Fprintf(stdout, "GATEPASS_CHECK_ADDR=%s\n", checkSrv.Addr())
