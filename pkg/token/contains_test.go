@@ -25,3 +25,16 @@ func TestContainsSecret(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendRandom(t *testing.T) {
+	t.Parallel()
+	b, err := AppendRandom([]byte("tok_"), 200)
+	if err != nil || len(b) != 204 || string(b[:4]) != "tok_" {
+		t.Fatalf("AppendRandom = %q, %v", b, err)
+	}
+	for _, c := range b[4:] {
+		if !strings.ContainsRune(Alphabet, rune(c)) {
+			t.Fatalf("%q is not base62", c)
+		}
+	}
+}

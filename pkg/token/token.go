@@ -20,8 +20,30 @@ const (
 	// HintLen is the length of the hint shown in lists.
 	HintLen = 4
 
-	alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	alphabet = Alphabet
 )
+
+// Alphabet is base62, in the order secrets, checksums and gatepass ids use.
+const Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// AppendRandom appends n characters of Alphabet drawn uniformly from
+// crypto/rand (bytes that would bias the draw are rejected).
+func AppendRandom(b []byte, n int) ([]byte, error) {
+	var buf [64]byte
+	for want := len(b) + n; len(b) < want; {
+		if _, err := rand.Read(buf[:]); err != nil {
+			return b, err
+		}
+		for _, c := range buf {
+			// Reject bytes that would bias the choice: 248 = 4*62.
+			if c >= 248 || len(b) == want {
+				continue
+			}
+			b = append(b, Alphabet[c%62])
+		}
+	}
+	return b, nil
+}
 
 // Pattern matches secrets with the default prefix; see the package doc.
 var Pattern = regexp.MustCompile(`\b` + DefaultPrefix + `_[0-9A-Za-z]{36}\b`)
@@ -93,18 +115,9 @@ func (f Format) Mint() (Secret, error) {
 	b := make([]byte, 0, len(p)+1+RandomLen+ChecksumLen)
 	b = append(b, p...)
 	b = append(b, '_')
-	var buf [64]byte
-	for len(b) < len(p)+1+RandomLen {
-		if _, err := rand.Read(buf[:]); err != nil {
-			return Secret{}, fmt.Errorf("mint token: %w", err)
-		}
-		for _, c := range buf {
-			// Reject bytes that would bias the choice: 248 = 4*62.
-			if c >= 248 || len(b) == len(p)+1+RandomLen {
-				continue
-			}
-			b = append(b, alphabet[c%62])
-		}
+	b, err := AppendRandom(b, RandomLen)
+	if err != nil {
+		return Secret{}, fmt.Errorf("mint token: %w", err)
 	}
 	b = appendChecksum(b, crc32.ChecksumIEEE(b))
 	return Secret{s: string(b)}, nil

@@ -5,9 +5,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
-)
 
-const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	"github.com/gatepass/gatepass/pkg/token"
+)
 
 // NewID returns a public id such as "tok_0Sd4XkM2b9QpZr7hVw1cYe": a kind
 // prefix, eight base62 characters of milliseconds since the Unix epoch (so
@@ -19,16 +19,13 @@ func NewID(kind string, now time.Time) string {
 	ms := uint64(now.UnixMilli())
 	var ts [8]byte
 	for i := 7; i >= 0; i-- {
-		ts[i] = base62[ms%62]
+		ts[i] = token.Alphabet[ms%62]
 		ms /= 62
 	}
 	b = append(b, ts[:]...)
-	var r [14]byte
-	if _, err := rand.Read(r[:]); err != nil {
+	b, err := token.AppendRandom(b, 14)
+	if err != nil {
 		panic(fmt.Sprintf("crypto/rand failed: %v", err))
-	}
-	for _, c := range r {
-		b = append(b, base62[int(c)%62])
 	}
 	return string(b)
 }
