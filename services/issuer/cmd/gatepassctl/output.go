@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/roles"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -86,9 +87,7 @@ func when(ts *timestamppb.Timestamp) string {
 	return ts.AsTime().UTC().Format(time.RFC3339)
 }
 
-func role(r gatepassv1.Role) string {
-	return strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_"))
-}
+func role(r gatepassv1.Role) string { return roles.Name(r) }
 
 func tokenStatus(s gatepassv1.TokenStatus) string {
 	return strings.ToLower(strings.TrimPrefix(s.String(), "TOKEN_STATUS_"))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/roles"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/issuer/internal/policy"
 )
@@ -58,7 +59,7 @@ func Review(in []Input, p *gatepassv1.Policy, now time.Time) []*gatepassv1.Findi
 				"its owner %s is no longer a member of the workspace", t.GetOwnerId())
 		} else if t.GetRole() > o.GetRole() {
 			add(gatepassv1.FindingType_FINDING_TYPE_OUTRANKS_OWNER, gatepassv1.Severity_SEVERITY_HIGH, gatepassv1.SuggestedAction_SUGGESTED_ACTION_NARROW_ACCESS,
-				"its role %s is above its owner's role %s", roleName(t.GetRole()), roleName(o.GetRole()))
+				"its role %s is above its owner's role %s", roles.Name(t.GetRole()), roles.Name(o.GetRole()))
 		}
 		if t.GetNeverExpires() {
 			add(gatepassv1.FindingType_FINDING_TYPE_NO_EXPIRY, gatepassv1.Severity_SEVERITY_MEDIUM, gatepassv1.SuggestedAction_SUGGESTED_ACTION_ROTATE_WITH_EXPIRY,
@@ -124,21 +125,17 @@ func broad(i Input, add addFunc) {
 		why = append(why, "a workspace token (prefer a project token)")
 	}
 	if t.GetRole() >= gatepassv1.Role_ROLE_ADMIN {
-		why = append(why, "role "+roleName(t.GetRole()))
+		why = append(why, "role "+roles.Name(t.GetRole()))
 		sev = gatepassv1.Severity_SEVERITY_MEDIUM
 	}
 	if need := i.Usage.GetMaxRoleNeeded(); need != gatepassv1.Role_ROLE_UNSPECIFIED && i.Usage.GetUseCount() > 0 && need < t.GetRole() {
-		why = append(why, fmt.Sprintf("recent use needed only %s but it holds %s", roleName(need), roleName(t.GetRole())))
+		why = append(why, fmt.Sprintf("recent use needed only %s but it holds %s", roles.Name(need), roles.Name(t.GetRole())))
 		sev = gatepassv1.Severity_SEVERITY_MEDIUM
 	}
 	if len(why) > 0 {
 		add(gatepassv1.FindingType_FINDING_TYPE_BROAD_ACCESS, sev, gatepassv1.SuggestedAction_SUGGESTED_ACTION_NARROW_ACCESS,
 			"broader access than needed: %s", joinAnd(why))
 	}
-}
-
-func roleName(r gatepassv1.Role) string {
-	return strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_"))
 }
 
 func joinAnd(parts []string) string {

@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/roles"
 	"github.com/gatepass/gatepass/services/validator/internal/check"
 	"go.opentelemetry.io/otel/metric"
 )
@@ -110,7 +111,7 @@ func (g *Gate) Check(ctx context.Context, r Request) (Result, error) {
 		req.ProjectID = p
 	}
 	if m, ok := r.Route["min_role"]; ok {
-		role, ok := ParseRole(m)
+		role, ok := roles.Parse(m)
 		if !ok {
 			// A misconfigured route must fail closed, loudly.
 			g.Logger.ErrorContext(ctx, "gateway route has an unknown min_role; refusing", "min_role", m)
@@ -136,7 +137,7 @@ func (g *Gate) Check(ctx context.Context, r Request) (Result, error) {
 			{HeaderTokenID, resp.GetTokenId()},
 			{HeaderWorkspaceID, resp.GetWorkspaceId()},
 			{HeaderProjectID, resp.GetProjectId()},
-			{HeaderRole, RoleName(resp.GetRole())},
+			{HeaderRole, roles.Name(resp.GetRole())},
 			{HeaderOwnerID, resp.GetOwnerId()},
 		}
 	case gatepassv1.Reason_REASON_WRONG_PROJECT, gatepassv1.Reason_REASON_INSUFFICIENT_ROLE:
@@ -168,22 +169,4 @@ func Bearer(header string) (string, bool) {
 		return "", false
 	}
 	return tok, true
-}
-
-// ParseRole accepts "admin", "ADMIN" or "ROLE_ADMIN".
-func ParseRole(s string) (gatepassv1.Role, bool) {
-	s = strings.ToUpper(strings.TrimSpace(s))
-	if !strings.HasPrefix(s, "ROLE_") {
-		s = "ROLE_" + s
-	}
-	v, ok := gatepassv1.Role_value[s]
-	if !ok || v == 0 {
-		return 0, false
-	}
-	return gatepassv1.Role(v), true
-}
-
-// RoleName is the short lower-case name, e.g. "admin".
-func RoleName(r gatepassv1.Role) string {
-	return strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_"))
 }

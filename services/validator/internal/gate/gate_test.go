@@ -48,20 +48,6 @@ func FuzzBearer(f *testing.F) {
 	})
 }
 
-func TestParseRole(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]gatepassv1.Role{"admin": gatepassv1.Role_ROLE_ADMIN, "ROLE_TESTER": gatepassv1.Role_ROLE_TESTER, " Viewer ": gatepassv1.Role_ROLE_VIEWER} {
-		if got, ok := ParseRole(in); !ok || got != want {
-			t.Errorf("ParseRole(%q) = %v, %v", in, got, ok)
-		}
-	}
-	for _, in := range []string{"", "root", "ROLE_UNSPECIFIED", "unspecified"} {
-		if _, ok := ParseRole(in); ok {
-			t.Errorf("ParseRole(%q) accepted", in)
-		}
-	}
-}
-
 func TestRules(t *testing.T) {
 	t.Parallel()
 	rs, err := ParseRules([]byte(`[

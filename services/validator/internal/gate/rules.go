@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/roles"
 )
 
 // Rule sets the project and minimum role for requests matching a method
@@ -76,7 +77,7 @@ func ParseRules(b []byte) (Rules, error) {
 			return Rules{}, fmt.Errorf("gateway rule %d: path_prefix must be a normalized path (%q)", i, n)
 		}
 		if r.MinRole != "" {
-			role, ok := ParseRole(r.MinRole)
+			role, ok := roles.Parse(r.MinRole)
 			if !ok {
 				return Rules{}, fmt.Errorf("gateway rule %d: unknown min_role %q", i, r.MinRole)
 			}
