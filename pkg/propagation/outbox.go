@@ -41,6 +41,9 @@ type Entry struct {
 // checkpoint of the issuer's state at that moment.
 type Snapshot struct {
 	Change, Bulk, Audit []Entry
+	// Stale are the keys of bulk entries a later change superseded: they are
+	// deleted unpublished (Bulk holds the rest).
+	Stale [][]byte
 	// Complete is true when Change and Bulk hold every pending state entry:
 	// once they are published, the stream holds exactly Checkpoint's state.
 	Complete   bool
@@ -49,13 +52,11 @@ type Snapshot struct {
 
 // Outbox is the issuer's durable queue of events (package store).
 type Outbox interface {
-	// Snapshot returns up to limit entries of each lane, oldest first.
+	// Snapshot returns up to limit entries of each lane, oldest first, with
+	// superseded bulk entries set apart.
 	Snapshot(limit int) (Snapshot, error)
 	// Delete removes published entries of a lane.
 	Delete(lane Lane, keys [][]byte) error
-	// Superseded reports whether a bulk entry no longer carries the current
-	// state of its subject (a later change was queued since).
-	Superseded(e Entry) (bool, error)
 	// Adopt records the stream instance published to; when it is not the
 	// one recorded before, it queues every state into LaneBulk in the same
 	// transaction and returns how many.

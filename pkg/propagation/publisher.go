@@ -151,7 +151,7 @@ func (p *Publisher) Step(ctx context.Context) (more bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	if len(snap.Change) > 0 || len(snap.Bulk) > 0 || (snap.Complete && p.dirty) {
+	if len(snap.Change) > 0 || len(snap.Bulk) > 0 || len(snap.Stale) > 0 || (snap.Complete && p.dirty) {
 		return true, p.publishState(ctx, snap)
 	}
 	if len(snap.Audit) == 0 {
@@ -164,21 +164,7 @@ func (p *Publisher) Step(ctx context.Context) (more bool, err error) {
 }
 
 func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
-	bulk := snap.Bulk[:0:0]
-	var stale [][]byte
-	for _, e := range snap.Bulk {
-		superseded, err := p.outbox.Superseded(e)
-		if err != nil {
-			return err
-		}
-		if superseded {
-			stale = append(stale, e.Key)
-		} else {
-			bulk = append(bulk, e)
-		}
-	}
-	batch := append(append([]Entry(nil), snap.Change...), bulk...)
-	var cp *Entry
+	batch := append(append([]Entry(nil), snap.Change...), snap.Bulk...)
 	if snap.Complete {
 		// Once the batch is on the stream, it holds every committed state.
 		e, err := p.checkpoint(snap.Checkpoint)
@@ -186,7 +172,6 @@ func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
 			return err
 		}
 		batch = append(batch, e)
-		cp = &batch[len(batch)-1]
 	}
 	seqs, err := p.stream.Publish(ctx, batch)
 	if err != nil {
@@ -209,14 +194,14 @@ func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
 	if err := p.outbox.Delete(LaneChange, keys(snap.Change)); err != nil {
 		return err
 	}
-	if err := p.outbox.Delete(LaneBulk, append(keys(snap.Bulk), stale...)); err != nil {
+	if err := p.outbox.Delete(LaneBulk, append(keys(snap.Bulk), snap.Stale...)); err != nil {
 		return err
 	}
 	for _, e := range snap.Change {
 		p.pending = append(p.pending, uncovered{eventID: e.EventID, logIndex: e.LogIndex})
 	}
-	p.dirty = len(batch) > 0 && cp == nil
-	if cp != nil {
+	p.dirty = len(batch) > 0 && !snap.Complete
+	if snap.Complete {
 		p.cover(snap.Checkpoint.GetLogIndex(), Publication{Seq: seqs[len(seqs)-1], Instance: p.instance, Acked: acked})
 	}
 	return nil

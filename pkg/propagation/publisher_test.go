@@ -57,7 +57,6 @@ func containsKey(keys [][]byte, k []byte) bool {
 	return false
 }
 
-func (o *memOutbox) Superseded(Entry) (bool, error) { return false, nil }
 func (o *memOutbox) RequeueAll() (int, error) {
 	o.requeued++
 	o.add(LaneBulk, "gatepass.token.tok_all")

@@ -66,7 +66,10 @@ func (tx *Tx) updateDigest(old, st *gatepassv1.TokenState) error {
 
 // checkpoint summarizes the state as of this transaction: every event
 // queued so far (log index up to the outbox's sequence) is covered.
-func (tx *Tx) checkpoint() *gatepassv1.Checkpoint {
-	d, n, _ := tx.digest()
-	return &gatepassv1.Checkpoint{LogIndex: tx.btx.Bucket(bucketOutbox).Sequence(), Tokens: n, Digest: d[:]}
+func (tx *Tx) checkpoint() (*gatepassv1.Checkpoint, error) {
+	d, n, err := tx.digest()
+	if err != nil {
+		return nil, err
+	}
+	return &gatepassv1.Checkpoint{LogIndex: tx.btx.Bucket(bucketOutbox).Sequence(), Tokens: n, Digest: d[:]}, nil
 }

@@ -85,3 +85,30 @@ func BenchmarkNameCheck(b *testing.B) {
 		})
 	}
 }
+
+// TestSnapshotSetsSupersededRepublishApart: a republished state that a
+// later change superseded is never published (it would replace the newer
+// state on the stream, which keeps one message per token).
+func TestSnapshotSetsSupersededRepublishApart(t *testing.T) {
+	t.Parallel()
+	s := openTestStoreAt(t, time.Now)
+	st := &gatepassv1.TokenState{Token: &gatepassv1.Token{Id: "tok_a", WorkspaceId: "ws", Name: "a-runner", Status: gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE}, SecretSha256: make([]byte, 32)}
+	if err := s.Update(func(tx *Tx) error { _, err := tx.PutToken(st); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RequeueAll(); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Snapshot(10)
+	if err != nil || len(snap.Bulk) != 1 || len(snap.Stale) != 0 {
+		t.Fatalf("before the change: bulk %d, stale %d, %v", len(snap.Bulk), len(snap.Stale), err)
+	}
+	st.Token.Status = gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED
+	if err := s.Update(func(tx *Tx) error { _, err := tx.PutToken(st); return err }); err != nil {
+		t.Fatal(err)
+	}
+	snap, err = s.Snapshot(10)
+	if err != nil || len(snap.Bulk) != 0 || len(snap.Stale) != 1 {
+		t.Fatalf("after the change: bulk %d, stale %d, %v", len(snap.Bulk), len(snap.Stale), err)
+	}
+}

@@ -53,7 +53,8 @@ func (tx *Tx) enqueue(lane propagation.Lane, ev *gatepassv1.Event) (string, erro
 }
 
 // Snapshot implements propagation.Outbox: up to limit entries of each
-// lane, and the checkpoint of the state they lead to, from one read.
+// lane, the republished states a later change superseded, and the
+// checkpoint of the state they lead to, all from one read.
 func (s *Store) Snapshot(limit int) (propagation.Snapshot, error) {
 	var snap propagation.Snapshot
 	err := s.View(func(tx *Tx) error {
@@ -62,15 +63,27 @@ func (s *Store) Snapshot(limit int) (propagation.Snapshot, error) {
 		if snap.Change, fullChange, err = tx.lane(propagation.LaneChange, limit); err != nil {
 			return err
 		}
-		if snap.Bulk, fullBulk, err = tx.lane(propagation.LaneBulk, limit); err != nil {
+		var bulk []OutboxEntry
+		if bulk, fullBulk, err = tx.lane(propagation.LaneBulk, limit); err != nil {
 			return err
+		}
+		for _, e := range bulk {
+			superseded, err := tx.superseded(e)
+			if err != nil {
+				return err
+			}
+			if superseded {
+				snap.Stale = append(snap.Stale, e.Key)
+			} else {
+				snap.Bulk = append(snap.Bulk, e)
+			}
 		}
 		if snap.Audit, _, err = tx.lane(propagation.LaneAudit, limit); err != nil {
 			return err
 		}
 		snap.Complete = fullChange && fullBulk
-		snap.Checkpoint = tx.checkpoint()
-		return nil
+		snap.Checkpoint, err = tx.checkpoint()
+		return err
 	})
 	return snap, err
 }
@@ -90,16 +103,6 @@ func (tx *Tx) lane(l propagation.Lane, limit int) ([]OutboxEntry, bool, error) {
 	return out, k == nil, nil
 }
 
-// Outbox returns up to limit entries of the change lane, oldest first.
-func (s *Store) Outbox(limit int) ([]OutboxEntry, error) {
-	var out []OutboxEntry
-	err := s.View(func(tx *Tx) (err error) {
-		out, _, err = tx.lane(propagation.LaneChange, limit)
-		return err
-	})
-	return out, err
-}
-
 // Delete implements propagation.Outbox.
 func (s *Store) Delete(lane propagation.Lane, keys [][]byte) error {
 	if len(keys) == 0 {
@@ -115,9 +118,6 @@ func (s *Store) Delete(lane propagation.Lane, keys [][]byte) error {
 		return nil
 	})
 }
-
-// DeleteOutbox removes published entries of the change lane.
-func (s *Store) DeleteOutbox(keys ...[]byte) error { return s.Delete(propagation.LaneChange, keys) }
 
 func decodeOutbox(k, v []byte) (OutboxEntry, error) {
 	i := bytes.IndexByte(v, 0)
@@ -137,9 +137,9 @@ func decodeOutbox(k, v []byte) (OutboxEntry, error) {
 	}, nil
 }
 
-// Superseded implements propagation.Outbox: a republished state is stale
-// when its token's version is no longer the current one.
-func (s *Store) Superseded(e OutboxEntry) (bool, error) {
+// superseded reports whether a republished state is no longer its
+// token's current version (a later change was queued since).
+func (tx *Tx) superseded(e OutboxEntry) (bool, error) {
 	kind, id, ok := event.ParseSubject(e.Subject)
 	if !ok || kind != "token" {
 		return false, nil
@@ -149,12 +149,7 @@ func (s *Store) Superseded(e OutboxEntry) (bool, error) {
 	if proto.Unmarshal(e.Data, &env) != nil || proto.Unmarshal(env.GetPayload(), &ev) != nil {
 		return true, nil
 	}
-	var stale bool
-	err := s.View(func(tx *Tx) (err error) {
-		stale, err = tx.Stale(kind, id, ev.GetToken().GetToken().GetVersion())
-		return err
-	})
-	return stale, err
+	return tx.Stale(kind, id, ev.GetToken().GetToken().GetVersion())
 }
 
 // Adopt implements propagation.Outbox: the first publish to a stream

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/propagation"
 	"github.com/gatepass/gatepass/pkg/token"
 )
 
@@ -55,7 +56,7 @@ func TestChangeAndEventCommitTogether(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatal(err)
 	}
-	if out, _ := s.Outbox(10); len(out) != 0 {
+	if out, _ := changeLane(t, s); len(out) != 0 {
 		t.Fatalf("failed transaction left %d outbox entries", len(out))
 	}
 	_ = s.View(func(tx *Tx) error {
@@ -70,7 +71,7 @@ func TestChangeAndEventCommitTogether(t *testing.T) {
 	if err := s.Update(func(tx *Tx) (err error) { id, err = tx.PutToken(st); return err }); err != nil {
 		t.Fatal(err)
 	}
-	out, err := s.Outbox(10)
+	out, err := changeLane(t, s)
 	if err != nil || len(out) != 1 {
 		t.Fatalf("outbox = %v, %v", out, err)
 	}
@@ -84,10 +85,10 @@ func TestChangeAndEventCommitTogether(t *testing.T) {
 	if got := ev.GetToken().GetToken().GetVersion(); got != 1 {
 		t.Fatalf("event version = %d, want 1", got)
 	}
-	if err := s.DeleteOutbox(out[0].Key); err != nil {
+	if err := s.Delete(propagation.LaneChange, [][]byte{out[0].Key}); err != nil {
 		t.Fatal(err)
 	}
-	if out, _ := s.Outbox(10); len(out) != 0 {
+	if out, _ := changeLane(t, s); len(out) != 0 {
 		t.Fatal("published entry not deleted")
 	}
 }
@@ -113,7 +114,7 @@ func TestOutboxSurvivesReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	out, err := s.Outbox(10)
+	out, err := changeLane(t, s)
 	if err != nil || len(out) != 3 {
 		t.Fatalf("outbox after reopen: %d entries, %v", len(out), err)
 	}
@@ -154,4 +155,11 @@ func TestRequeueOnlyWhenStale(t *testing.T) {
 			t.Errorf("Requeue(%s, %s, %d) = %v, want %v", tt.kind, tt.id, tt.seen, got, tt.want)
 		}
 	}
+}
+
+// changeLane returns the change lane's pending entries.
+func changeLane(t testing.TB, s *Store) ([]OutboxEntry, error) {
+	t.Helper()
+	snap, err := s.Snapshot(10)
+	return snap.Change, err
 }

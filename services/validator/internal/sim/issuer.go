@@ -57,11 +57,19 @@ func (s *store) Snapshot(limit int) (propagation.Snapshot, error) {
 		return append([]propagation.Entry(nil), s.lanes[l][:min(limit, len(s.lanes[l]))]...)
 	}
 	d := s.digest
-	return propagation.Snapshot{
-		Change: take(propagation.LaneChange), Bulk: take(propagation.LaneBulk), Audit: take(propagation.LaneAudit),
+	snap := propagation.Snapshot{
+		Change: take(propagation.LaneChange), Audit: take(propagation.LaneAudit),
 		Complete:   len(s.lanes[propagation.LaneChange]) <= limit && len(s.lanes[propagation.LaneBulk]) <= limit,
 		Checkpoint: &gatepassv1.Checkpoint{LogIndex: s.logIndex, Tokens: uint64(len(s.tokens)), Digest: d[:]},
-	}, nil
+	}
+	for _, e := range take(propagation.LaneBulk) {
+		if s.superseded(e) {
+			snap.Stale = append(snap.Stale, e.Key)
+		} else {
+			snap.Bulk = append(snap.Bulk, e)
+		}
+	}
+	return snap, nil
 }
 
 func (s *store) Delete(lane propagation.Lane, keys [][]byte) error {
@@ -82,18 +90,19 @@ func (s *store) Delete(lane propagation.Lane, keys [][]byte) error {
 	return nil
 }
 
-func (s *store) Superseded(e propagation.Entry) (bool, error) {
+// superseded reports whether a republished state is no longer current.
+func (s *store) superseded(e propagation.Entry) bool {
 	_, id, ok := event.ParseSubject(e.Subject)
 	if !ok {
-		return false, nil
+		return false
 	}
 	var env gatepassv1.Envelope
 	var ev gatepassv1.Event
 	if proto.Unmarshal(e.Data, &env) != nil || proto.Unmarshal(env.GetPayload(), &ev) != nil {
-		return true, nil
+		return true
 	}
 	cur := s.tokens[id]
-	return cur != nil && cur.GetToken().GetVersion() != ev.GetToken().GetToken().GetVersion(), nil
+	return cur != nil && cur.GetToken().GetVersion() != ev.GetToken().GetToken().GetVersion()
 }
 
 func (s *store) Adopt(instance time.Time) (int, error) {
