@@ -272,11 +272,8 @@ func (s *Issuer) RevokeToken(ctx context.Context, req *gatepassv1.RevokeTokenReq
 				return err
 			}
 			t := st.GetToken()
-			if !p.CanSee(t.GetWorkspaceId(), t.GetProjectId()) {
-				return store.ErrNotFound
-			}
-			if access.Role(t.GetRole()) > p.Role && t.GetId() != p.TokenID {
-				return fmt.Errorf("%w: cannot revoke a token whose role is above your own", access.ErrForbidden)
+			if err := mayChange(p, t, access.Revoke); err != nil {
+				return err
 			}
 			if t.GetStatus() != gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED {
 				reason := req.GetReason()
@@ -321,11 +318,8 @@ func (s *Issuer) change(ctx context.Context, tokenID, reason string, a access.Ac
 		if err != nil {
 			return err
 		}
-		if !p.CanSee(st.GetToken().GetWorkspaceId(), st.GetToken().GetProjectId()) {
-			return store.ErrNotFound
-		}
-		if access.Role(st.GetToken().GetRole()) > p.Role && st.GetToken().GetId() != p.TokenID {
-			return fmt.Errorf("%w: cannot %s a token whose role is above your own", access.ErrForbidden, a)
+		if err := mayChange(p, st.GetToken(), a); err != nil {
+			return err
 		}
 		eventID, err = applyChange(tx, s.Deps, st, a, reason, auditOf(p, "", "", "", ""))
 		t = st.GetToken()
@@ -336,6 +330,18 @@ func (s *Issuer) change(ctx context.Context, tokenID, reason string, a access.Ac
 	}
 	s.Logger.InfoContext(ctx, "token changed", "action", a.String(), "token_id", t.GetId(), "by", p.TokenID)
 	return t, s.propagate(ctx, eventID), nil
+}
+
+// mayChange checks that p may apply a to t: t is in p's scope (else it is
+// not found), and not above p's role unless it is p's own token.
+func mayChange(p access.Principal, t *gatepassv1.Token, a access.Action) error {
+	if !p.CanSee(t.GetWorkspaceId(), t.GetProjectId()) {
+		return store.ErrNotFound
+	}
+	if access.Role(t.GetRole()) > p.Role && t.GetId() != p.TokenID {
+		return fmt.Errorf("%w: cannot %s a token whose role is above your own", access.ErrForbidden, a)
+	}
+	return nil
 }
 
 // applyChange moves st through action a, stores it with its event, and

@@ -128,22 +128,33 @@ func Sanitize(tu *gatepassv1.TokenUsage) *gatepassv1.TokenUsage {
 			continue
 		}
 		ip := ipOrEmpty(a.GetClientIp())
-		i := slices.IndexFunc(out.Attempts, func(b *gatepassv1.Attempt) bool { return b.GetReason() == a.GetReason() && b.GetClientIp() == ip })
-		if i < 0 && len(out.Attempts) >= maxAttemptsPerToken {
+		if attemptIndex(out.Attempts, a.GetReason(), ip) < 0 && len(out.Attempts) >= maxAttemptsPerToken {
 			ip = "" // fold the rest into one entry per reason
-			i = slices.IndexFunc(out.Attempts, func(b *gatepassv1.Attempt) bool { return b.GetReason() == a.GetReason() && b.GetClientIp() == "" })
 		}
-		if i < 0 {
-			out.Attempts = append(out.Attempts, &gatepassv1.Attempt{Reason: a.GetReason(), ClientIp: ip})
-			i = len(out.Attempts) - 1
-		}
-		b := out.Attempts[i]
-		b.Count += min(a.GetCount(), maxCount)
-		if b.GetLastTime() == nil || a.GetLastTime().AsTime().After(b.GetLastTime().AsTime()) {
-			b.LastTime = a.GetLastTime()
-		}
+		out.Attempts = addAttempt(out.Attempts, a.GetReason(), ip, min(a.GetCount(), maxCount), a)
 	}
 	return out
+}
+
+// attemptIndex finds the entry for a reason and address, or -1.
+func attemptIndex(list []*gatepassv1.Attempt, r gatepassv1.Reason, ip string) int {
+	return slices.IndexFunc(list, func(b *gatepassv1.Attempt) bool { return b.GetReason() == r && b.GetClientIp() == ip })
+}
+
+// addAttempt adds count attempts (last seen as a's) to the entry for reason
+// and address, creating it if needed.
+func addAttempt(list []*gatepassv1.Attempt, r gatepassv1.Reason, ip string, count int64, a *gatepassv1.Attempt) []*gatepassv1.Attempt {
+	i := attemptIndex(list, r, ip)
+	if i < 0 {
+		list = append(list, &gatepassv1.Attempt{Reason: r, ClientIp: ip})
+		i = len(list) - 1
+	}
+	b := list[i]
+	b.Count += count
+	if b.GetLastTime() == nil || a.GetLastTime().AsTime().After(b.GetLastTime().AsTime()) {
+		b.LastTime = a.GetLastTime()
+	}
+	return list
 }
 
 func ipOrEmpty(s string) string {
@@ -172,18 +183,7 @@ func Merge(u, r *gatepassv1.TokenUsage) {
 	}
 	u.MaxRoleNeeded = max(u.GetMaxRoleNeeded(), r.GetMaxRoleNeeded())
 	for _, a := range r.GetAttempts() {
-		i := slices.IndexFunc(u.Attempts, func(b *gatepassv1.Attempt) bool {
-			return b.GetReason() == a.GetReason() && b.GetClientIp() == a.GetClientIp()
-		})
-		if i < 0 {
-			u.Attempts = append(u.Attempts, &gatepassv1.Attempt{Reason: a.GetReason(), ClientIp: a.GetClientIp()})
-			i = len(u.Attempts) - 1
-		}
-		b := u.Attempts[i]
-		b.Count += max(a.GetCount(), 0)
-		if b.GetLastTime() == nil || a.GetLastTime().AsTime().After(b.GetLastTime().AsTime()) {
-			b.LastTime = a.GetLastTime()
-		}
+		u.Attempts = addAttempt(u.Attempts, a.GetReason(), a.GetClientIp(), max(a.GetCount(), 0), a)
 	}
 	if n := len(u.Attempts); n > MaxAttempts {
 		slices.SortFunc(u.Attempts, func(a, b *gatepassv1.Attempt) int {

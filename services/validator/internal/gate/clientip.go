@@ -31,9 +31,7 @@ func ParseProxies(s string) (Proxies, error) {
 }
 
 // Trusts reports whether a peer address is a trusted proxy.
-func (ps Proxies) Trusts(a netip.Addr) bool { return ps.trusts(a) }
-
-func (ps Proxies) trusts(a netip.Addr) bool {
+func (ps Proxies) Trusts(a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range ps {
 		if p.Contains(a) {
@@ -50,7 +48,7 @@ func (ps Proxies) trusts(a netip.Addr) bool {
 // headers it sent.
 func (ps Proxies) ClientIP(peer netip.Addr, xff []string) netip.Addr {
 	client := peer.Unmap()
-	if !ps.trusts(client) {
+	if !ps.Trusts(client) {
 		return client
 	}
 	var hops []string
@@ -65,7 +63,7 @@ func (ps Proxies) ClientIP(peer netip.Addr, xff []string) netip.Addr {
 			return client
 		}
 		client = a.Unmap()
-		if !ps.trusts(client) {
+		if !ps.Trusts(client) {
 			return client
 		}
 	}

@@ -175,7 +175,7 @@ func FuzzClientIP(f *testing.F) {
 		if !got.IsValid() {
 			t.Fatalf("invalid client address for peer %q xff %q", peer, xff)
 		}
-		if !proxies.trusts(p) && got != p.Unmap() {
+		if !proxies.Trusts(p) && got != p.Unmap() {
 			t.Fatalf("untrusted peer %v was overridden by %q", p, xff)
 		}
 	})
