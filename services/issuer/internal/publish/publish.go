@@ -11,13 +11,13 @@ package publish
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/event"
 	"github.com/gatepass/gatepass/pkg/propagation"
+	"github.com/gatepass/gatepass/pkg/propagation/natsjs"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -76,7 +76,7 @@ type Options struct {
 
 // New returns the issuer's publisher over NATS.
 func New(st *store.Store, nc *nats.Conn, js jetstream.JetStream, signer *event.Signer, o Options) (*propagation.Publisher, error) {
-	return propagation.NewPublisher(st, &Stream{js: js, replicas: o.Replicas}, nc, signer, propagation.PublisherOptions{
+	return propagation.NewPublisher(st, NewStream(js, o.Replicas), nc, signer, propagation.PublisherOptions{
 		Heartbeat: o.Heartbeat, Halt: o.Halt, Logger: o.Logger, Now: o.Now,
 	})
 }
@@ -107,38 +107,14 @@ func (s *Stream) Ensure(ctx context.Context) (propagation.StreamInfo, error) {
 	if err != nil {
 		return propagation.StreamInfo{}, err
 	}
-	return streamInfo(info), nil
+	return natsjs.FromInfo(info), nil
 }
 
 // Info implements propagation.Stream.
 func (s *Stream) Info(ctx context.Context) (propagation.StreamInfo, error) {
-	return Info(ctx, s.js)
-}
-
-// Info reads the token stream's state; propagation.ErrNoStream when it does
-// not exist.
-func Info(ctx context.Context, js jetstream.JetStream) (propagation.StreamInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	stream, err := js.Stream(ctx, event.StreamName)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return propagation.StreamInfo{}, propagation.ErrNoStream
-	}
-	if err != nil {
-		return propagation.StreamInfo{}, err
-	}
-	info, err := stream.Info(ctx)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return propagation.StreamInfo{}, propagation.ErrNoStream
-	}
-	if err != nil {
-		return propagation.StreamInfo{}, err
-	}
-	return streamInfo(info), nil
-}
-
-func streamInfo(info *jetstream.StreamInfo) propagation.StreamInfo {
-	return propagation.StreamInfo{Created: info.Created, FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq, Msgs: info.State.Msgs}
+	return natsjs.Info(ctx, s.js)
 }
 
 // Publish implements propagation.Stream: every entry is sent at once

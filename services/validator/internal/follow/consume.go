@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatepass/gatepass/pkg/event"
 	"github.com/gatepass/gatepass/pkg/propagation"
+	"github.com/gatepass/gatepass/pkg/propagation/natsjs"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -17,18 +18,7 @@ type JetStream struct {
 
 // Info implements Stream.
 func (s JetStream) Info(ctx context.Context) (propagation.StreamInfo, error) {
-	stream, err := s.JS.Stream(ctx, event.StreamName)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return propagation.StreamInfo{}, propagation.ErrNoStream
-	}
-	if err != nil {
-		return propagation.StreamInfo{}, fmt.Errorf("token stream: %w", err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return propagation.StreamInfo{}, fmt.Errorf("token stream: %w", err)
-	}
-	return propagation.StreamInfo{Created: info.Created, FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq, Msgs: info.State.Msgs}, nil
+	return natsjs.Info(ctx, s.JS)
 }
 
 // maxBatch bounds the messages applied in one cache transaction.
