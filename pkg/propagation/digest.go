@@ -37,12 +37,16 @@ func ParseDigest(b []byte) (Digest, error) {
 // entry is the hash one token state contributes.
 func entry(st *gatepassv1.TokenState) Digest {
 	t := st.GetToken()
+	return element(t.GetId(), t.GetVersion(), t.GetStatus())
+}
+
+func element(id string, version uint64, status gatepassv1.TokenStatus) Digest {
 	h := sha256.New()
 	h.Write([]byte("gatepass.v1.Checkpoint\n"))
-	h.Write([]byte(t.GetId()))
+	h.Write([]byte(id))
 	var b [13]byte
-	binary.BigEndian.PutUint64(b[1:9], t.GetVersion())
-	binary.BigEndian.PutUint32(b[9:], uint32(t.GetStatus()))
+	binary.BigEndian.PutUint64(b[1:9], version)
+	binary.BigEndian.PutUint32(b[9:], uint32(status))
 	h.Write(b[:])
 	var d Digest
 	h.Sum(d[:0])
@@ -58,6 +62,12 @@ func (d *Digest) Replace(old, next *gatepassv1.TokenState) {
 	if next != nil {
 		d.add(entry(next))
 	}
+}
+
+// Remove takes out the state of token id at version with status, for a
+// caller that holds it decoded rather than as a message.
+func (d *Digest) Remove(id string, version uint64, status gatepassv1.TokenStatus) {
+	d.sub(element(id, version, status))
 }
 
 // add and sub work on big-endian 256-bit numbers, limb by limb.

@@ -10,5 +10,10 @@ import (
 // its expire_time falls due, unless it never expires. The issuer and the
 // validators both decide with this one rule.
 func Expired(t *gatepassv1.Token, now time.Time) bool {
-	return !t.GetNeverExpires() && !now.Before(t.GetExpireTime().AsTime())
+	return ExpiredAt(t.GetExpireTime().AsTime(), t.GetNeverExpires(), now)
+}
+
+// ExpiredAt is Expired for a token's expiry already decoded.
+func ExpiredAt(expire time.Time, neverExpires bool, now time.Time) bool {
+	return !neverExpires && !now.Before(expire)
 }

@@ -2,6 +2,7 @@ package token
 
 import (
 	"errors"
+	"hash/crc32"
 	"strings"
 	"testing"
 )
@@ -144,5 +145,14 @@ func BenchmarkParse(b *testing.B) {
 			b.Fatal(err)
 		}
 		_ = sec.Digest()
+	}
+}
+
+func TestChecksumIsCRC32(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", "gp_", "gp_0123456789abcdefABCDEF", strings.Repeat("z", 300)} {
+		if got, want := crcIEEE(s), crc32.ChecksumIEEE([]byte(s)); got != want {
+			t.Fatalf("crcIEEE(%q) = %08x, want %08x", s, got, want)
+		}
 	}
 }

@@ -60,9 +60,11 @@ var (
 	ErrSchema = errors.New("cache schema version differs")
 )
 
-// Cache is a validator's local state.
+// Cache is a validator's local state: bbolt, and the in-memory index that
+// lookups read (see index).
 type Cache struct {
 	db *bolt.DB
+	x  *index
 }
 
 // Options tune a cache.
@@ -101,11 +103,45 @@ func Open(path string, opts ...Options) (*Cache, error) {
 		}
 		return nil
 	})
+	c := &Cache{db: db, x: newIndex()}
+	if err == nil {
+		err = c.load()
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open cache: %w", err)
 	}
-	return &Cache{db: db}, nil
+	return c, nil
+}
+
+// load fills the index from bbolt; a value that cannot be decoded makes
+// the cache unusable (ErrCorrupt), so OpenOrRebuild starts a fresh one.
+func (c *Cache) load() error {
+	return c.db.View(func(tx *bolt.Tx) error {
+		c.x.verified.Store(u64(tx.Bucket(bucketMeta).Get(keyVerified)))
+		err := tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
+			st, idx, err := decodeToken(v)
+			if err != nil {
+				return err
+			}
+			if len(k) != len(token.Digest{}) || !token.Digest(k).Equal(st.GetSecretSha256()) {
+				return fmt.Errorf("%w: token stored under another digest", ErrCorrupt)
+			}
+			c.x.put(token.Digest(k), c.x.entry(st, idx))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketProjects).ForEach(func(k, v []byte) error {
+			var p gatepassv1.Project
+			if err := proto.Unmarshal(v, &p); err != nil {
+				return fmt.Errorf("%w: %v", ErrCorrupt, err)
+			}
+			c.x.putProject(string(k), p.GetWorkspaceId())
+			return nil
+		})
+	})
 }
 
 // Close closes the cache.
@@ -166,7 +202,7 @@ func rewind(meta *bolt.Bucket, created time.Time) error {
 // Wipe forgets every state and starts over at the beginning of a stream
 // instance: for a cache that disagrees with a checkpoint or cannot be read.
 func (c *Cache) Wipe(created time.Time) error {
-	return c.db.Update(func(tx *bolt.Tx) error {
+	err := c.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketTokens, bucketProjects} {
 			if err := tx.DeleteBucket(b); err != nil {
 				return err
@@ -183,6 +219,10 @@ func (c *Cache) Wipe(created time.Time) error {
 		}
 		return rewind(meta, created)
 	})
+	if err == nil {
+		c.x.reset()
+	}
+	return err
 }
 
 // Item is one event to apply: its stream sequence, the issuer's log index
@@ -209,10 +249,12 @@ type Result struct {
 
 // Apply applies items in one transaction and records the highest sequence.
 // A checkpoint is compared with the state as of its place in the batch.
+// The index changes only once the transaction has committed.
 func (c *Cache) Apply(items []Item) (Result, error) {
 	var res Result
+	var b batch
 	err := c.db.Update(func(tx *bolt.Tx) error {
-		res = Result{}
+		res, b = Result{}, batch{tokens: map[token.Digest]*Entry{}, projects: map[string]string{}}
 		tokens, projects, meta := tx.Bucket(bucketTokens), tx.Bucket(bucketProjects), tx.Bucket(bucketMeta)
 		seq := u64(meta.Get(keySeq))
 		digest, err := propagation.ParseDigest(meta.Get(keyDigest))
@@ -227,7 +269,7 @@ func (c *Cache) Apply(items []Item) (Result, error) {
 			seq = max(seq, it.Sequence)
 			switch {
 			case it.Token != nil:
-				old, err := applyToken(tokens, it.Token, it.LogIndex)
+				old, err := c.applyToken(tokens, &b, it.Token, it.LogIndex)
 				if errors.Is(err, errIgnored) {
 					res.Ignored++
 					continue
@@ -237,8 +279,10 @@ func (c *Cache) Apply(items []Item) (Result, error) {
 				}
 				if old == nil {
 					count++
+				} else {
+					digest.Remove(old.ID, old.Version, old.Status)
 				}
-				digest.Replace(old, it.Token)
+				digest.Replace(nil, it.Token)
 				res.Applied++
 			case it.Project != nil:
 				p := it.Project.GetProject()
@@ -249,6 +293,7 @@ func (c *Cache) Apply(items []Item) (Result, error) {
 				if err := projects.Put([]byte(p.GetId()), v); err != nil {
 					return err
 				}
+				b.projects[p.GetId()] = p.GetWorkspaceId()
 				res.Applied++
 			case it.Checkpoint != nil:
 				cp := it.Checkpoint
@@ -286,7 +331,25 @@ func (c *Cache) Apply(items []Item) (Result, error) {
 		}
 		return meta.Put(keySeq, binary.BigEndian.AppendUint64(nil, seq))
 	})
-	return res, err
+	if err != nil {
+		return res, err
+	}
+	// Tokens first, then the verified index: a lookup never sees a new
+	// state as verified before the checkpoint that covers it.
+	for d, e := range b.tokens {
+		c.x.put(d, e)
+	}
+	for id, ws := range b.projects {
+		c.x.putProject(id, ws)
+	}
+	c.x.verified.Store(res.Verified)
+	return res, nil
+}
+
+// batch holds what a transaction changes, for the index once it commits.
+type batch struct {
+	tokens   map[token.Digest]*Entry
+	projects map[string]string
 }
 
 // errIgnored is returned by applyToken for a state that is not applied.
@@ -296,28 +359,32 @@ var errIgnored = errors.New("ignored")
 var ErrCorrupt = errors.New("corrupt cache entry")
 
 // applyToken stores st unless the cache holds the same or a newer version,
-// or a revocation; it returns the state replaced (nil if none).
-func applyToken(b *bolt.Bucket, st *gatepassv1.TokenState, logIndex uint64) (*gatepassv1.TokenState, error) {
+// or a revocation; it returns the entry replaced (nil if none). What the
+// cache holds is read from the batch, else from the index, never decoded
+// from bbolt.
+func (c *Cache) applyToken(bk *bolt.Bucket, b *batch, st *gatepassv1.TokenState, logIndex uint64) (*Entry, error) {
 	if len(st.GetSecretSha256()) != len(token.Digest{}) || st.GetToken().GetId() == "" {
 		return nil, errIgnored
 	}
-	var cur *gatepassv1.TokenState
-	if old := b.Get(st.GetSecretSha256()); old != nil {
-		var err error
-		if cur, _, err = decodeToken(old); err != nil {
-			return nil, err
-		}
-		if cur.GetToken().GetId() != st.GetToken().GetId() ||
-			st.GetToken().GetVersion() <= cur.GetToken().GetVersion() ||
-			cur.GetToken().GetStatus() == gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED {
-			return nil, errIgnored
-		}
+	d := token.Digest(st.GetSecretSha256())
+	cur, ok := b.tokens[d]
+	if !ok {
+		cur = c.x.get(d)
+	}
+	if cur != nil && (cur.ID != st.GetToken().GetId() ||
+		st.GetToken().GetVersion() <= cur.Version ||
+		cur.Status == gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED) {
+		return nil, errIgnored
 	}
 	v, err := proto.Marshal(st)
 	if err != nil {
 		return nil, err
 	}
-	return cur, b.Put(st.GetSecretSha256(), append(binary.BigEndian.AppendUint64(nil, logIndex), v...))
+	if err := bk.Put(d[:], append(binary.BigEndian.AppendUint64(nil, logIndex), v...)); err != nil {
+		return nil, err
+	}
+	b.tokens[d] = c.x.entry(st, logIndex)
+	return cur, nil
 }
 
 // decodeToken reads a stored token: its log index, then the state.
@@ -332,54 +399,34 @@ func decodeToken(v []byte) (*gatepassv1.TokenState, uint64, error) {
 	return &st, binary.BigEndian.Uint64(v), nil
 }
 
-// Token returns the cached state for a secret digest. An active token whose
-// state came after the last matching checkpoint returns ErrUnverified.
-func (c *Cache) Token(d token.Digest) (*gatepassv1.TokenState, error) {
-	st, verified, err := c.State(d)
-	if err == nil && !verified && st.GetToken().GetStatus() == gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE {
+// Lookup returns the cached token for a secret digest. An active token
+// whose state came after the last matching checkpoint returns
+// ErrUnverified.
+func (c *Cache) Lookup(d token.Digest) (*Entry, error) {
+	e, verified, err := c.Entry(d)
+	if err == nil && !verified && e.Status == gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE {
 		return nil, ErrUnverified
 	}
-	return st, err
+	return e, err
 }
 
-// State returns the cached state for a secret digest, and whether a
+// Entry returns the cached token for a secret digest, and whether a
 // matching checkpoint covers it.
-func (c *Cache) State(d token.Digest) (*gatepassv1.TokenState, bool, error) {
-	var st *gatepassv1.TokenState
-	var verified bool
-	err := c.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketTokens).Get(d[:])
-		if v == nil {
-			return ErrNotFound
-		}
-		var idx uint64
-		var err error
-		if st, idx, err = decodeToken(v); err != nil {
-			return err
-		}
-		verified = idx <= u64(tx.Bucket(bucketMeta).Get(keyVerified))
-		return nil
-	})
-	if err != nil {
-		return nil, false, err
-	}
-	if !d.Equal(st.GetSecretSha256()) {
+func (c *Cache) Entry(d token.Digest) (*Entry, bool, error) {
+	e := c.x.get(d)
+	if e == nil {
 		return nil, false, ErrNotFound
 	}
-	return st, verified, nil
+	return e, e.LogIndex <= c.x.verified.Load(), nil
 }
 
-// ProjectWorkspace returns the workspace a project belongs to.
-func (c *Cache) ProjectWorkspace(projectID string) (string, error) {
-	var p gatepassv1.Project
-	err := c.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketProjects).Get([]byte(projectID))
-		if v == nil {
-			return ErrNotFound
-		}
-		return proto.Unmarshal(v, &p)
-	})
-	return p.GetWorkspaceId(), err
+// Tokens returns the number of tokens held.
+func (c *Cache) Tokens() int { return c.x.size() }
+
+// ProjectWorkspace returns the workspace a project belongs to, and false
+// for a project the cache does not hold.
+func (c *Cache) ProjectWorkspace(projectID string) (string, bool) {
+	return c.x.project(projectID)
 }
 
 func u64(v []byte) uint64 {

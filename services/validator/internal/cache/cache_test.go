@@ -4,9 +4,11 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/token"
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -55,12 +57,12 @@ func TestApplyKeepsNewestAndRevokedIsTerminal(t *testing.T) {
 		if (res.Applied == 1) != s.apply {
 			t.Errorf("%s: applied = %v, want %v", s.name, res.Applied == 1, s.apply)
 		}
-		got, err := c.Token(d)
+		got, err := c.Lookup(d)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.GetToken().GetStatus() != s.want {
-			t.Errorf("%s: status = %v, want %v", s.name, got.GetToken().GetStatus(), s.want)
+		if got.Status != s.want {
+			t.Errorf("%s: status = %v, want %v", s.name, got.Status, s.want)
 		}
 	}
 }
@@ -82,12 +84,12 @@ func TestPositionSurvivesReopen(t *testing.T) {
 	if err != nil || pos.Sequence != 8 {
 		t.Fatalf("Position = %v, %v; want sequence 8", pos, err)
 	}
-	if _, err := c.Token(d); err != nil {
+	if _, err := c.Lookup(d); err != nil {
 		t.Fatalf("token lost across reopen: %v", err)
 	}
 	var other token.Digest
 	other[0] = 2
-	if _, err := c.Token(other); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Lookup(other); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown digest: %v", err)
 	}
 }
@@ -116,9 +118,81 @@ func FuzzApply(f *testing.F) {
 		if _, err := c.Apply([]Item{{Sequence: seq, Token: &st}}); err != nil {
 			t.Fatalf("Apply: %v", err)
 		}
-		got, err := c.Token(d)
-		if err != nil || got.GetToken().GetStatus() != gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED {
+		got, err := c.Lookup(d)
+		if err != nil || got.Status != gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED {
 			t.Fatalf("revoked token changed: %v %v", got, err)
 		}
 	})
+}
+
+// TestIndexFollowsBbolt checks that lookups (served from memory) agree
+// with the durable copy: after reopening, after a transaction that failed,
+// and after a wipe.
+func TestIndexFollowsBbolt(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "c.db")
+	c, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d1, d2 token.Digest
+	d1[0], d2[0] = 1, 2
+	active := gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE
+	p := &gatepassv1.ProjectState{Project: &gatepassv1.Project{Id: "prj_1", WorkspaceId: "ws_1"}}
+	if _, err := c.Apply([]Item{{Sequence: 1, Token: state(d1, 1, active)}, {Sequence: 2, Project: p}}); err != nil {
+		t.Fatal(err)
+	}
+	// A batch whose transaction fails changes nothing in memory either.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Apply([]Item{{Sequence: 3, Token: state(d2, 1, active)}}); err == nil {
+		t.Fatal("apply on a closed cache succeeded")
+	}
+	if _, _, err := c.Entry(d2); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a failed apply reached the index: %v", err)
+	}
+	c = openCache(t, path)
+	if e, err := c.Lookup(d1); err != nil || e.ID != "tok_1" || e.Version != 1 {
+		t.Fatalf("after reopen: %+v, %v", e, err)
+	}
+	if ws, ok := c.ProjectWorkspace("prj_1"); !ok || ws != "ws_1" {
+		t.Fatalf("project after reopen: %q %v", ws, ok)
+	}
+	if err := c.Wipe(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lookup(d1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after wipe: %v", err)
+	}
+	if _, ok := c.ProjectWorkspace("prj_1"); ok || c.Tokens() != 0 {
+		t.Fatal("wipe left projects or tokens in memory")
+	}
+}
+
+// TestMisplacedStateIsCorrupt: a state stored under another digest than
+// its own makes the cache unusable at open, so it is rebuilt.
+func TestMisplacedStateIsCorrupt(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "c.db")
+	c, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d1, d2 token.Digest
+	d1[0], d2[0] = 1, 2
+	if _, err := c.Apply([]Item{{Sequence: 1, Token: state(d1, 1, gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED)}}); err != nil {
+		t.Fatal(err)
+	}
+	err = c.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTokens)
+		return b.Put(d2[:], b.Get(d1[:]))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := Open(path); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open = %v, want ErrCorrupt", err)
+	}
 }

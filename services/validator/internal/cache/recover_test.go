@@ -88,7 +88,7 @@ func TestCheckpointsVerifyTheCache(t *testing.T) {
 	if _, err := c.Apply([]Item{{Sequence: 1, LogIndex: 4, Token: s1}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Token(d); !errors.Is(err, ErrUnverified) {
+	if _, err := c.Lookup(d); !errors.Is(err, ErrUnverified) {
 		t.Fatalf("before any checkpoint: %v", err)
 	}
 	var want propagation.Digest
@@ -97,7 +97,7 @@ func TestCheckpointsVerifyTheCache(t *testing.T) {
 	if err != nil || res.Mismatch != nil || res.Verified != 4 {
 		t.Fatalf("matching checkpoint: %+v, %v", res, err)
 	}
-	if _, err := c.Token(d); err != nil {
+	if _, err := c.Lookup(d); err != nil {
 		t.Fatalf("after a matching checkpoint: %v", err)
 	}
 	res, err = c.Apply([]Item{{Sequence: 3, Checkpoint: &gatepassv1.Checkpoint{LogIndex: 9, Tokens: 2, Digest: want[:]}}})
@@ -107,7 +107,7 @@ func TestCheckpointsVerifyTheCache(t *testing.T) {
 	if err := c.Wipe(c.mustPosition(t).StreamCreated); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Token(d); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Lookup(d); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after a wipe: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/token"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Request is what the caller wants the token to do.
@@ -21,13 +22,46 @@ type Request struct {
 	ClientIP netip.Addr
 }
 
+// Token is a token's state as a decision and its answer need it, decoded
+// once when the state is applied (CIDRs parsed, expiry as a time). It is
+// never changed once shared: a newer state replaces it.
+type Token struct {
+	ID, WorkspaceID, ProjectID, OwnerID string
+	Status                              gatepassv1.TokenStatus
+	Role                                gatepassv1.Role
+	Expire                              time.Time
+	NeverExpires                        bool
+	// NetworkLimited is set when the token has allowed CIDRs, even if none
+	// of them parsed: such a token is then allowed from nowhere.
+	NetworkLimited bool
+	CIDRs          []netip.Prefix
+}
+
+// NewToken decodes the decision view of a token.
+func NewToken(t *gatepassv1.Token) Token {
+	d := Token{
+		ID: t.GetId(), WorkspaceID: t.GetWorkspaceId(), ProjectID: t.GetProjectId(), OwnerID: t.GetOwnerId(),
+		Status: t.GetStatus(), Role: t.GetRole(), NeverExpires: t.GetNeverExpires(),
+		NetworkLimited: len(t.GetAllowedCidrs()) > 0,
+	}
+	if !d.NeverExpires {
+		d.Expire = t.GetExpireTime().AsTime()
+	}
+	for _, c := range t.GetAllowedCidrs() {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			d.CIDRs = append(d.CIDRs, p.Masked())
+		}
+	}
+	return d
+}
+
 // ProjectWorkspace returns the workspace of a project, and false for an
 // unknown project.
 type ProjectWorkspace func(projectID string) (string, bool)
 
 // Decide returns REASON_ACTIVE or why the token may not act.
-func Decide(t *gatepassv1.Token, req Request, projects ProjectWorkspace, now time.Time) gatepassv1.Reason {
-	switch t.GetStatus() {
+func Decide(t *Token, req Request, projects ProjectWorkspace, now time.Time) gatepassv1.Reason {
+	switch t.Status {
 	case gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE:
 	case gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED:
 		return gatepassv1.Reason_REASON_DISABLED
@@ -36,40 +70,70 @@ func Decide(t *gatepassv1.Token, req Request, projects ProjectWorkspace, now tim
 	default:
 		return gatepassv1.Reason_REASON_UNKNOWN
 	}
-	if token.Expired(t, now) {
+	if token.ExpiredAt(t.Expire, t.NeverExpires, now) {
 		return gatepassv1.Reason_REASON_EXPIRED
 	}
 	if req.ProjectID != "" && !inScope(t, req.ProjectID, projects) {
 		return gatepassv1.Reason_REASON_WRONG_PROJECT
 	}
-	if req.MinRole != gatepassv1.Role_ROLE_UNSPECIFIED && t.GetRole() < req.MinRole {
+	if req.MinRole != gatepassv1.Role_ROLE_UNSPECIFIED && t.Role < req.MinRole {
 		return gatepassv1.Reason_REASON_INSUFFICIENT_ROLE
 	}
-	if len(t.GetAllowedCidrs()) > 0 && !allowedFrom(t.GetAllowedCidrs(), req.ClientIP) {
+	if t.NetworkLimited && !allowedFrom(t.CIDRs, req.ClientIP) {
 		return gatepassv1.Reason_REASON_IP_NOT_ALLOWED
 	}
 	return gatepassv1.Reason_REASON_ACTIVE
 }
 
-func inScope(t *gatepassv1.Token, projectID string, projects ProjectWorkspace) bool {
-	if t.GetProjectId() != "" {
-		return t.GetProjectId() == projectID
+func inScope(t *Token, projectID string, projects ProjectWorkspace) bool {
+	if t.ProjectID != "" {
+		return t.ProjectID == projectID
 	}
 	ws, ok := projects(projectID)
-	return ok && ws == t.GetWorkspaceId()
+	return ok && ws == t.WorkspaceID
 }
 
 // allowedFrom reports whether ip is inside one of cidrs. A token limited to
 // networks is refused when the client address is unknown.
-func allowedFrom(cidrs []string, ip netip.Addr) bool {
+func allowedFrom(cidrs []netip.Prefix, ip netip.Addr) bool {
 	if !ip.IsValid() {
 		return false
 	}
 	ip = ip.Unmap()
-	for _, c := range cidrs {
-		if p, err := netip.ParsePrefix(c); err == nil && p.Contains(ip) {
+	for _, p := range cidrs {
+		if p.Contains(ip) {
 			return true
 		}
 	}
 	return false
+}
+
+// Answer is a decision and the token it is about (nil for a malformed or
+// unknown secret).
+type Answer struct {
+	Reason gatepassv1.Reason
+	Token  *Token
+}
+
+// Active reports whether the token may act.
+func (a Answer) Active() bool { return a.Reason == gatepassv1.Reason_REASON_ACTIVE }
+
+// TokenID is the token's public id, or "".
+func (a Answer) TokenID() string {
+	if a.Token == nil {
+		return ""
+	}
+	return a.Token.ID
+}
+
+// Response is the answer as ValidatorService returns it.
+func (a Answer) Response() *gatepassv1.ValidateTokenResponse {
+	r := &gatepassv1.ValidateTokenResponse{Active: a.Active(), Reason: a.Reason}
+	if t := a.Token; t != nil {
+		r.TokenId, r.WorkspaceId, r.ProjectId, r.Role, r.OwnerId = t.ID, t.WorkspaceID, t.ProjectID, t.Role, t.OwnerID
+		if !t.NeverExpires {
+			r.ExpireTime = timestamppb.New(t.Expire)
+		}
+	}
+	return r
 }

@@ -53,11 +53,14 @@ func TestDecide(t *testing.T) {
 		{"ipv6 allowed", wsToken(func(t *gatepassv1.Token) { t.AllowedCidrs = []string{"10.0.0.0/8", "2001:db8::/32"} }), Request{ClientIP: v6}, now, gatepassv1.Reason_REASON_ACTIVE},
 		{"ip outside", wsToken(func(t *gatepassv1.Token) { t.AllowedCidrs = []string{"192.168.0.0/16"} }), Request{ClientIP: v4}, now, gatepassv1.Reason_REASON_IP_NOT_ALLOWED},
 		{"ip unknown", wsToken(func(t *gatepassv1.Token) { t.AllowedCidrs = []string{"10.0.0.0/8"} }), Request{}, now, gatepassv1.Reason_REASON_IP_NOT_ALLOWED},
+		{"no cidr parses", wsToken(func(t *gatepassv1.Token) { t.AllowedCidrs = []string{"not-a-network"} }), Request{ClientIP: v4}, now, gatepassv1.Reason_REASON_IP_NOT_ALLOWED},
+		{"unmasked cidr", wsToken(func(t *gatepassv1.Token) { t.AllowedCidrs = []string{"10.1.2.99/24"} }), Request{ClientIP: v4}, now, gatepassv1.Reason_REASON_ACTIVE},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := Decide(tt.tok, tt.req, projects, tt.at); got != tt.want {
+			tok := NewToken(tt.tok)
+			if got := Decide(&tok, tt.req, projects, tt.at); got != tt.want {
 				t.Fatalf("Decide = %v, want %v", got, tt.want)
 			}
 		})

@@ -168,7 +168,7 @@ func TestExpiryAtTheInstant(t *testing.T) {
 	go func() { _ = f.Run(ctx, nc, js); close(done) }()
 	defer func() { cancel(); <-done }()
 	sec, _ := token.Format{}.Parse(tok.GetSecret())
-	eventually(t, 10*time.Second, "token in the cache", func() bool { _, err := c.Token(sec.Digest()); return err == nil })
+	eventually(t, 10*time.Second, "token in the cache", func() bool { _, err := c.Lookup(sec.Digest()); return err == nil })
 
 	clk := fakeclock.New(expire.Add(-time.Minute))
 	s := &rpc.Server{Store: c, Current: f.Current, Now: clk.Now, Logger: log}

@@ -124,7 +124,7 @@ func TestReplayedOldEventIsCaughtWithoutTheIssuer(t *testing.T) {
 	if err := f.Current(); !errors.Is(err, ErrDistrusted) {
 		t.Fatalf("Current = %v, want ErrDistrusted", err)
 	}
-	if st, err := f.cache.Token(secret.Digest()); err == nil {
+	if st, err := f.cache.Lookup(secret.Digest()); err == nil {
 		t.Fatalf("the replayed ACTIVE state is accepted: %v", st)
 	}
 	data, _ := f.Report()
@@ -146,8 +146,8 @@ func TestReplayedOldEventIsCaughtWithoutTheIssuer(t *testing.T) {
 	if err := f.Current(); err != nil {
 		t.Fatalf("after the republish: %v", err)
 	}
-	st, err := f.cache.Token(secret.Digest())
-	if err != nil || st.GetToken().GetStatus() != gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED {
+	st, err := f.cache.Lookup(secret.Digest())
+	if err != nil || st.Status != gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED {
 		t.Fatalf("after the republish: %v, %v", st, err)
 	}
 }
@@ -199,7 +199,7 @@ func TestRecreatedStreamConfirmsNothingUntilCheckpointed(t *testing.T) {
 	if err := f.Current(); err != nil {
 		t.Fatalf("after the new stream's checkpoint: %v", err)
 	}
-	if st, err := f.cache.Token(secret.Digest()); err != nil || st.GetToken().GetStatus() != gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED {
-		t.Fatalf("after the new stream's checkpoint: %v, %v", st.GetToken().GetStatus(), err)
+	if st, err := f.cache.Lookup(secret.Digest()); err != nil || st.Status != gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED {
+		t.Fatalf("after the new stream's checkpoint: %v, %v", st, err)
 	}
 }

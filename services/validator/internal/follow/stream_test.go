@@ -159,11 +159,11 @@ func TestRecreatedStreamIsReplayed(t *testing.T) {
 	if f.Applied() != 5 {
 		t.Fatalf("after recreation applied = %d, want 5", f.Applied())
 	}
-	if _, err := e.cache.Token(fresh.Digest()); err != nil {
+	if _, err := e.cache.Lookup(fresh.Digest()); err != nil {
 		t.Fatalf("token of the new stream missing: %v", err)
 	}
 	for _, s := range old {
-		if _, err := e.cache.Token(s.Digest()); err != nil {
+		if _, err := e.cache.Lookup(s.Digest()); err != nil {
 			t.Fatalf("replay dropped a cached token: %v", err)
 		}
 	}

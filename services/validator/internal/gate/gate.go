@@ -74,7 +74,7 @@ type Result struct {
 }
 
 // Decider answers for a secret; rpc.Server.Decide implements it.
-type Decider func(secret string, req check.Request) (*gatepassv1.ValidateTokenResponse, error)
+type Decider func(secret string, req check.Request) (check.Answer, error)
 
 // Gate makes gateway decisions.
 type Gate struct {
@@ -124,21 +124,22 @@ func (g *Gate) Check(ctx context.Context, r Request) (Result, error) {
 		g.count(ctx, gatepassv1.Reason_REASON_MALFORMED)
 		return Result{Outcome: Unauthenticated, Reason: gatepassv1.Reason_REASON_MALFORMED}, nil
 	}
-	resp, err := g.Decide(secret, req)
+	a, err := g.Decide(secret, req)
 	if err != nil {
 		return Result{Outcome: Unavailable}, err
 	}
-	g.count(ctx, resp.GetReason())
-	res := Result{Reason: resp.GetReason()}
-	switch resp.GetReason() {
+	g.count(ctx, a.Reason)
+	res := Result{Reason: a.Reason}
+	switch a.Reason {
 	case gatepassv1.Reason_REASON_ACTIVE:
 		res.Outcome = Allow
+		t := a.Token
 		res.Headers = [][2]string{
-			{HeaderTokenID, resp.GetTokenId()},
-			{HeaderWorkspaceID, resp.GetWorkspaceId()},
-			{HeaderProjectID, resp.GetProjectId()},
-			{HeaderRole, roles.Name(resp.GetRole())},
-			{HeaderOwnerID, resp.GetOwnerId()},
+			{HeaderTokenID, t.ID},
+			{HeaderWorkspaceID, t.WorkspaceID},
+			{HeaderProjectID, t.ProjectID},
+			{HeaderRole, roles.Name(t.Role)},
+			{HeaderOwnerID, t.OwnerID},
 		}
 	case gatepassv1.Reason_REASON_WRONG_PROJECT, gatepassv1.Reason_REASON_INSUFFICIENT_ROLE:
 		res.Outcome = Forbidden
@@ -146,7 +147,7 @@ func (g *Gate) Check(ctx context.Context, r Request) (Result, error) {
 		res.Outcome = Unauthenticated
 	}
 	if res.Outcome != Allow {
-		g.Logger.InfoContext(ctx, "gateway refused", "reason", resp.GetReason().String(), "token_id", resp.GetTokenId(),
+		g.Logger.InfoContext(ctx, "gateway refused", "reason", a.Reason.String(), "token_id", a.TokenID(),
 			"method", r.Method, "path", path, "client_ip", r.ClientIP.String())
 	}
 	return res, nil

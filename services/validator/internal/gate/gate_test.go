@@ -101,11 +101,11 @@ func TestCheckRefusesSteeredRequests(t *testing.T) {
 		Current: func() error { return nil },
 		Rules:   rs,
 		Logger:  slog.New(slog.DiscardHandler),
-		Decide: func(_ string, req check.Request) (*gatepassv1.ValidateTokenResponse, error) {
+		Decide: func(_ string, req check.Request) (check.Answer, error) {
 			if req.MinRole > gatepassv1.Role_ROLE_VIEWER {
-				return &gatepassv1.ValidateTokenResponse{Reason: gatepassv1.Reason_REASON_INSUFFICIENT_ROLE}, nil
+				return check.Answer{Reason: gatepassv1.Reason_REASON_INSUFFICIENT_ROLE}, nil
 			}
-			return &gatepassv1.ValidateTokenResponse{Active: true, Reason: gatepassv1.Reason_REASON_ACTIVE, Role: gatepassv1.Role_ROLE_VIEWER}, nil
+			return check.Answer{Reason: gatepassv1.Reason_REASON_ACTIVE, Token: &check.Token{Role: gatepassv1.Role_ROLE_VIEWER}}, nil
 		},
 	}
 	tests := []struct {
@@ -184,7 +184,7 @@ func FuzzClientIP(f *testing.F) {
 func TestCheckOutcomes(t *testing.T) {
 	t.Parallel()
 	var seen check.Request
-	decide := func(secret string, req check.Request) (*gatepassv1.ValidateTokenResponse, error) {
+	decide := func(secret string, req check.Request) (check.Answer, error) {
 		seen = req
 		reason := map[string]gatepassv1.Reason{
 			"good": gatepassv1.Reason_REASON_ACTIVE, "revoked": gatepassv1.Reason_REASON_REVOKED,
@@ -192,10 +192,9 @@ func TestCheckOutcomes(t *testing.T) {
 			"elsewhere": gatepassv1.Reason_REASON_WRONG_PROJECT, "far": gatepassv1.Reason_REASON_IP_NOT_ALLOWED,
 		}[secret]
 		if secret == "broken" {
-			return nil, errors.New("disk")
+			return check.Answer{}, errors.New("disk")
 		}
-		return &gatepassv1.ValidateTokenResponse{Active: reason == gatepassv1.Reason_REASON_ACTIVE, Reason: reason,
-			TokenId: "tok_1", WorkspaceId: "ws_1", Role: gatepassv1.Role_ROLE_ADMIN, OwnerId: "mem_1"}, nil
+		return check.Answer{Reason: reason, Token: &check.Token{ID: "tok_1", WorkspaceID: "ws_1", Role: gatepassv1.Role_ROLE_ADMIN, OwnerID: "mem_1"}}, nil
 	}
 	rules, _ := ParseRules([]byte(`[{"path_prefix": "/admin", "min_role": "admin"}]`))
 	current := error(nil)

@@ -27,8 +27,8 @@ const maxTokenLen = 256
 
 // Store is the cache as the handler needs it.
 type Store interface {
-	Token(d token.Digest) (*gatepassv1.TokenState, error)
-	ProjectWorkspace(projectID string) (string, error)
+	Lookup(d token.Digest) (*cache.Entry, error)
+	ProjectWorkspace(projectID string) (string, bool)
 }
 
 // Server implements ValidatorService.
@@ -55,7 +55,7 @@ func (s *Server) ValidateToken(ctx context.Context, req *gatepassv1.ValidateToke
 	if req.GetClientIp() != "" {
 		ip, _ = netip.ParseAddr(req.GetClientIp()) // checked by Validate
 	}
-	resp, err := s.Decide(req.GetToken(), check.Request{ProjectID: req.GetProjectId(), MinRole: req.GetMinRole(), ClientIP: ip})
+	a, err := s.Decide(req.GetToken(), check.Request{ProjectID: req.GetProjectId(), MinRole: req.GetMinRole(), ClientIP: ip})
 	if errors.Is(err, cache.ErrUnverified) {
 		// Not yet covered by a checkpoint: like a validator that is not
 		// current, for this token only. The caller retries shortly.
@@ -66,46 +66,31 @@ func (s *Server) ValidateToken(ctx context.Context, req *gatepassv1.ValidateToke
 		return nil, status.Error(codes.Internal, "internal error")
 	}
 	if s.Validations != nil {
-		s.Validations.Add(ctx, 1, check.ReasonOption(resp.GetReason()))
+		s.Validations.Add(ctx, 1, check.ReasonOption(a.Reason))
 	}
-	if !resp.GetActive() {
-		s.Logger.DebugContext(ctx, "token refused", "reason", resp.GetReason().String(), "token_id", resp.GetTokenId())
+	if !a.Active() && s.Logger.Enabled(ctx, slog.LevelDebug) {
+		s.Logger.DebugContext(ctx, "token refused", "reason", a.Reason.String(), "token_id", a.TokenID())
 	}
-	return resp, nil
+	return a.Response(), nil
 }
 
 // Decide answers for a presented secret. It is shared by every front end
-// (gRPC, and gateways that call it directly).
-func (s *Server) Decide(secret string, req check.Request) (*gatepassv1.ValidateTokenResponse, error) {
+// (gRPC, and gateways that call it directly), and allocates nothing.
+func (s *Server) Decide(secret string, req check.Request) (check.Answer, error) {
 	sec, err := s.Format.Parse(secret)
 	if err != nil {
-		return &gatepassv1.ValidateTokenResponse{Reason: gatepassv1.Reason_REASON_MALFORMED}, nil
+		return check.Answer{Reason: gatepassv1.Reason_REASON_MALFORMED}, nil
 	}
-	st, err := s.Store.Token(sec.Digest())
+	e, err := s.Store.Lookup(sec.Digest())
 	if errors.Is(err, cache.ErrNotFound) {
-		return &gatepassv1.ValidateTokenResponse{Reason: gatepassv1.Reason_REASON_UNKNOWN}, nil
+		return check.Answer{Reason: gatepassv1.Reason_REASON_UNKNOWN}, nil
 	}
 	if err != nil {
-		return nil, err
+		return check.Answer{}, err
 	}
-	t := st.GetToken()
-	reason := check.Decide(t, req, s.projectWorkspace, s.Now())
-	s.Usage.Record(t.GetId(), reason, req.ClientIP, req.MinRole)
-	return &gatepassv1.ValidateTokenResponse{
-		Active:      reason == gatepassv1.Reason_REASON_ACTIVE,
-		Reason:      reason,
-		TokenId:     t.GetId(),
-		WorkspaceId: t.GetWorkspaceId(),
-		ProjectId:   t.GetProjectId(),
-		Role:        t.GetRole(),
-		OwnerId:     t.GetOwnerId(),
-		ExpireTime:  t.GetExpireTime(),
-	}, nil
-}
-
-func (s *Server) projectWorkspace(id string) (string, bool) {
-	ws, err := s.Store.ProjectWorkspace(id)
-	return ws, err == nil
+	reason := check.Decide(&e.Token, req, s.Store.ProjectWorkspace, s.Now())
+	s.Usage.Record(e.ID, reason, req.ClientIP, req.MinRole)
+	return check.Answer{Reason: reason, Token: &e.Token}, nil
 }
 
 // Validate is the validator's grpcserver.ValidateFunc.

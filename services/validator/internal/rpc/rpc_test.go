@@ -2,7 +2,10 @@ package rpc
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -25,9 +28,9 @@ type countingStore struct {
 	lookups atomic.Int64
 }
 
-func (c *countingStore) Token(d token.Digest) (*gatepassv1.TokenState, error) {
+func (c *countingStore) Lookup(d token.Digest) (*cache.Entry, error) {
 	c.lookups.Add(1)
-	return c.Cache.Token(d)
+	return c.Cache.Lookup(d)
 }
 
 func newServer(t testing.TB, now time.Time) (*Server, *countingStore, token.Secret) {
@@ -159,11 +162,11 @@ func FuzzDecide(f *testing.F) {
 	f.Add("gp_", "")
 	f.Add(sec.String()[:20], "x")
 	f.Fuzz(func(t *testing.T, secret, project string) {
-		resp, err := s.Decide(secret, check.Request{ProjectID: project})
+		a, err := s.Decide(secret, check.Request{ProjectID: project})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.GetActive() && secret != sec.String() {
+		if a.Active() && secret != sec.String() {
 			t.Fatalf("accepted a token that is not the one minted")
 		}
 	})
@@ -195,5 +198,54 @@ func BenchmarkValidateToken(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkDecide measures the in-process decision (parse, digest, index
+// lookup, decide, usage recording) with many tokens cached, the size the
+// index must keep fast.
+func BenchmarkDecide(b *testing.B) {
+	for _, n := range []int{1_000, 1_000_000} {
+		// Filled once per size: b.Run calls its function once per b.N tried.
+		s, _, sec := newServer(b, time.Now())
+		fillCache(b, s.Store.(*countingStore).Cache, n)
+		s.Usage = usage.NewRecorder(time.Now)
+		b.Run(fmt.Sprintf("tokens=%d", n), func(b *testing.B) {
+			req := check.Request{ProjectID: "prj_a", MinRole: gatepassv1.Role_ROLE_TESTER, ClientIP: netip.MustParseAddr("10.0.0.1")}
+			secret := sec.String()
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					a, err := s.Decide(secret, req)
+					if err != nil || !a.Active() {
+						b.Fatal(a, err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// fillCache adds n active tokens to c, in large batches.
+func fillCache(b *testing.B, c *cache.Cache, n int) {
+	b.Helper()
+	const batch = 20_000
+	items := make([]cache.Item, 0, batch)
+	expire := timestamppb.New(time.Now().Add(time.Hour))
+	for i := range n {
+		var d token.Digest
+		binary.BigEndian.PutUint64(d[:], uint64(i)*0x9E3779B97F4A7C15)
+		binary.BigEndian.PutUint64(d[8:], uint64(i))
+		items = append(items, cache.Item{Sequence: uint64(10 + i), Token: &gatepassv1.TokenState{SecretSha256: d[:], Token: &gatepassv1.Token{
+			Id: fmt.Sprintf("tok_fill%07d", i), WorkspaceId: "ws_1", Role: gatepassv1.Role_ROLE_TESTER, OwnerId: "mem_1",
+			Status: gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE, ExpireTime: expire, Version: 1,
+		}}})
+		if len(items) == batch || i == n-1 {
+			if _, err := c.Apply(items); err != nil {
+				b.Fatal(err)
+			}
+			items = items[:0]
+		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/event"
-	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/validator/internal/cache"
 	"github.com/gatepass/gatepass/services/validator/internal/check"
@@ -183,21 +182,21 @@ func (v *validatorNode) validate(tok *simToken) {
 	if v.f.Current() != nil {
 		return
 	}
-	resp, err := v.rpc.Decide(tok.secret, check.Request{})
+	a, err := v.rpc.Decide(tok.secret, check.Request{})
 	if errors.Is(err, cache.ErrUnverified) {
 		return
 	}
 	if err != nil {
 		panic(fmt.Sprintf("%s: decide: %v", v.name, err))
 	}
-	if resp.GetReason() != gatepassv1.Reason_REASON_ACTIVE {
+	if !a.Active() {
 		return
 	}
-	st, _, err := v.cache.State(sec.Digest())
+	e, _, err := v.cache.Entry(sec.Digest())
 	if err != nil {
 		panic(err)
 	}
-	v.sim.hist.accept(v.name, tok.id, st.GetToken().GetVersion(), v.sim.w.now)
+	v.sim.hist.accept(v.name, tok.id, e.Version, v.sim.w.now)
 }
 
 // converged reports whether the validator serves and holds every token at
@@ -212,11 +211,11 @@ func (v *validatorNode) converged() error {
 	for _, tok := range v.sim.tokens {
 		want := v.sim.store.tokens[tok.id].GetToken().GetVersion()
 		sec, _ := token.Format{}.Parse(tok.secret)
-		st, verified, err := v.cache.State(sec.Digest())
+		e, verified, err := v.cache.Entry(sec.Digest())
 		if err != nil {
 			return fmt.Errorf("%s: token %s: %w", v.name, tok.id, err)
 		}
-		if got := st.GetToken().GetVersion(); got != want || !verified {
+		if got := e.Version; got != want || !verified {
 			return fmt.Errorf("%s: token %s at version %d (verified %v), issuer has %d", v.name, tok.id, got, verified, want)
 		}
 	}

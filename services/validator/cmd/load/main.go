@@ -1,0 +1,149 @@
+// Command load measures gatepass on this machine. It starts the system as
+// `make run` does, from the binaries in -bin (an issuer embedding NATS and
+// -validators validators, each with its own report key), and a reference
+// process (an empty grpc-go handler and an empty net/http handler). It
+// seeds -tokens tokens, then measures, each for -duration:
+//
+//   - ValidateToken at each -concurrency, against a validator and against
+//     the empty handler, over 4 connections; the ratio is gatepass's share
+//     of the ceiling;
+//   - HTTP /check against the empty net/http handler, the same way;
+//   - CreateToken at -create-concurrency, every call waiting for its
+//     receipt (an incomplete receipt counts as an error);
+//   - RevokeToken one at a time, each returning a complete receipt;
+//   - the cold start of one more validator with an empty cache: time to
+//     SERVING and resident memory then.
+//
+// Latencies come from HDR histograms; CPU seconds and resident memory of
+// every process are read from /proc. Client and servers share the machine,
+// so every figure is also printed as a ratio to the reference measured in
+// the same run.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+type config struct {
+	bin, dir              string
+	validators, tokens    int
+	duration              time.Duration
+	concurrency           []int
+	createConc            int
+	phases                map[string]bool
+	keep, pprof           bool
+	revokes, connsPerPeer int
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "reference" {
+		if err := serveReference(); err != nil {
+			fmt.Fprintln(os.Stderr, "load reference:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var cfg config
+	var conc, phases string
+	flag.StringVar(&cfg.bin, "bin", "bin", "directory holding the issuer and validator binaries")
+	flag.IntVar(&cfg.validators, "validators", 3, "validators to run")
+	flag.IntVar(&cfg.tokens, "tokens", 10_000, "tokens to create before measuring")
+	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each measurement")
+	flag.StringVar(&conc, "concurrency", "16,64", "ValidateToken and /check concurrencies")
+	flag.IntVar(&cfg.createConc, "create-concurrency", 64, "CreateToken concurrency (also for seeding)")
+	flag.IntVar(&cfg.revokes, "revokes", 2000, "revokes to measure (at most, within -duration)")
+	flag.StringVar(&phases, "phases", "validate,check,create,revoke,coldstart", "what to measure")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the data directory")
+	flag.BoolVar(&cfg.pprof, "pprof", false, "serve the issuer's Go profiles (address printed)")
+	flag.Parse()
+	for _, c := range strings.Split(conc, ",") {
+		var n int
+		if _, err := fmt.Sscan(c, &n); err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "load: bad concurrency %q\n", c)
+			os.Exit(2)
+		}
+		cfg.concurrency = append(cfg.concurrency, n)
+	}
+	cfg.phases = map[string]bool{}
+	for _, p := range strings.Split(phases, ",") {
+		cfg.phases[strings.TrimSpace(p)] = true
+	}
+	cfg.connsPerPeer = 4
+	if err := run(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+func run(cfg config) error {
+	dir, err := os.MkdirTemp("", "gatepass-load")
+	if err != nil {
+		return err
+	}
+	cfg.dir = dir
+	if cfg.keep {
+		fmt.Println("data and logs in", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	sys, err := startSystem(cfg)
+	if err != nil {
+		return err
+	}
+	defer sys.stop()
+	ctx := context.Background()
+	fmt.Printf("# gatepass load: %d validators, %s per measurement, GOMAXPROCS of this client %d\n", cfg.validators, cfg.duration, runtimeProcs())
+	start := time.Now()
+	if err := sys.seed(ctx, cfg.tokens); err != nil {
+		return err
+	}
+	fmt.Printf("seeded %d tokens in %s (%.0f/s)\n", cfg.tokens, time.Since(start).Round(time.Millisecond), float64(cfg.tokens)/time.Since(start).Seconds())
+	sys.report("after seeding")
+	var rows []row
+	if cfg.phases["validate"] {
+		rows = append(rows, sys.validateGRPC(ctx)...)
+	}
+	if cfg.phases["check"] {
+		rows = append(rows, sys.checkHTTP(ctx)...)
+	}
+	if cfg.phases["create"] {
+		rows = append(rows, sys.creates(ctx))
+	}
+	if cfg.phases["revoke"] {
+		rows = append(rows, sys.revokes(ctx))
+	}
+	if cfg.phases["coldstart"] {
+		r, err := sys.coldStart()
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+	fmt.Printf("\n## summary at %d tokens\n\n| measure | gatepass | reference | ratio |\n|---|---|---|---|\n", sys.tokenCount())
+	for _, r := range rows {
+		fmt.Println(r)
+	}
+	return nil
+}
+
+// row is one line of the summary table.
+type row struct{ measure, ours, reference, ratio string }
+
+func (r row) String() string {
+	return fmt.Sprintf("| %s | %s | %s | %s |", r.measure, r.ours, orDash(r.reference), orDash(r.ratio))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+func logPath(cfg config, name string) string { return filepath.Join(cfg.dir, name+".log") }
