@@ -191,12 +191,9 @@ func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
 		p.ready = false
 		return errInstanceChanged
 	}
-	if err := p.outbox.Delete(LaneChange, keys(snap.Change)); err != nil {
-		return err
-	}
-	if err := p.outbox.Delete(LaneBulk, append(keys(snap.Bulk), snap.Stale...)); err != nil {
-		return err
-	}
+	// Waiters learn of their publication first: deleting the published
+	// entries is only cleanup (a crash before it republishes them, which
+	// is harmless) and costs a commit a receipt need not wait for.
 	for _, e := range snap.Change {
 		p.pending = append(p.pending, uncovered{eventID: e.EventID, logIndex: e.LogIndex})
 	}
@@ -204,7 +201,10 @@ func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
 	if snap.Complete {
 		p.cover(snap.Checkpoint.GetLogIndex(), Publication{Seq: seqs[len(seqs)-1], Instance: p.instance, Acked: acked})
 	}
-	return nil
+	if err := p.outbox.Delete(LaneChange, keys(snap.Change)); err != nil {
+		return err
+	}
+	return p.outbox.Delete(LaneBulk, append(keys(snap.Bulk), snap.Stale...))
 }
 
 func (p *Publisher) checkpoint(cp *gatepassv1.Checkpoint) (Entry, error) {

@@ -247,14 +247,57 @@ type Result struct {
 	Mismatch *gatepassv1.Checkpoint
 }
 
+// ErrNotDurable is returned by Apply when a batch reached the index (and
+// indexed ran) but its transaction failed to commit: memory is ahead of
+// disk, and the validator may have reported states it will not find after
+// a restart. The process must end; at its restart it serves only once it
+// has caught up with the stream again.
+var ErrNotDurable = errors.New("cache commit failed after the batch was indexed")
+
 // Apply applies items in one transaction and records the highest sequence.
 // A checkpoint is compared with the state as of its place in the batch.
-// The index changes only once the transaction has committed.
-func (c *Cache) Apply(items []Item) (Result, error) {
-	var res Result
-	var b batch
-	err := c.db.Update(func(tx *bolt.Tx) error {
-		res, b = Result{}, batch{tokens: map[token.Digest]*Entry{}, projects: map[string]string{}}
+//
+// The index takes the batch before the transaction commits, so lookups
+// and reports (ApplyIndexed) need not wait for the disk.
+// That is safe because a validator that restarts serves only once it has
+// caught up with the stream head again, and so re-applies whatever did
+// not reach the disk; a commit that fails returns ErrNotDurable.
+func (c *Cache) Apply(items []Item) (Result, error) { return c.ApplyIndexed(items, nil) }
+
+// ApplyIndexed is Apply, running indexed once the index holds the batch
+// and before its transaction commits.
+func (c *Cache) ApplyIndexed(items []Item, indexed func(Result)) (Result, error) {
+	tx, err := c.db.Begin(true)
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	res, b, err := c.stage(tx, items)
+	if err != nil {
+		return res, err
+	}
+	// Tokens first, then the verified index: a lookup never sees a new
+	// state as verified before the checkpoint that covers it.
+	for d, e := range b.tokens {
+		c.x.put(d, e)
+	}
+	for id, ws := range b.projects {
+		c.x.putProject(id, ws)
+	}
+	c.x.verified.Store(res.Verified)
+	if indexed != nil {
+		indexed(res)
+	}
+	if err := tx.Commit(); err != nil {
+		return res, fmt.Errorf("%w: %v", ErrNotDurable, err)
+	}
+	return res, nil
+}
+
+// stage writes items into tx and returns what the index must take.
+func (c *Cache) stage(tx *bolt.Tx, items []Item) (Result, batch, error) {
+	res, b := Result{}, batch{tokens: map[token.Digest]*Entry{}, projects: map[string]string{}}
+	err := func() error {
 		tokens, projects, meta := tx.Bucket(bucketTokens), tx.Bucket(bucketProjects), tx.Bucket(bucketMeta)
 		seq := u64(meta.Get(keySeq))
 		digest, err := propagation.ParseDigest(meta.Get(keyDigest))
@@ -330,20 +373,8 @@ func (c *Cache) Apply(items []Item) (Result, error) {
 			return err
 		}
 		return meta.Put(keySeq, binary.BigEndian.AppendUint64(nil, seq))
-	})
-	if err != nil {
-		return res, err
-	}
-	// Tokens first, then the verified index: a lookup never sees a new
-	// state as verified before the checkpoint that covers it.
-	for d, e := range b.tokens {
-		c.x.put(d, e)
-	}
-	for id, ws := range b.projects {
-		c.x.putProject(id, ws)
-	}
-	c.x.verified.Store(res.Verified)
-	return res, nil
+	}()
+	return res, b, err
 }
 
 // batch holds what a transaction changes, for the index once it commits.

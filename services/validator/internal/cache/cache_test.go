@@ -196,3 +196,32 @@ func TestMisplacedStateIsCorrupt(t *testing.T) {
 		t.Fatalf("Open = %v, want ErrCorrupt", err)
 	}
 }
+
+// TestIndexedRunsBeforeCommit: the hook sees the batch in the index while
+// the transaction is still open (bbolt does not hold it yet).
+func TestIndexedRunsBeforeCommit(t *testing.T) {
+	t.Parallel()
+	c := openCache(t, filepath.Join(t.TempDir(), "c.db"))
+	var d token.Digest
+	d[0] = 7
+	ran := false
+	_, err := c.ApplyIndexed([]Item{{Sequence: 5, Token: state(d, 1, gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED)}}, func(res Result) {
+		ran = true
+		if e, err := c.Lookup(d); err != nil || e.Status != gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED || res.Applied != 1 {
+			t.Errorf("inside the hook: %+v, %v, %+v", e, err, res)
+		}
+		// A read transaction cannot see the open write transaction.
+		_ = c.db.View(func(tx *bolt.Tx) error {
+			if tx.Bucket(bucketTokens).Get(d[:]) != nil {
+				t.Error("committed before the hook ran")
+			}
+			return nil
+		})
+	})
+	if err != nil || !ran {
+		t.Fatalf("ApplyIndexed: %v (hook ran: %v)", err, ran)
+	}
+	if p := c.mustPosition(t); p.Sequence != 5 {
+		t.Fatalf("position after commit: %+v", p)
+	}
+}

@@ -93,39 +93,67 @@ func (f *Follower) Apply(batch []Msg) error {
 		}
 		items = append(items, it)
 	}
-	res, err := f.cache.Apply(items)
+	last := items[len(items)-1].Sequence
+	reported := false
+	res, err := f.cache.ApplyIndexed(items, func(res cache.Result) {
+		// The index holds the batch: report it now, while it commits,
+		// unless it disagreed with a checkpoint.
+		if res.Mismatch == nil {
+			f.advance(res, last)
+			f.agreed(res)
+			f.settle()
+			f.report()
+			reported = true
+		}
+	})
 	if errors.Is(err, cache.ErrCorrupt) {
 		return f.rebuild(fmt.Errorf("apply events: %w", err), 0)
 	}
 	if err != nil {
 		return fmt.Errorf("apply events: %w", err)
 	}
-	last := items[len(items)-1].Sequence
+	f.opts.Logger.Debug("applied events", "applied", res.Applied, "ignored", res.Ignored, "sequence", last)
+	if reported {
+		return nil
+	}
+	f.advance(res, last)
+	if err := f.mismatch(res.Mismatch.GetLogIndex()); err != nil {
+		return err
+	}
+	f.agreed(res)
+	f.settle()
+	f.report()
+	return nil
+}
+
+// advance records that the index holds the stream up to last.
+func (f *Follower) advance(res cache.Result, last uint64) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.applied = last
 	if res.InstanceVerified && !f.verified {
 		f.verified = true
 		f.opts.Logger.Info("token stream verified by an issuer checkpoint", "sequence", last)
 	}
-	f.mu.Unlock()
-	if res.Mismatch != nil {
-		if err := f.mismatch(res.Mismatch.GetLogIndex()); err != nil {
-			return err
-		}
-	}
+}
+
+// agreed ends distrust once a checkpoint after the one disagreed with
+// has matched.
+func (f *Follower) agreed(res cache.Result) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.distrusted && res.Verified > f.rebuiltFor {
 		f.distrusted = false
 		f.opts.Logger.Info("token stream agrees with the issuer's checkpoint again", "log_index", res.Verified)
 	}
-	f.mu.Unlock()
-	f.opts.Logger.Debug("applied events", "applied", res.Applied, "ignored", res.Ignored, "sequence", last)
-	f.settle()
+}
+
+// report has a report sent at once.
+func (f *Follower) report() {
 	select {
 	case f.changed <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // mismatch handles a checkpoint the cache disagrees with: rebuild from the

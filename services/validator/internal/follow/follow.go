@@ -187,6 +187,9 @@ func (f *Follower) Run(ctx context.Context, nc *nats.Conn, js jetstream.JetStrea
 				backoff.Reset()
 				continue
 			}
+			if errors.Is(err, cache.ErrNotDurable) {
+				return err // memory is ahead of disk: only a restart is safe
+			}
 			if ctx.Err() != nil {
 				break
 			}
