@@ -76,7 +76,7 @@ func TestPanicBecomesInternal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := s.recoverUnary(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/x/Y"},
+	resp, err := s.unary(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/x/Y"},
 		func(context.Context, any) (any, error) { panic("boom") })
 	if resp != nil || status.Code(err) != codes.Internal || status.Convert(err).Message() != "internal error" {
 		t.Fatalf("panic: %v %v", resp, err)

@@ -21,7 +21,9 @@ import (
 type Tracing struct {
 	Provider   trace.TracerProvider
 	Propagator propagation.TextMapPropagator
-	shutdown   func(context.Context) error
+	// On is true when spans are exported.
+	On       bool
+	shutdown func(context.Context) error
 }
 
 // NewTracing exports spans to endpoint (e.g. "http://collector:4317";
@@ -46,7 +48,7 @@ func NewTracing(ctx context.Context, service, endpoint string) (*Tracing, error)
 		sdktrace.WithBatcher(exp),
 		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(service))),
 	)
-	t.Provider, t.shutdown = tp, tp.Shutdown
+	t.Provider, t.shutdown, t.On = tp, tp.Shutdown, true
 	return t, nil
 }
 

@@ -34,10 +34,28 @@ func (r result) String() string {
 	return s
 }
 
+// add sums two runs of the same operation: counts and time add up; the
+// percentiles kept are the worse of the two (an upper bound).
+func (r result) add(o result) result {
+	r.Name = o.Name
+	r.Ops += o.Ops
+	r.Errors += o.Errors
+	r.Elapsed += o.Elapsed
+	r.P50, r.P99, r.Max = max(r.P50, o.P50), max(r.P99, o.P99), max(r.Max, o.Max)
+	if r.FirstError == nil {
+		r.FirstError = o.FirstError
+	}
+	return r
+}
+
 // drive runs op from c workers for d (or until ops calls when ops > 0, or
 // ctx ends), a closed loop: each worker starts its next call when the last
 // returned. Latencies go into an HDR histogram (1 µs to 60 s, 3 digits).
+//
+// The run's end stops workers from starting calls; it does not cut calls
+// short (a call has 30 s), so no call fails for being near the end.
 func drive(ctx context.Context, name string, c int, d time.Duration, ops int64, op func(ctx context.Context, worker int, i int64) error) result {
+	callCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var (
@@ -57,10 +75,10 @@ func drive(ctx context.Context, name string, c int, d time.Duration, ops int64, 
 					break
 				}
 				t := time.Now()
-				if err := op(ctx, w, i); err != nil {
-					if ctx.Err() != nil {
-						break // cut off by the end of the run
-					}
+				cctx, ccancel := context.WithTimeout(callCtx, 30*time.Second)
+				err := op(cctx, w, i)
+				ccancel()
+				if err != nil {
 					errs.Add(1)
 					first.CompareAndSwap(nil, &err)
 					continue

@@ -12,12 +12,12 @@ import (
 )
 
 // validateGRPC measures ValidateToken against the first validator and the
-// empty handler at every concurrency, alternating, over 4 connections each.
+// empty handler at every concurrency, over 4 connections each.
 func (s *system) validateGRPC(ctx context.Context) []row {
 	var rows []row
 	req := s.validateRequests(64)
 	for _, c := range s.cfg.concurrency {
-		var got [2]result
+		var ops [2]func(ctx context.Context, w int, _ int64) error
 		for i, target := range []*proc{s.validators[0], s.reference} {
 			clients := make([]gatepassv1.ValidatorServiceClient, s.cfg.connsPerPeer)
 			for j := range clients {
@@ -25,20 +25,44 @@ func (s *system) validateGRPC(ctx context.Context) []row {
 				defer conn.Close()
 				clients[j] = gatepassv1.NewValidatorServiceClient(conn)
 			}
-			name := fmt.Sprintf("ValidateToken %s c=%d", target.name, c)
-			got[i] = s.measured(name, func() result {
-				return drive(ctx, name, c, s.cfg.duration, 0, func(ctx context.Context, w int, _ int64) error {
-					resp, err := clients[w%len(clients)].ValidateToken(ctx, req[w%len(req)])
-					if err == nil && target != s.reference && !resp.GetActive() {
-						return fmt.Errorf("refused: %v", resp.GetReason())
-					}
-					return err
-				})
-			})
+			ours := target != s.reference
+			ops[i] = func(ctx context.Context, w int, _ int64) error {
+				resp, err := clients[w%len(clients)].ValidateToken(ctx, req[w%len(req)])
+				if err == nil && ours && !resp.GetActive() {
+					return fmt.Errorf("refused: %v", resp.GetReason())
+				}
+				return err
+			}
 		}
+		got := s.compare(ctx, fmt.Sprintf("ValidateToken c=%d", c), c, ops)
 		rows = append(rows, ratioRow(fmt.Sprintf("ValidateToken rps, c=%d, 4 connections", c), got[0], got[1]))
 	}
 	return rows
+}
+
+// compare measures ops[0] (gatepass) and ops[1] (the reference) in
+// alternating one-second slices, after a warm-up of each, so both see the
+// same background activity; it returns the sums.
+func (s *system) compare(ctx context.Context, name string, c int, ops [2]func(ctx context.Context, w int, i int64) error) [2]result {
+	for _, op := range ops {
+		drive(ctx, "warm-up", c, time.Second, 0, op)
+	}
+	var got [2]result
+	var cpu [2]time.Duration
+	names := [2]string{name + " gatepass", name + " reference"}
+	servers := [2]*proc{s.validators[0], s.reference}
+	for elapsed := time.Duration(0); elapsed < s.cfg.duration; elapsed += time.Second {
+		for i, op := range ops {
+			before, _ := servers[i].sample()
+			got[i] = got[i].add(drive(ctx, names[i], c, time.Second, 0, op))
+			after, _ := servers[i].sample()
+			cpu[i] += after.CPU - before.CPU
+		}
+	}
+	for i := range got {
+		fmt.Printf("%s  server cpu %.1f µs/op\n", got[i], float64(cpu[i].Microseconds())/float64(max(got[i].Ops, 1)))
+	}
+	return got
 }
 
 func (s *system) validateRequests(n int) []*gatepassv1.ValidateTokenRequest {
@@ -56,32 +80,30 @@ func (s *system) checkHTTP(ctx context.Context) []row {
 	var rows []row
 	secrets := s.validateRequests(64)
 	for _, c := range s.cfg.concurrency {
-		var got [2]result
+		var ops [2]func(ctx context.Context, w int, _ int64) error
 		for i, target := range []*proc{s.validators[0], s.reference} {
 			url := "http://" + target.vars["GATEPASS_CHECK_ADDR"] + "/check?min_role=tester"
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}}
-			name := fmt.Sprintf("GET /check %s c=%d", target.name, c)
-			got[i] = s.measured(name, func() result {
-				return drive(ctx, name, c, s.cfg.duration, 0, func(ctx context.Context, w int, _ int64) error {
-					req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-					if err != nil {
-						return err
-					}
-					req.Header.Set("Authorization", "Bearer "+secrets[w%len(secrets)].GetToken())
-					resp, err := client.Do(req)
-					if err != nil {
-						return err
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						return fmt.Errorf("status %d", resp.StatusCode)
-					}
-					return nil
-				})
-			})
-			client.CloseIdleConnections()
+			defer client.CloseIdleConnections()
+			ops[i] = func(ctx context.Context, w int, _ int64) error {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				if err != nil {
+					return err
+				}
+				req.Header.Set("Authorization", "Bearer "+secrets[w%len(secrets)].GetToken())
+				resp, err := client.Do(req)
+				if err != nil {
+					return err
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return fmt.Errorf("status %d", resp.StatusCode)
+				}
+				return nil
+			}
 		}
+		got := s.compare(ctx, fmt.Sprintf("GET /check c=%d", c), c, ops)
 		rows = append(rows, ratioRow(fmt.Sprintf("HTTP /check rps, c=%d", c), got[0], got[1]))
 	}
 	return rows

@@ -25,6 +25,8 @@ type proc struct {
 // has printed want=…; stderr goes to logFile.
 func startProc(name, bin, logFile string, env map[string]string, want string, args ...string) (*proc, error) {
 	cmd := exec.Command(bin, args...)
+	// Children end with the load program, however it ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)

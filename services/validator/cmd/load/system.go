@@ -96,7 +96,7 @@ func startSystem(cfg config) (*system, error) {
 // startValidator starts a validator named name whose cache and key live in
 // the data directory.
 func (s *system) startValidator(name string) (*proc, error) {
-	return startProc(name, filepath.Join(s.cfg.bin, "validator"), logPath(s.cfg, name), map[string]string{
+	env := map[string]string{
 		"GATEPASS_VALIDATOR_LISTEN":   "127.0.0.1:0",
 		"GATEPASS_CHECK_LISTEN":       "127.0.0.1:0",
 		"GATEPASS_NATS_URL":           s.issuer.vars["GATEPASS_NATS_URL"],
@@ -106,7 +106,16 @@ func (s *system) startValidator(name string) (*proc, error) {
 		"GATEPASS_VALIDATOR_CACHE":    filepath.Join(s.cfg.dir, name+".db"),
 		"GATEPASS_VALIDATOR_ID":       name,
 		"GATEPASS_LOG_LEVEL":          "warn",
-	}, "GATEPASS_VALIDATOR_ADDR")
+	}
+	if s.cfg.pprof {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		env["GATEPASS_METRICS_LISTEN"], env["GATEPASS_PPROF"] = addr, "true"
+		fmt.Printf("%s profiles: http://%s/debug/pprof/\n", name, addr)
+	}
+	return startProc(name, filepath.Join(s.cfg.bin, "validator"), logPath(s.cfg, name), env, "GATEPASS_VALIDATOR_ADDR")
 }
 
 // waitServing polls the validator's /healthz until it answers 200 and

@@ -71,6 +71,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 
 	srv, err := grpcserver.New(grpcserver.Options{
 		Meter: metrics.Provider(), Tracer: tracing.Provider, Propagator: tracing.Propagator,
+		HotPath: true, Tracing: tracing.On,
 		Addr: cfg.ListenAddr, Logger: log, Validate: rpc.Validate, Reflection: cfg.Reflection,
 		TLSCertFile: cfg.TLS.CertFile, TLSKeyFile: cfg.TLS.KeyFile,
 	})

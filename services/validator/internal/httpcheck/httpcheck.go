@@ -113,10 +113,21 @@ func (s *Server) Serve(ctx context.Context) error {
 	return httpserve.Serve(ctx, s.srv, s.lis, "HTTP check")
 }
 
+// identityHeaders are gate.IdentityHeaders in canonical form, computed
+// once rather than on every answer.
+var identityHeaders = func() []string {
+	out := make([]string, len(gate.IdentityHeaders))
+	for i, h := range gate.IdentityHeaders {
+		out[i] = http.CanonicalHeaderKey(h)
+	}
+	return out
+}()
+
+var noStore = []string{"no-store"}
+
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h["Cache-Control"] = noStore
 	if headerBytes(r.Header) > MaxHeaderBytes {
 		s.log.InfoContext(r.Context(), "HTTP check refused oversized headers")
 		deny(w)
@@ -127,13 +138,17 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 		Authorization: r.Header.Get("Authorization"),
 		Method:        method,
 		Path:          path,
-		Route:         map[string]string{},
 		ClientIP:      s.clientIP(r),
 	}
-	q := r.URL.Query()
-	for _, k := range []string{"project_id", "min_role"} {
-		if q.Has(k) {
-			req.Route[k] = q.Get(k)
+	if r.URL.RawQuery != "" {
+		q := r.URL.Query()
+		for _, k := range []string{"project_id", "min_role"} {
+			if q.Has(k) {
+				if req.Route == nil {
+					req.Route = map[string]string{}
+				}
+				req.Route[k] = q.Get(k)
+			}
 		}
 	}
 	res, err := s.gate.Check(r.Context(), req)
@@ -142,13 +157,14 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 	}
 	switch res.Outcome {
 	case gate.Allow:
-		for _, kv := range res.Headers {
+		for i, kv := range res.Headers {
 			// Always set, even empty, so a gateway copying them overwrites
 			// any the client sent.
-			h[http.CanonicalHeaderKey(kv[0])] = []string{kv[1]}
+			h[identityHeaders[i]] = []string{kv[1]}
 		}
 		w.WriteHeader(http.StatusOK)
 	case gate.Forbidden:
+		h.Set("Content-Type", "text/plain; charset=utf-8")
 		h.Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = w.Write([]byte(extauthz.ForbiddenBody))
@@ -162,6 +178,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 
 // deny answers the one 401 every unusable token gets.
 func deny(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	w.WriteHeader(http.StatusUnauthorized)
 	_, _ = w.Write([]byte(extauthz.DeniedBody))
