@@ -25,5 +25,18 @@ func Parse(s string) (gatepassv1.Role, bool) {
 
 // Name is the short lower-case name, e.g. "admin".
 func Name(r gatepassv1.Role) string {
+	if n, ok := names[r]; ok {
+		return n
+	}
 	return strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_"))
 }
+
+// names holds Name of every known role, computed once: gateways name the
+// role on every answer.
+var names = func() map[gatepassv1.Role]string {
+	m := map[gatepassv1.Role]string{}
+	for v, n := range gatepassv1.Role_name {
+		m[gatepassv1.Role(v)] = strings.ToLower(strings.TrimPrefix(n, "ROLE_"))
+	}
+	return m
+}()

@@ -107,6 +107,9 @@ func (s *system) startValidator(name string) (*proc, error) {
 		"GATEPASS_VALIDATOR_ID":       name,
 		"GATEPASS_LOG_LEVEL":          "warn",
 	}
+	if g := os.Getenv("LOAD_VALIDATOR_GOGC"); g != "" {
+		env["GOGC"] = g
+	}
 	if s.cfg.pprof {
 		addr, err := freeAddr()
 		if err != nil {

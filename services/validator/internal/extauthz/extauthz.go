@@ -47,7 +47,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		Authorization: header(httpReq, "authorization"),
 		Method:        httpReq.GetMethod(),
 		Path:          path,
-		Route:         req.GetAttributes().GetContextExtensions(),
+		Route:         gate.RouteFrom(req.GetAttributes().GetContextExtensions()),
 	}
 	if a, err := netip.ParseAddr(req.GetAttributes().GetSource().GetAddress().GetSocketAddress().GetAddress()); err == nil {
 		r.ClientIP = a

@@ -59,9 +59,25 @@ type Request struct {
 	// Method and Path (raw, normalized here) of the request authorized.
 	Method, Path string
 	// Route carries per-route settings (Envoy context extensions, query
-	// parameters): "project_id" and "min_role". They beat the rules.
-	Route    map[string]string
+	// parameters): they beat the rules.
+	Route    Route
 	ClientIP netip.Addr
+}
+
+// Route is what a route configures for its requests: "project_id" and
+// "min_role", each possibly empty but set.
+type Route struct {
+	ProjectID, MinRole       string
+	HasProjectID, HasMinRole bool
+}
+
+// RouteFrom reads a route's settings from key-value pairs (Envoy's
+// context extensions).
+func RouteFrom(kv map[string]string) Route {
+	var r Route
+	r.ProjectID, r.HasProjectID = kv["project_id"]
+	r.MinRole, r.HasMinRole = kv["min_role"]
+	return r
 }
 
 // Result is the decision and, on allow, the identity to pass upstream.
@@ -100,17 +116,16 @@ func (g *Gate) Check(ctx context.Context, r Request) (Result, error) {
 	}
 	var matched bool
 	req.ProjectID, req.MinRole, matched = g.Rules.Match(r.Method, path)
-	_, routeProject := r.Route["project_id"]
-	_, routeRole := r.Route["min_role"]
-	if !matched && !routeProject && !routeRole {
+	if !matched && !r.Route.HasProjectID && !r.Route.HasMinRole {
 		// A valid token that matched no rule is not an allow.
 		g.Logger.InfoContext(ctx, "gateway refused: no rule matches", "method", r.Method, "path", path, "client_ip", r.ClientIP.String())
 		return Result{Outcome: Forbidden}, nil
 	}
-	if p, ok := r.Route["project_id"]; ok {
-		req.ProjectID = p
+	if r.Route.HasProjectID {
+		req.ProjectID = r.Route.ProjectID
 	}
-	if m, ok := r.Route["min_role"]; ok {
+	if r.Route.HasMinRole {
+		m := r.Route.MinRole
 		role, ok := roles.Parse(m)
 		if !ok {
 			// A misconfigured route must fail closed, loudly.

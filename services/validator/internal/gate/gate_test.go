@@ -225,13 +225,13 @@ func TestCheckOutcomes(t *testing.T) {
 	if seen.MinRole != gatepassv1.Role_ROLE_ADMIN {
 		t.Errorf("rule not applied: %v", seen)
 	}
-	if _, err := g.Check(ctx, Request{Authorization: "Bearer good", Path: "/admin", Route: map[string]string{"min_role": "viewer", "project_id": "prj_1"}}); err != nil {
+	if _, err := g.Check(ctx, Request{Authorization: "Bearer good", Path: "/admin", Route: Route{MinRole: "viewer", HasMinRole: true, ProjectID: "prj_1", HasProjectID: true}}); err != nil {
 		t.Fatal(err)
 	}
 	if seen.MinRole != gatepassv1.Role_ROLE_VIEWER || seen.ProjectID != "prj_1" {
 		t.Errorf("route settings do not beat rules: %v", seen)
 	}
-	if res, _ := g.Check(ctx, Request{Authorization: "Bearer good", Route: map[string]string{"min_role": "root"}}); res.Outcome != Forbidden {
+	if res, _ := g.Check(ctx, Request{Authorization: "Bearer good", Route: RouteFrom(map[string]string{"min_role": "root"})}); res.Outcome != Forbidden {
 		t.Errorf("bad route role: %v", res.Outcome)
 	}
 	if res, err := g.Check(ctx, Request{Authorization: "Bearer broken", Path: "/admin/x"}); res.Outcome != Unavailable || err == nil {

@@ -21,6 +21,14 @@ func NormalizePath(p string) (string, error) {
 	if !strings.HasPrefix(p, "/") {
 		return "", ErrBadPath
 	}
+	if clean(p) {
+		return p, nil // what normalize would return, without building it
+	}
+	return normalize(p)
+}
+
+// normalize is NormalizePath for a path that starts with a slash.
+func normalize(p string) (string, error) {
 	var b strings.Builder
 	for i := 0; i < len(p); i++ {
 		c := p[i]
@@ -68,6 +76,34 @@ func NormalizePath(p string) (string, error) {
 		}
 	}
 	return "/" + strings.Join(out, "/"), nil
+}
+
+// clean reports whether NormalizePath would return p unchanged: no escape,
+// backslash or control character, no empty segment but a trailing one, no
+// dot segment.
+func clean(p string) bool {
+	seg := 0 // start of the current segment, after its slash
+	for i := 1; i <= len(p); i++ {
+		if i < len(p) {
+			c := p[i]
+			if c == '%' || c == '\\' || c < 0x20 || c == 0x7f {
+				return false
+			}
+			if c != '/' {
+				continue
+			}
+		}
+		switch p[seg+1 : i] {
+		case "":
+			if i < len(p) {
+				return false // "//"
+			}
+		case ".", "..":
+			return false
+		}
+		seg = i
+	}
+	return true
 }
 
 func isHex(c byte) bool {

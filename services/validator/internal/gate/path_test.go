@@ -2,6 +2,7 @@ package gate
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -42,10 +43,15 @@ func TestNormalizePath(t *testing.T) {
 }
 
 func FuzzNormalizePath(f *testing.F) {
-	for _, s := range []string{"/api/reports/../admin", "//x", "/%2e%2e/", "/a/./b/"} {
+	for _, s := range []string{"/api/reports/../admin", "//x", "/%2e%2e/", "/a/./b/", "/", "/a/", "/a/.", "/..", "/a//"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
+		if strings.HasPrefix(p, "/") && clean(p) {
+			if n, err := normalize(p); err != nil || n != p {
+				t.Fatalf("clean(%q), but normalize gives %q, %v", p, n, err)
+			}
+		}
 		n, err := NormalizePath(p)
 		if err != nil {
 			return

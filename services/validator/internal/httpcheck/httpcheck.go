@@ -28,6 +28,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/httpserve"
@@ -89,12 +91,8 @@ func New(addr string, g *gate.Gate, style Style, proxies gate.Proxies, serving f
 		return nil, fmt.Errorf("check listen on %s: %w", addr, err)
 	}
 	s := &Server{gate: g, style: style, proxies: proxies, serving: serving, log: log, lis: lis}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/check", s.check)
-	mux.HandleFunc("/check/", s.check)
-	mux.HandleFunc("GET /healthz", s.healthz)
 	s.srv = &http.Server{
-		Handler:           mux,
+		Handler:           http.HandlerFunc(s.route),
 		ReadHeaderTimeout: 2 * time.Second,
 		ReadTimeout:       5 * time.Second,
 		WriteTimeout:      5 * time.Second,
@@ -125,6 +123,22 @@ var identityHeaders = func() []string {
 
 var noStore = []string{"no-store"}
 
+// route sends /check (and anything under it) to check and GET /healthz to
+// healthz: two routes, decided without a ServeMux on every check.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	switch p := r.URL.Path; {
+	case p == "/check" || strings.HasPrefix(p, "/check/"):
+		s.check(w, r)
+	case p == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		s.healthz(w, r)
+	case p == "/healthz":
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h["Cache-Control"] = noStore
@@ -140,17 +154,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 		Path:          path,
 		ClientIP:      s.clientIP(r),
 	}
-	if r.URL.RawQuery != "" {
-		q := r.URL.Query()
-		for _, k := range []string{"project_id", "min_role"} {
-			if q.Has(k) {
-				if req.Route == nil {
-					req.Route = map[string]string{}
-				}
-				req.Route[k] = q.Get(k)
-			}
-		}
-	}
+	req.Route = route(r.URL.RawQuery)
 	res, err := s.gate.Check(r.Context(), req)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "HTTP check failed", "error", err)
@@ -174,6 +178,31 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 	default:
 		deny(w)
 	}
+}
+
+// route reads project_id and min_role from the check URL's query (the
+// first of each), allocating nothing unless a value is escaped. A value
+// that cannot be unescaped is kept as sent: it then matches no project
+// and no role, and the check refuses.
+func route(rawQuery string) gate.Route {
+	var r gate.Route
+	for rawQuery != "" {
+		var kv string
+		kv, rawQuery, _ = strings.Cut(rawQuery, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.ContainsAny(v, "%+") {
+			if u, err := url.QueryUnescape(v); err == nil {
+				v = u
+			}
+		}
+		switch {
+		case k == "project_id" && !r.HasProjectID:
+			r.ProjectID, r.HasProjectID = v, true
+		case k == "min_role" && !r.HasMinRole:
+			r.MinRole, r.HasMinRole = v, true
+		}
+	}
+	return r
 }
 
 // deny answers the one 401 every unusable token gets.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -159,5 +160,71 @@ func TestOriginalRequestComesFromTheStylesHeaders(t *testing.T) {
 		if got := status(t, addr, secret, h); got != tt.want {
 			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestRouteFromQuery(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		query string
+		want  gate.Route
+	}{
+		{"", gate.Route{}},
+		{"min_role=tester", gate.Route{MinRole: "tester", HasMinRole: true}},
+		{"project_id=prj_1&min_role=", gate.Route{ProjectID: "prj_1", HasProjectID: true, HasMinRole: true}},
+		{"min_role=admin&min_role=viewer", gate.Route{MinRole: "admin", HasMinRole: true}},
+		{"project_id=prj%5F1&x=y", gate.Route{ProjectID: "prj_1", HasProjectID: true}},
+		{"project_id=%zz", gate.Route{ProjectID: "%zz", HasProjectID: true}},
+		{"min_role", gate.Route{HasMinRole: true}},
+	}
+	for _, tt := range tests {
+		if got := route(tt.query); got != tt.want {
+			t.Errorf("route(%q) = %+v, want %+v", tt.query, got, tt.want)
+		}
+	}
+}
+
+// BenchmarkCheckHandler measures one allowed /check inside the process
+// (routing, gate, decision, identity headers), beside a handler that does
+// nothing, with the same recorder.
+func BenchmarkCheckHandler(b *testing.B) {
+	c, err := cache.Open(filepath.Join(b.TempDir(), "v.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	sec, _ := token.Format{}.Mint()
+	d := sec.Digest()
+	if _, err := c.Apply([]cache.Item{{Sequence: 1, Token: &gatepassv1.TokenState{SecretSha256: d[:], Token: &gatepassv1.Token{
+		Id: "tok_1", WorkspaceId: "ws_1", Role: gatepassv1.Role_ROLE_TESTER, Status: gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE,
+		NeverExpires: true, Version: 1,
+	}}}}); err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	current := func() error { return nil }
+	r := &rpc.Server{Store: c, Current: current, Now: time.Now, Logger: log}
+	s, err := New("127.0.0.1:0", &gate.Gate{Decide: r.Decide, Current: current, Logger: log}, Nginx, gate.Proxies{}, func() bool { return true }, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.lis.Close()
+	for _, h := range []struct {
+		name string
+		h    http.Handler
+	}{{"check", s.srv.Handler}, {"empty", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })}} {
+		b.Run(h.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, "/check?min_role=tester", nil)
+			req.RemoteAddr = "127.0.0.1:5555"
+			req.Header.Set("Authorization", "Bearer "+sec.String())
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.h.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Fatal(w.Code)
+				}
+			}
+		})
 	}
 }
