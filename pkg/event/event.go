@@ -17,6 +17,7 @@
 package event
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"strings"
@@ -108,8 +109,11 @@ func GenerateSeed() ([]byte, error) {
 }
 
 // Signer seals events with the issuer's key.
+//
+// It keeps the expanded Ed25519 key: nkeys derives it from the seed on
+// every signature, which doubles the cost of each.
 type Signer struct {
-	kp  nkeys.KeyPair
+	key ed25519.PrivateKey
 	pub string
 }
 
@@ -123,7 +127,31 @@ func NewSigner(seed []byte) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load signing key: %w", err)
 	}
-	return &Signer{kp: kp, pub: pub}, nil
+	priv, err := kp.PrivateKey()
+	if err != nil {
+		return nil, fmt.Errorf("load signing key: %w", err)
+	}
+	raw, err := nkeys.Decode(nkeys.PrefixBytePrivate, priv)
+	if err != nil || len(raw) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("load signing key: not an Ed25519 key")
+	}
+	return &Signer{key: ed25519.PrivateKey(raw), pub: pub}, nil
+}
+
+// sign signs domain followed by payload.
+func (s *Signer) sign(domain string, payload []byte) []byte {
+	return ed25519.Sign(s.key, append([]byte(domain), payload...))
+}
+
+// publicKey decodes an nkeys public key, of any kind, to its Ed25519 key.
+func publicKey(k string) (ed25519.PublicKey, error) {
+	for _, p := range []nkeys.PrefixByte{nkeys.PrefixByteServer, nkeys.PrefixByteUser, nkeys.PrefixByteAccount,
+		nkeys.PrefixByteOperator, nkeys.PrefixByteCluster, nkeys.PrefixByteCurve} {
+		if raw, err := nkeys.Decode(p, []byte(k)); err == nil && len(raw) == ed25519.PublicKeySize && p != nkeys.PrefixByteCurve {
+			return ed25519.PublicKey(raw), nil
+		}
+	}
+	return nil, errors.New("not an nkeys Ed25519 public key")
 }
 
 // PublicKey returns the key validators verify with.
@@ -135,25 +163,24 @@ func (s *Signer) Seal(ev *gatepassv1.Event) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal event: %w", err)
 	}
-	sig, err := s.kp.Sign(signed(payload))
-	if err != nil {
-		return nil, fmt.Errorf("seal event: %w", err)
-	}
-	return proto.Marshal(&gatepassv1.Envelope{Payload: payload, Signature: sig, Signer: s.pub})
+	return proto.Marshal(&gatepassv1.Envelope{Payload: payload, Signature: s.sign(domain, payload), Signer: s.pub})
 }
 
 // Verifier opens envelopes signed by one issuer key.
 type Verifier struct {
-	kp nkeys.KeyPair
+	key ed25519.PublicKey
 }
 
 // NewVerifier returns a verifier for an issuer public key.
-func NewVerifier(publicKey string) (*Verifier, error) {
-	kp, err := nkeys.FromPublicKey(publicKey)
+func NewVerifier(key string) (*Verifier, error) {
+	if _, err := nkeys.FromPublicKey(key); err != nil {
+		return nil, fmt.Errorf("load issuer public key: %w", err)
+	}
+	pub, err := publicKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("load issuer public key: %w", err)
 	}
-	return &Verifier{kp: kp}, nil
+	return &Verifier{key: pub}, nil
 }
 
 // Open checks the signature on data and returns the event inside.
@@ -165,21 +192,31 @@ func (v *Verifier) Open(data []byte) (*gatepassv1.Event, error) {
 	if len(env.GetSignature()) == 0 {
 		return nil, ErrUnsigned
 	}
-	if err := v.kp.Verify(signed(env.GetPayload()), env.GetSignature()); err != nil {
+	if !ed25519.Verify(v.key, append([]byte(domain), env.GetPayload()...), env.GetSignature()) {
 		return nil, ErrBadSignature
 	}
+	return decodePayload(env.GetPayload())
+}
+
+// Decode returns the event inside data without checking its signature:
+// only for bytes the caller sealed itself.
+func Decode(data []byte) (*gatepassv1.Event, error) {
+	var env gatepassv1.Envelope
+	if err := proto.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return decodePayload(env.GetPayload())
+}
+
+func decodePayload(payload []byte) (*gatepassv1.Event, error) {
 	var ev gatepassv1.Event
-	if err := proto.Unmarshal(env.GetPayload(), &ev); err != nil {
+	if err := proto.Unmarshal(payload, &ev); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if ev.GetId() == "" || ev.GetBody() == nil {
 		return nil, fmt.Errorf("%w: missing id or body", ErrMalformed)
 	}
 	return &ev, nil
-}
-
-func signed(payload []byte) []byte {
-	return append([]byte(domain), payload...)
 }
 
 // ParseSubject splits a stream subject into its kind ("token" or

@@ -1,7 +1,10 @@
 package event
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"errors"
+	"github.com/nats-io/nkeys"
 	"testing"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
@@ -151,5 +154,35 @@ func TestReports(t *testing.T) {
 	}
 	if _, err := ParseReportKeys([]string{"nope"}); err == nil {
 		t.Error("bad key accepted")
+	}
+}
+
+// TestSignaturesAreNkeys: the expanded key signs exactly as nkeys does, so
+// anything holding the nkeys public key can check an envelope.
+func TestSignaturesAreNkeys(t *testing.T) {
+	t.Parallel()
+	seed, err := GenerateSeed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSigner(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := nkeys.FromSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("gatepass")
+	want, err := kp.Sign(append([]byte(domain), msg...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.sign(domain, msg); !bytes.Equal(got, want) {
+		t.Fatal("signature differs from nkeys'")
+	}
+	pub, err := publicKey(s.PublicKey())
+	if err != nil || !ed25519.Verify(pub, append([]byte(domain), msg...), want) {
+		t.Fatalf("nkeys signature does not verify with the decoded key: %v", err)
 	}
 }

@@ -221,9 +221,11 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 	defer func() { s.logCall(ctx, info.FullMethod, start, err) }()
 	if !exempt(info.FullMethod) {
 		if s.auth != nil {
-			if ctx, err = s.auth(ctx, info.FullMethod); err != nil {
+			authed, err := s.auth(ctx, info.FullMethod)
+			if err != nil {
 				return nil, err
 			}
+			ctx = authed
 		}
 		if s.validate != nil {
 			if err := s.validate(req); err != nil {

@@ -2,6 +2,7 @@ package propagation
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,8 +61,12 @@ type Publisher struct {
 
 	mu         sync.Mutex
 	repairedAt uint64 // last checkpoint log index RepairAll ran for
-	covered    map[string]Publication
-	waiters    map[string]chan struct{}
+	// own holds the SHA-256 of every message published and not yet seen
+	// by Repair, which then decodes it without checking the signature it
+	// made itself (a check costs more than the rest of a publication).
+	own     map[[32]byte]struct{}
+	covered map[string]Publication
+	waiters map[string]chan struct{}
 }
 
 // NewPublisher returns a publisher; call Run, or Step and Heartbeat.
@@ -79,6 +84,7 @@ func NewPublisher(o Outbox, s Stream, b Bus, signer *event.Signer, opts Publishe
 	return &Publisher{
 		outbox: o, stream: s, bus: b, signer: signer, verifier: v, opts: opts,
 		wake: make(chan struct{}, 1), covered: map[string]Publication{}, waiters: map[string]chan struct{}{},
+		own: map[[32]byte]struct{}{},
 	}, nil
 }
 
@@ -173,6 +179,7 @@ func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
 		}
 		batch = append(batch, e)
 	}
+	p.remember(batch)
 	seqs, err := p.stream.Publish(ctx, batch)
 	if err != nil {
 		p.ready = false // the stream may be gone: check it next time
@@ -306,7 +313,7 @@ func (p *Publisher) Repair(subject string, data []byte) (bool, error) {
 	}
 	// A project event has no version: compare presence only (0 = good).
 	var seen uint64 = 1 << 63
-	if ev, err := p.verifier.Open(data); err == nil && event.Subject(ev) == subject {
+	if ev, err := p.open(data); err == nil && event.Subject(ev) == subject {
 		seen = 0
 		if ev.GetToken() != nil {
 			seen = ev.GetToken().GetToken().GetVersion()
@@ -317,6 +324,38 @@ func (p *Publisher) Repair(subject string, data []byte) (bool, error) {
 		p.Notify()
 	}
 	return requeued, err
+}
+
+// maxOwn bounds the publications remembered for Repair; beyond it (Repair
+// not keeping up) they are forgotten and checked like anyone's.
+const maxOwn = 1 << 20
+
+// remember notes entries about to be published, for open.
+func (p *Publisher) remember(entries []Entry) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.own)+len(entries) > maxOwn {
+		clear(p.own)
+	}
+	for _, e := range entries {
+		if _, _, ok := event.ParseSubject(e.Subject); ok { // what Repair looks at
+			p.own[sha256.Sum256(e.Data)] = struct{}{}
+		}
+	}
+}
+
+// open reads a message seen on the stream: one this publisher published
+// is decoded, anything else has its signature checked.
+func (p *Publisher) open(data []byte) (*gatepassv1.Event, error) {
+	h := sha256.Sum256(data)
+	p.mu.Lock()
+	_, mine := p.own[h]
+	delete(p.own, h)
+	p.mu.Unlock()
+	if mine {
+		return event.Decode(data)
+	}
+	return p.verifier.Open(data)
 }
 
 // RepairAll republishes every state when a validator reports that the

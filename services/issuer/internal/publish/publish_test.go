@@ -88,8 +88,15 @@ func TestRepublishAfterCrashIsDeduplicated(t *testing.T) {
 	if info.State.Msgs != 3 || info.State.LastSeq != 3 {
 		t.Fatalf("stream holds %d messages up to %d, want 3 up to 3", info.State.Msgs, info.State.LastSeq)
 	}
-	if left, _ := st.Snapshot(10); len(left.Change) != 0 {
-		t.Fatalf("%d outbox entries left after publishing", len(left.Change))
+	// Waiters are woken before the published entries are deleted.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		left, _ := st.Snapshot(10)
+		if len(left.Change) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d outbox entries left after publishing", len(left.Change))
+		}
 	}
 }
 

@@ -31,7 +31,8 @@ func (s *Issuer) CreateToken(ctx context.Context, req *gatepassv1.CreateTokenReq
 	}
 	var t *gatepassv1.Token
 	var eventID string
-	err = s.Store.Update(func(tx *store.Tx) error {
+	// Batch: concurrent creates share a commit; the function may run again.
+	err = s.Store.Batch(func(tx *store.Tx) error {
 		if pid := req.GetProjectId(); pid != "" {
 			prj, err := tx.Project(pid)
 			if err != nil {
@@ -313,7 +314,7 @@ func (s *Issuer) change(ctx context.Context, tokenID, reason string, a access.Ac
 	}
 	var t *gatepassv1.Token
 	var eventID string
-	err := s.Store.Update(func(tx *store.Tx) error {
+	err := s.Store.Batch(func(tx *store.Tx) error {
 		st, err := tx.Token(tokenID)
 		if err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/event"
@@ -64,6 +65,11 @@ type Store struct {
 	db   *bolt.DB
 	seal func(*gatepassv1.Event) ([]byte, error)
 	now  func() time.Time
+	// batches feeds commitLoop (Batch); closed (under closing) by Close.
+	batches chan *call
+	stopped chan struct{}
+	closing sync.RWMutex
+	closed  bool
 }
 
 // Open opens (or creates) the database at path. Events are sealed with signer.
@@ -90,11 +96,22 @@ func Open(path string, signer *event.Signer, now func() time.Time) (*Store, erro
 		db.Close()
 		return nil, fmt.Errorf("open issuer database: %w", err)
 	}
-	return &Store{db: db, seal: signer.Seal, now: now}, nil
+	s := &Store{db: db, seal: signer.Seal, now: now, batches: make(chan *call, maxBatch), stopped: make(chan struct{})}
+	go s.commitLoop()
+	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close commits the batches under way and closes the database.
+func (s *Store) Close() error {
+	s.closing.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.batches)
+	}
+	s.closing.Unlock()
+	<-s.stopped
+	return s.db.Close()
+}
 
 // Tx is a read-write transaction. Writes through it also queue the events
 // and audit records that announce them, committed together.

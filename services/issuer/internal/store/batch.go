@@ -1,0 +1,85 @@
+package store
+
+import (
+	bolt "go.etcd.io/bbolt"
+)
+
+// maxBatch bounds the calls committed together.
+const maxBatch = 256
+
+// call is one Batch call waiting for its commit.
+type call struct {
+	fn   func(*Tx) error
+	done chan error
+}
+
+// Batch runs fn in a read-write transaction that it may share with other
+// concurrent Batch calls: one commit (and its fsyncs) for all of them, so
+// the write rate does not stop at one commit per change. A call arriving
+// while the store is idle commits at once; calls arriving during a commit
+// form the next batch. Nothing waits for a timer.
+//
+// As with bbolt's own Batch, fn may run more than once, so its effects
+// outside the transaction must be idempotent (assigning results to
+// variables is): when fn fails, the transaction is rolled back, fn runs
+// again alone and its error is returned to its caller, and the others run
+// again together.
+func (s *Store) Batch(fn func(*Tx) error) error {
+	c := &call{fn: fn, done: make(chan error, 1)}
+	s.closing.RLock()
+	if s.closed {
+		s.closing.RUnlock()
+		return bolt.ErrDatabaseNotOpen
+	}
+	s.batches <- c
+	s.closing.RUnlock()
+	return <-c.done
+}
+
+// commitLoop runs batches until the store closes.
+func (s *Store) commitLoop() {
+	defer close(s.stopped)
+	for first := range s.batches {
+		calls := []*call{first}
+	more:
+		for len(calls) < maxBatch {
+			select {
+			case c, ok := <-s.batches:
+				if !ok {
+					break more
+				}
+				calls = append(calls, c)
+			default:
+				break more
+			}
+		}
+		s.commit(calls)
+	}
+}
+
+// commit runs calls in one transaction; a call that fails is taken out
+// and run alone, and the rest are tried again.
+func (s *Store) commit(calls []*call) {
+	for len(calls) > 0 {
+		failed := -1
+		err := s.db.Update(func(btx *bolt.Tx) error {
+			tx := &Tx{btx: btx, s: s}
+			for i, c := range calls {
+				if err := c.fn(tx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if failed < 0 {
+			for _, c := range calls {
+				c.done <- err // nil, or the commit's own error for all
+			}
+			return
+		}
+		c := calls[failed]
+		c.done <- s.Update(c.fn)
+		calls = append(calls[:failed:failed], calls[failed+1:]...)
+	}
+}
