@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"github.com/nats-io/nkeys"
 	"testing"
 
@@ -184,5 +185,47 @@ func TestSignaturesAreNkeys(t *testing.T) {
 	pub, err := publicKey(s.PublicKey())
 	if err != nil || !ed25519.Verify(pub, append([]byte(domain), msg...), want) {
 		t.Fatalf("nkeys signature does not verify with the decoded key: %v", err)
+	}
+}
+
+// TestOpenAllAgreesWithOpen: batch opening gives every message what Open
+// gives it, whether the batch holds forgeries or not, large or small.
+func TestOpenAllAgreesWithOpen(t *testing.T) {
+	t.Parallel()
+	seed, _ := GenerateSeed()
+	s, _ := NewSigner(seed)
+	otherSeed, _ := GenerateSeed()
+	other, _ := NewSigner(otherSeed)
+	v, _ := NewVerifier(s.PublicKey())
+	for _, n := range []int{1, 10, 200} {
+		for _, forge := range []bool{false, true} {
+			datas := make([][]byte, n)
+			for i := range datas {
+				ev := &gatepassv1.Event{Id: fmt.Sprintf("ev_%d", i), Body: &gatepassv1.Event_Checkpoint{Checkpoint: &gatepassv1.Checkpoint{LogIndex: uint64(i)}}}
+				signer := s
+				if forge && i%17 == 3 {
+					signer = other
+				}
+				datas[i], _ = signer.Seal(ev)
+			}
+			if forge {
+				datas[n-1] = []byte("not an envelope")
+				unsigned, _ := proto.Marshal(&gatepassv1.Envelope{Payload: []byte("x")})
+				datas[0] = unsigned
+			}
+			evs, errs := v.OpenAll(datas)
+			for i, d := range datas {
+				want, werr := v.Open(d)
+				if !errors.Is(errs[i], werr) && (errs[i] == nil) != (werr == nil) {
+					t.Fatalf("n=%d forge=%v item %d: OpenAll error %v, Open %v", n, forge, i, errs[i], werr)
+				}
+				if werr == nil && !proto.Equal(evs[i], want) {
+					t.Fatalf("n=%d item %d: events differ", n, i)
+				}
+				if werr != nil && evs[i] != nil {
+					t.Fatalf("n=%d item %d: OpenAll returned an event Open refuses (%v)", n, i, werr)
+				}
+			}
+		}
 	}
 }

@@ -79,9 +79,14 @@ func (f *Follower) Apply(batch []Msg) error {
 		return nil
 	}
 	items := make([]cache.Item, 0, len(batch))
-	for _, m := range batch {
+	datas := make([][]byte, len(batch))
+	for i, m := range batch {
+		datas[i] = m.Data
+	}
+	evs, errs := f.verifier.OpenAll(datas)
+	for i, m := range batch {
 		it := cache.Item{Sequence: m.Seq}
-		ev, err := f.verifier.Open(m.Data)
+		ev, err := evs[i], errs[i]
 		switch {
 		case err != nil:
 			f.drop(m.Subject, m.Seq, err)
