@@ -229,3 +229,64 @@ func TestOpenAllAgreesWithOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestSameKeyBatch: good signatures pass together; one wrong message,
+// signature or key among them fails the batch.
+func TestSameKeyBatch(t *testing.T) {
+	t.Parallel()
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	_, otherPriv, _ := ed25519.GenerateKey(nil)
+	msgs := make([][]byte, 50)
+	sigs := make([][]byte, len(msgs))
+	for i := range msgs {
+		msgs[i] = fmt.Appendf(nil, "message %d", i)
+		sigs[i] = ed25519.Sign(priv, msgs[i])
+	}
+	check := func(edit func(i int, msg, sig []byte) ([]byte, []byte)) bool {
+		b := newSameKeyBatch(pub, len(msgs))
+		for i := range msgs {
+			m, s := edit(i, msgs[i], sigs[i])
+			b.add(m, s)
+		}
+		return b.verify()
+	}
+	same := func(_ int, m, s []byte) ([]byte, []byte) { return m, s }
+	if !check(same) {
+		t.Fatal("good signatures fail as a batch")
+	}
+	bad := map[string]func(i int, m, s []byte) ([]byte, []byte){
+		"other message": func(i int, m, s []byte) ([]byte, []byte) {
+			if i == 17 {
+				return []byte("forged"), s
+			}
+			return m, s
+		},
+		"other key": func(i int, m, s []byte) ([]byte, []byte) {
+			if i == 3 {
+				return m, ed25519.Sign(otherPriv, m)
+			}
+			return m, s
+		},
+		"flipped bit": func(i int, m, s []byte) ([]byte, []byte) {
+			if i == 49 {
+				s = append([]byte(nil), s...)
+				s[40] ^= 1
+			}
+			return m, s
+		},
+		"swapped": func(i int, m, s []byte) ([]byte, []byte) {
+			if i == 0 {
+				return m, sigs[1]
+			}
+			return m, s
+		},
+	}
+	for name, edit := range bad {
+		if check(edit) {
+			t.Errorf("%s: the batch verified", name)
+		}
+	}
+	if newSameKeyBatch(pub, 0).verify() {
+		t.Error("an empty batch verified")
+	}
+}

@@ -32,7 +32,7 @@ import (
 
 // schemaVersion changes whenever the stored format does; a cache of
 // another version is rebuilt.
-const schemaVersion = 2
+const schemaVersion = 3
 
 var (
 	bucketMeta     = []byte("meta")
@@ -124,10 +124,10 @@ func (c *Cache) load() error {
 			if err != nil {
 				return err
 			}
-			if len(k) != len(token.Digest{}) || !token.Digest(k).Equal(st.GetSecretSha256()) {
-				return fmt.Errorf("%w: token stored under another digest", ErrCorrupt)
+			if string(k) != st.GetToken().GetId() || len(st.GetSecretSha256()) != len(token.Digest{}) {
+				return fmt.Errorf("%w: token stored under another id", ErrCorrupt)
 			}
-			c.x.put(token.Digest(k), c.x.entry(st, idx))
+			c.x.put(token.Digest(st.GetSecretSha256()), c.x.entry(st, idx))
 			return nil
 		})
 		if err != nil {
@@ -411,7 +411,10 @@ func (c *Cache) applyToken(bk *bolt.Bucket, b *batch, st *gatepassv1.TokenState,
 	if err != nil {
 		return nil, err
 	}
-	if err := bk.Put(d[:], append(binary.BigEndian.AppendUint64(nil, logIndex), v...)); err != nil {
+	// Keyed by token id, not digest: ids grow with time, so a stream
+	// replayed in order appends to the tree instead of touching a random
+	// page per token. Lookups read the index, keyed by digest.
+	if err := bk.Put([]byte(st.GetToken().GetId()), append(binary.BigEndian.AppendUint64(nil, logIndex), v...)); err != nil {
 		return nil, err
 	}
 	b.tokens[d] = c.x.entry(st, logIndex)

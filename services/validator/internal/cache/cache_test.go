@@ -170,8 +170,8 @@ func TestIndexFollowsBbolt(t *testing.T) {
 	}
 }
 
-// TestMisplacedStateIsCorrupt: a state stored under another digest than
-// its own makes the cache unusable at open, so it is rebuilt.
+// TestMisplacedStateIsCorrupt: a state stored under another id than its
+// own makes the cache unusable at open, so it is rebuilt.
 func TestMisplacedStateIsCorrupt(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "c.db")
@@ -179,14 +179,14 @@ func TestMisplacedStateIsCorrupt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d1, d2 token.Digest
-	d1[0], d2[0] = 1, 2
+	var d1 token.Digest
+	d1[0] = 1
 	if _, err := c.Apply([]Item{{Sequence: 1, Token: state(d1, 1, gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED)}}); err != nil {
 		t.Fatal(err)
 	}
 	err = c.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTokens)
-		return b.Put(d2[:], b.Get(d1[:]))
+		return b.Put([]byte("tok_other"), b.Get([]byte("tok_1")))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +212,7 @@ func TestIndexedRunsBeforeCommit(t *testing.T) {
 		}
 		// A read transaction cannot see the open write transaction.
 		_ = c.db.View(func(tx *bolt.Tx) error {
-			if tx.Bucket(bucketTokens).Get(d[:]) != nil {
+			if tx.Bucket(bucketTokens).Get([]byte("tok_1")) != nil {
 				t.Error("committed before the hook ran")
 			}
 			return nil

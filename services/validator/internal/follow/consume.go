@@ -22,7 +22,7 @@ func (s JetStream) Info(ctx context.Context) (propagation.StreamInfo, error) {
 }
 
 // maxBatch bounds the messages applied in one cache transaction.
-const maxBatch = 512
+const maxBatch = 4096
 
 // consume resumes the stream from the cache's position and applies it
 // until an error, a restart, or ctx ends.
