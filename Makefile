@@ -11,7 +11,7 @@ MODULES := pkg services/issuer services/validator
 BINARIES := issuer validator
 GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all generate lint test build run bench tools tidy check-generated sim chaos
+.PHONY: all generate lint test build run bench tools tidy check-generated sim chaos load
 
 all: lint build test
 
@@ -73,6 +73,13 @@ chaos:
 ## bench: the benchmarks.
 bench:
 	go test -run '^$$' -bench . -benchmem $(addsuffix /...,$(addprefix ./,$(MODULES)))
+
+## load: the load program against make-run-style processes, with the empty
+## grpc-go and net/http handlers as references (LOAD_ARGS, e.g. -tokens 1000000).
+LOAD_ARGS ?=
+load: build
+	@go build -o bin/load ./services/validator/cmd/load
+	@./bin/load -bin bin $(LOAD_ARGS)
 
 ## run: the whole system on this machine (issuer with embedded NATS, one validator).
 run: build

@@ -33,7 +33,8 @@ type PublisherOptions struct {
 
 // Publication is where a change was published: the checkpoint that covers
 // it, so a validator that applied Seq has applied the change and verified
-// its state.
+// its state; for a disable or revoke, which needs no verification to take
+// effect, the change's own message.
 type Publication = Change
 
 type uncovered struct {
@@ -201,7 +202,13 @@ func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
 	// Waiters learn of their publication first: deleting the published
 	// entries is only cleanup (a crash before it republishes them, which
 	// is harmless) and costs a commit a receipt need not wait for.
-	for _, e := range snap.Change {
+	for i, e := range snap.Change {
+		if refuses(e.Data) {
+			// A disable or revoke takes effect where it is applied, checked
+			// or not: its receipt need not wait for the checkpoint.
+			p.published(e.EventID, Publication{Seq: seqs[i], Instance: p.instance, Acked: acked})
+			continue
+		}
 		p.pending = append(p.pending, uncovered{eventID: e.EventID, logIndex: e.LogIndex})
 	}
 	p.dirty = len(batch) > 0 && !snap.Complete
@@ -239,13 +246,35 @@ func (p *Publisher) cover(logIndex uint64, pub Publication) {
 			kept = append(kept, u)
 			continue
 		}
-		p.covered[u.eventID] = pub
-		if ch, ok := p.waiters[u.eventID]; ok {
-			close(ch)
-			delete(p.waiters, u.eventID)
-		}
+		p.publishedLocked(u.eventID, pub)
 	}
 	p.pending = kept
+}
+
+// published records where an event was published and wakes its waiter.
+func (p *Publisher) published(eventID string, pub Publication) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.publishedLocked(eventID, pub)
+}
+
+func (p *Publisher) publishedLocked(eventID string, pub Publication) {
+	p.covered[eventID] = pub
+	if ch, ok := p.waiters[eventID]; ok {
+		close(ch)
+		delete(p.waiters, eventID)
+	}
+}
+
+// refuses reports whether an outbox event makes a token refused (disabled
+// or revoked). The publisher sealed it: it is decoded, not verified.
+func refuses(data []byte) bool {
+	ev, err := event.Decode(data)
+	if err != nil || ev.GetToken() == nil {
+		return false
+	}
+	st := ev.GetToken().GetToken().GetStatus()
+	return st == gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED || st == gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED
 }
 
 // ensure creates the stream if needed and adopts its instance: a new
@@ -387,7 +416,8 @@ func (p *Publisher) Publication(eventID string) (Publication, bool) {
 	return pub, ok
 }
 
-// WaitPublished blocks until a checkpoint covers the event, or ctx ends.
+// WaitPublished blocks until the event is published (see Publication), or
+// ctx ends.
 func (p *Publisher) WaitPublished(ctx context.Context, eventID string) (Publication, error) {
 	p.mu.Lock()
 	if pub, ok := p.covered[eventID]; ok {

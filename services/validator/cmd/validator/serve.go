@@ -142,6 +142,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		}
 	})
 	wg.Go(func() { healthLoop(bg, srv, f) })
+	wg.Go(func() { tuneGC(bg) })
 	wg.Go(func() {
 		recorder.Run(bg, id, cfg.UsageInterval, func(r *gatepassv1.UsageReport) error {
 			data, err := reportKey.SealReport(r)
