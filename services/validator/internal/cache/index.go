@@ -35,13 +35,14 @@ type index struct {
 	verified atomic.Uint64
 	pmu      sync.RWMutex
 	projects map[string]string // project id → workspace id
-	// strings interns workspace, project and owner ids, shared by many
-	// tokens; only the applier (one goroutine) touches it.
+	// strings and scopes intern what many tokens share; only the applier
+	// (one goroutine) touches them.
 	strings map[string]string
+	scopes  map[check.Scope]*check.Scope
 }
 
 func newIndex() *index {
-	x := &index{projects: map[string]string{}, strings: map[string]string{}}
+	x := &index{projects: map[string]string{}, strings: map[string]string{}, scopes: map[check.Scope]*check.Scope{}}
 	for i := range x.shards {
 		x.shards[i].m = map[token.Digest]*Entry{}
 	}
@@ -91,7 +92,11 @@ func (x *index) intern(s string) string {
 func (x *index) entry(st *gatepassv1.TokenState, logIndex uint64) *Entry {
 	t := st.GetToken()
 	e := &Entry{Token: check.NewToken(t), Version: t.GetVersion(), LogIndex: logIndex}
-	e.WorkspaceID, e.ProjectID, e.OwnerID = x.intern(e.WorkspaceID), x.intern(e.ProjectID), x.intern(e.OwnerID)
+	if sc, ok := x.scopes[*e.Scope]; ok {
+		e.Scope = sc
+	} else {
+		x.scopes[*e.Scope] = e.Scope
+	}
 	return e
 }
 
@@ -119,5 +124,6 @@ func (x *index) reset() {
 	clear(x.projects)
 	x.pmu.Unlock()
 	clear(x.strings)
+	clear(x.scopes)
 	x.verified.Store(0)
 }

@@ -22,37 +22,57 @@ type Request struct {
 	ClientIP netip.Addr
 }
 
+// Scope is where a token acts and whose it is; tokens with the same scope
+// share one.
+type Scope struct {
+	WorkspaceID, ProjectID, OwnerID string
+}
+
 // Token is a token's state as a decision and its answer need it, decoded
-// once when the state is applied (CIDRs parsed, expiry as a time). It is
-// never changed once shared: a newer state replaces it.
+// once when the state is applied (networks parsed, expiry as a number),
+// and compact: a validator holds one per token. It is never changed once
+// shared: a newer state replaces it.
 type Token struct {
-	ID, WorkspaceID, ProjectID, OwnerID string
-	Status                              gatepassv1.TokenStatus
-	Role                                gatepassv1.Role
-	Expire                              time.Time
-	NeverExpires                        bool
-	// NetworkLimited is set when the token has allowed CIDRs, even if none
-	// of them parsed: such a token is then allowed from nowhere.
-	NetworkLimited bool
-	CIDRs          []netip.Prefix
+	ID string
+	*Scope
+	// Expire is the expiry in Unix nanoseconds, unless NeverExpires.
+	Expire int64
+	// Networks, when not nil, are the only ones the token may be used
+	// from; empty (allowed CIDRs of which none parsed) allows none.
+	Networks     *[]netip.Prefix
+	Status       gatepassv1.TokenStatus
+	Role         gatepassv1.Role
+	NeverExpires bool
 }
 
 // NewToken decodes the decision view of a token.
 func NewToken(t *gatepassv1.Token) Token {
 	d := Token{
-		ID: t.GetId(), WorkspaceID: t.GetWorkspaceId(), ProjectID: t.GetProjectId(), OwnerID: t.GetOwnerId(),
+		ID:     t.GetId(),
+		Scope:  &Scope{WorkspaceID: t.GetWorkspaceId(), ProjectID: t.GetProjectId(), OwnerID: t.GetOwnerId()},
 		Status: t.GetStatus(), Role: t.GetRole(), NeverExpires: t.GetNeverExpires(),
-		NetworkLimited: len(t.GetAllowedCidrs()) > 0,
 	}
 	if !d.NeverExpires {
-		d.Expire = t.GetExpireTime().AsTime()
+		d.Expire = t.GetExpireTime().AsTime().UnixNano()
 	}
-	for _, c := range t.GetAllowedCidrs() {
-		if p, err := netip.ParsePrefix(c); err == nil {
-			d.CIDRs = append(d.CIDRs, p.Masked())
+	if len(t.GetAllowedCidrs()) > 0 {
+		nets := make([]netip.Prefix, 0, len(t.GetAllowedCidrs()))
+		for _, c := range t.GetAllowedCidrs() {
+			if p, err := netip.ParsePrefix(c); err == nil {
+				nets = append(nets, p.Masked())
+			}
 		}
+		d.Networks = &nets
 	}
 	return d
+}
+
+// ExpireTime is Expire as a time (zero when it never expires).
+func (t *Token) ExpireTime() time.Time {
+	if t.NeverExpires {
+		return time.Time{}
+	}
+	return time.Unix(0, t.Expire)
 }
 
 // ProjectWorkspace returns the workspace of a project, and false for an
@@ -70,7 +90,7 @@ func Decide(t *Token, req Request, projects ProjectWorkspace, now time.Time) gat
 	default:
 		return gatepassv1.Reason_REASON_UNKNOWN
 	}
-	if token.ExpiredAt(t.Expire, t.NeverExpires, now) {
+	if token.ExpiredAt(t.ExpireTime(), t.NeverExpires, now) {
 		return gatepassv1.Reason_REASON_EXPIRED
 	}
 	if req.ProjectID != "" && !inScope(t, req.ProjectID, projects) {
@@ -79,7 +99,7 @@ func Decide(t *Token, req Request, projects ProjectWorkspace, now time.Time) gat
 	if req.MinRole != gatepassv1.Role_ROLE_UNSPECIFIED && t.Role < req.MinRole {
 		return gatepassv1.Reason_REASON_INSUFFICIENT_ROLE
 	}
-	if t.NetworkLimited && !allowedFrom(t.CIDRs, req.ClientIP) {
+	if t.Networks != nil && !allowedFrom(*t.Networks, req.ClientIP) {
 		return gatepassv1.Reason_REASON_IP_NOT_ALLOWED
 	}
 	return gatepassv1.Reason_REASON_ACTIVE
@@ -132,7 +152,7 @@ func (a Answer) Response() *gatepassv1.ValidateTokenResponse {
 	if t := a.Token; t != nil {
 		r.TokenId, r.WorkspaceId, r.ProjectId, r.Role, r.OwnerId = t.ID, t.WorkspaceID, t.ProjectID, t.Role, t.OwnerID
 		if !t.NeverExpires {
-			r.ExpireTime = timestamppb.New(t.Expire)
+			r.ExpireTime = timestamppb.New(t.ExpireTime())
 		}
 	}
 	return r
