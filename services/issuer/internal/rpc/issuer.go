@@ -199,9 +199,17 @@ func (s *Issuer) ListTokens(ctx context.Context, req *gatepassv1.ListTokensReque
 	resp := &gatepassv1.ListTokensResponse{}
 	more := false
 	err := s.Store.View(func(tx *store.Tx) error {
+		// The narrowest index that answers the request: O(log n + k).
+		scan, of := tx.ScanTokens, p.WorkspaceID
+		switch {
+		case req.GetProjectId() != "":
+			scan, of = tx.ScanProjectTokens, req.GetProjectId()
+		case req.GetOwnerId() != "":
+			scan, of = tx.ScanOwnerTokens, req.GetOwnerId()
+		}
 		var err error
-		scanErr := tx.ScanTokens(p.WorkspaceID, after, func(t *gatepassv1.Token) bool {
-			if !p.CanSee(t.GetWorkspaceId(), t.GetProjectId()) ||
+		scanErr := scan(of, after, func(t *gatepassv1.Token) bool {
+			if t.GetWorkspaceId() != p.WorkspaceID || !p.CanSee(t.GetWorkspaceId(), t.GetProjectId()) ||
 				(req.GetProjectId() != "" && t.GetProjectId() != req.GetProjectId()) ||
 				(req.GetStatus() != 0 && t.GetStatus() != req.GetStatus()) ||
 				(req.GetOwnerId() != "" && t.GetOwnerId() != req.GetOwnerId()) {

@@ -1,6 +1,8 @@
 package rpc
 
 import (
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -490,4 +492,69 @@ func TestMemberEmailsOnlyForAdmins(t *testing.T) {
 			t.Errorf("email shown: %v, want %v", got, want)
 		}
 	}
+}
+
+// TestListTokensByProjectAndOwner: the project and owner filters read
+// their own index, page through it, and list nothing of another
+// workspace's or project's.
+func TestListTokensByProjectAndOwner(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := as(t, h.owner)
+	p1, err := h.ws.CreateProject(ctx, &gatepassv1.CreateProjectRequest{Name: "checkout"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := h.ws.CreateProject(ctx, &gatepassv1.CreateProjectRequest{Name: "billing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for i := range 5 {
+		_, tk := h.mustCreate(t, h.owner, &gatepassv1.CreateTokenRequest{Name: fmt.Sprintf("checkout-%d", i), Role: viewer, NeverExpires: forever, ProjectId: p1.GetProject().GetId()})
+		want[tk.GetId()] = true
+		h.mustCreate(t, h.owner, &gatepassv1.CreateTokenRequest{Name: fmt.Sprintf("billing-%d", i), Role: viewer, NeverExpires: forever, ProjectId: p2.GetProject().GetId()})
+	}
+	list := func(req *gatepassv1.ListTokensRequest) map[string]bool {
+		t.Helper()
+		seen := map[string]bool{}
+		for range 10 {
+			req.PageSize = 2
+			resp, err := h.issuer.ListTokens(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tk := range resp.GetTokens() {
+				if seen[tk.GetId()] {
+					t.Fatalf("token %s listed twice", tk.GetId())
+				}
+				seen[tk.GetId()] = true
+			}
+			if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+				break
+			}
+		}
+		return seen
+	}
+	if got := list(&gatepassv1.ListTokensRequest{ProjectId: p1.GetProject().GetId()}); !maps.Equal(got, want) {
+		t.Fatalf("project listing: %v, want %v", got, want)
+	}
+	if got := list(&gatepassv1.ListTokensRequest{ProjectId: p1.GetProject().GetId(), OwnerId: "mem_0000000000000000000000"}); len(got) != 0 {
+		t.Fatalf("project and unknown owner: %v", got)
+	}
+	all := list(&gatepassv1.ListTokensRequest{})
+	mine := list(&gatepassv1.ListTokensRequest{OwnerId: ownerOf(t, h)})
+	if !maps.Equal(all, mine) || len(all) != 11 {
+		t.Fatalf("owner listing %d tokens, workspace %d", len(mine), len(all))
+	}
+}
+
+// ownerOf returns the member id behind the harness's owner token.
+func ownerOf(t *testing.T, h *harness) string {
+	t.Helper()
+	resp, err := h.issuer.ListTokens(as(t, h.owner), &gatepassv1.ListTokensRequest{PageSize: 1})
+	if err != nil || len(resp.GetTokens()) == 0 {
+		t.Fatalf("list: %v", err)
+	}
+	return resp.GetTokens()[0].GetOwnerId()
 }

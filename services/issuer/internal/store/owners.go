@@ -41,6 +41,43 @@ func (tx *Tx) indexOwner(old, st *gatepassv1.TokenState) error {
 	return idx.Put(ownerKey(t.GetOwnerId(), t.GetId()), nil)
 }
 
+// initProjectIndex builds the project index of a database written before
+// it was kept (one scan, once).
+func initProjectIndex(btx *bolt.Tx) error {
+	if _, err := btx.CreateBucket(bucketProjectTokens); err == bolt.ErrBucketExists {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	idx := btx.Bucket(bucketProjectTokens)
+	return btx.Bucket(bucketTokens).ForEach(func(_, v []byte) error {
+		st := &gatepassv1.TokenState{}
+		if err := proto.Unmarshal(v, st); err != nil {
+			return fmt.Errorf("decode token: %w", err)
+		}
+		if p := st.GetToken().GetProjectId(); p != "" {
+			return idx.Put(ownerKey(p, st.GetToken().GetId()), nil)
+		}
+		return nil
+	})
+}
+
+// indexProject moves a token's project index entry from old (nil: new
+// token); workspace tokens have none.
+func (tx *Tx) indexProject(old, st *gatepassv1.TokenState) error {
+	idx := tx.btx.Bucket(bucketProjectTokens)
+	t := st.GetToken()
+	if p := old.GetToken().GetProjectId(); p != "" && p != t.GetProjectId() {
+		if err := idx.Delete(ownerKey(p, t.GetId())); err != nil {
+			return err
+		}
+	}
+	if t.GetProjectId() == "" {
+		return nil
+	}
+	return idx.Put(ownerKey(t.GetProjectId(), t.GetId()), nil)
+}
+
 // TokensOf returns the tokens a member owns, in id order: O(log n + k).
 func (tx *Tx) TokensOf(ownerID string) ([]*gatepassv1.TokenState, error) {
 	prefix := []byte(ownerID + "\x00")

@@ -34,8 +34,10 @@ var (
 	bucketWSTokens   = []byte("workspace_tokens")
 	// bucketOwnerTokens indexes tokens by owner: owner id, NUL, token id.
 	bucketOwnerTokens = []byte("owner_tokens")
-	bucketAudit       = []byte("audit")
-	bucketOutbox      = []byte("outbox")
+	// bucketProjectTokens indexes project tokens: project id, NUL, token id.
+	bucketProjectTokens = []byte("project_tokens")
+	bucketAudit         = []byte("audit")
+	bucketOutbox        = []byte("outbox")
 	// Lanes of the outbox besides bucketOutbox (lifecycle changes).
 	bucketOutboxBulk  = []byte("outbox_bulk")
 	bucketOutboxAudit = []byte("outbox_audit")
@@ -85,6 +87,9 @@ func Open(path string, signer *event.Signer, now func() time.Time) (*Store, erro
 			}
 		}
 		if err := initOwnerIndex(tx); err != nil {
+			return err
+		}
+		if err := initProjectIndex(tx); err != nil {
 			return err
 		}
 		if err := initNameIndex(tx); err != nil {
@@ -275,6 +280,9 @@ func (tx *Tx) PutToken(st *gatepassv1.TokenState) (eventID string, err error) {
 	if err := tx.indexOwner(old, st); err != nil {
 		return "", err
 	}
+	if err := tx.indexProject(old, st); err != nil {
+		return "", err
+	}
 	if err := tx.indexName(old, st); err != nil {
 		return "", err
 	}
@@ -288,10 +296,25 @@ func wsKey(workspaceID, tokenID string) []byte {
 // ScanTokens calls fn for the tokens of a workspace in id order (which is
 // creation order), starting after the id after, until fn returns false.
 func (tx *Tx) ScanTokens(workspaceID, after string, fn func(*gatepassv1.Token) bool) error {
-	prefix := wsKey(workspaceID, "")
-	c := tx.btx.Bucket(bucketWSTokens).Cursor()
-	k, _ := c.Seek(wsKey(workspaceID, after))
-	if after != "" && k != nil && bytes.Equal(k, wsKey(workspaceID, after)) {
+	return tx.scanIndex(bucketWSTokens, workspaceID, after, fn)
+}
+
+// ScanOwnerTokens is ScanTokens for the tokens a member owns: O(log n + k).
+func (tx *Tx) ScanOwnerTokens(ownerID, after string, fn func(*gatepassv1.Token) bool) error {
+	return tx.scanIndex(bucketOwnerTokens, ownerID, after, fn)
+}
+
+// ScanProjectTokens is ScanTokens for a project's tokens: O(log n + k).
+func (tx *Tx) ScanProjectTokens(projectID, after string, fn func(*gatepassv1.Token) bool) error {
+	return tx.scanIndex(bucketProjectTokens, projectID, after, fn)
+}
+
+// scanIndex walks an index whose keys are owner NUL token id.
+func (tx *Tx) scanIndex(bucket []byte, of, after string, fn func(*gatepassv1.Token) bool) error {
+	prefix := wsKey(of, "")
+	c := tx.btx.Bucket(bucket).Cursor()
+	k, _ := c.Seek(wsKey(of, after))
+	if after != "" && k != nil && bytes.Equal(k, wsKey(of, after)) {
 		k, _ = c.Next()
 	}
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
