@@ -44,11 +44,12 @@ func (v *Verifier) OpenAll(datas [][]byte) ([]*gatepassv1.Event, []error) {
 // openChunk opens datas into evs and errs (of the same length).
 func (v *Verifier) openChunk(datas [][]byte, evs []*gatepassv1.Event, errs []error) {
 	envs := make([]*gatepassv1.Envelope, len(datas))
+	vals := make([]gatepassv1.Envelope, len(datas)) // one allocation for all
 	bv := newSameKeyBatch(v.key, len(datas))
 	signed := 0
 	for i, d := range datas {
-		var env gatepassv1.Envelope
-		if err := proto.Unmarshal(d, &env); err != nil {
+		env := &vals[i]
+		if err := proto.Unmarshal(d, env); err != nil {
 			errs[i] = malformed(err)
 			continue
 		}
@@ -59,8 +60,8 @@ func (v *Verifier) openChunk(datas [][]byte, evs []*gatepassv1.Event, errs []err
 			}
 			continue
 		}
-		envs[i] = &env
-		bv.add(append([]byte(domain), env.GetPayload()...), env.GetSignature())
+		envs[i] = env
+		bv.add(domain, env.GetPayload(), env.GetSignature())
 		signed++
 	}
 	batchOK := signed > 0 && bv.verify()

@@ -24,14 +24,14 @@ type sameKeyBatch struct {
 	a      *edwards25519.Point
 	sumS   *edwards25519.Scalar
 	sumK   *edwards25519.Scalar
-	zs     []*edwards25519.Scalar
-	negRs  []*edwards25519.Point
+	zs     []edwards25519.Scalar // values, not pointers: one allocation each
+	negRs  []edwards25519.Point
 	broken bool
 }
 
 func newSameKeyBatch(key ed25519.PublicKey, n int) *sameKeyBatch {
 	b := &sameKeyBatch{key: key, sumS: edwards25519.NewScalar(), sumK: edwards25519.NewScalar(),
-		zs: make([]*edwards25519.Scalar, 0, n), negRs: make([]*edwards25519.Point, 0, n)}
+		zs: make([]edwards25519.Scalar, 0, n), negRs: make([]edwards25519.Point, 0, n)}
 	a, err := new(edwards25519.Point).SetBytes(key)
 	if err != nil || len(key) != ed25519.PublicKeySize {
 		b.broken = true
@@ -41,8 +41,8 @@ func newSameKeyBatch(key ed25519.PublicKey, n int) *sameKeyBatch {
 	return b
 }
 
-// add queues signature sig of message msg.
-func (b *sameKeyBatch) add(msg, sig []byte) {
+// add queues signature sig of the message prefix followed by msg.
+func (b *sameKeyBatch) add(prefix string, msg, sig []byte) {
 	if b.broken {
 		return
 	}
@@ -50,11 +50,13 @@ func (b *sameKeyBatch) add(msg, sig []byte) {
 		b.broken = true
 		return
 	}
-	r, err := new(edwards25519.Point).SetBytes(sig[:32])
-	if err != nil {
+	b.negRs = append(b.negRs, edwards25519.Point{})
+	r := &b.negRs[len(b.negRs)-1]
+	if _, err := r.SetBytes(sig[:32]); err != nil {
 		b.broken = true
 		return
 	}
+	r.Negate(r)
 	s, err := edwards25519.NewScalar().SetCanonicalBytes(sig[32:])
 	if err != nil {
 		b.broken = true
@@ -63,18 +65,20 @@ func (b *sameKeyBatch) add(msg, sig []byte) {
 	h := sha512.New()
 	h.Write(sig[:32])
 	h.Write(b.key)
+	h.Write([]byte(prefix))
 	h.Write(msg)
-	k, _ := edwards25519.NewScalar().SetUniformBytes(h.Sum(nil)) // 64 bytes: cannot fail
+	var digest [sha512.Size]byte
+	k, _ := edwards25519.NewScalar().SetUniformBytes(h.Sum(digest[:0])) // 64 bytes: cannot fail
 	var zb [32]byte
 	if _, err := rand.Read(zb[:16]); err != nil {
 		b.broken = true
 		return
 	}
-	z, _ := edwards25519.NewScalar().SetCanonicalBytes(zb[:]) // < 2¹²⁸: canonical
+	b.zs = append(b.zs, edwards25519.Scalar{})
+	z := &b.zs[len(b.zs)-1]
+	z.SetCanonicalBytes(zb[:]) // < 2¹²⁸: canonical
 	b.sumS.MultiplyAdd(z, s, b.sumS)
 	b.sumK.MultiplyAdd(z, k, b.sumK)
-	b.zs = append(b.zs, z)
-	b.negRs = append(b.negRs, new(edwards25519.Point).Negate(r))
 }
 
 // verify reports whether every signature added is good (false for none).
@@ -82,8 +86,16 @@ func (b *sameKeyBatch) verify() bool {
 	if b.broken || len(b.zs) == 0 {
 		return false
 	}
-	scalars := append([]*edwards25519.Scalar{b.sumS, edwards25519.NewScalar().Negate(b.sumK)}, b.zs...)
-	points := append([]*edwards25519.Point{edwards25519.NewGeneratorPoint(), b.a}, b.negRs...)
+	if len(b.zs) != len(b.negRs) {
+		return false
+	}
+	scalars := make([]*edwards25519.Scalar, 0, len(b.zs)+2)
+	points := make([]*edwards25519.Point, 0, len(b.zs)+2)
+	scalars = append(scalars, b.sumS, edwards25519.NewScalar().Negate(b.sumK))
+	points = append(points, edwards25519.NewGeneratorPoint(), b.a)
+	for i := range b.zs {
+		scalars, points = append(scalars, &b.zs[i]), append(points, &b.negRs[i])
+	}
 	check := new(edwards25519.Point).VarTimeMultiScalarMult(scalars, points)
 	return check.MultByCofactor(check).Equal(edwards25519.NewIdentityPoint()) == 1
 }

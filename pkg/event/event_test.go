@@ -246,7 +246,7 @@ func TestSameKeyBatch(t *testing.T) {
 		b := newSameKeyBatch(pub, len(msgs))
 		for i := range msgs {
 			m, s := edit(i, msgs[i], sigs[i])
-			b.add(m, s)
+			b.add("", m, s)
 		}
 		return b.verify()
 	}

@@ -91,13 +91,13 @@ func (x *index) intern(s string) string {
 // entry decodes a state into an entry, sharing the ids many tokens repeat.
 func (x *index) entry(st *gatepassv1.TokenState, logIndex uint64) *Entry {
 	t := st.GetToken()
-	e := &Entry{Token: check.NewToken(t), Version: t.GetVersion(), LogIndex: logIndex}
-	if sc, ok := x.scopes[*e.Scope]; ok {
-		e.Scope = sc
-	} else {
-		x.scopes[*e.Scope] = e.Scope
+	sc := check.ScopeOf(t)
+	shared, ok := x.scopes[sc]
+	if !ok {
+		shared = &sc
+		x.scopes[sc] = shared
 	}
-	return e
+	return &Entry{Token: check.NewTokenIn(t, shared), Version: t.GetVersion(), LogIndex: logIndex}
 }
 
 // size returns the number of tokens held.

@@ -45,11 +45,21 @@ type Token struct {
 	NeverExpires bool
 }
 
+// ScopeOf returns a token's scope.
+func ScopeOf(t *gatepassv1.Token) Scope {
+	return Scope{WorkspaceID: t.GetWorkspaceId(), ProjectID: t.GetProjectId(), OwnerID: t.GetOwnerId()}
+}
+
 // NewToken decodes the decision view of a token.
 func NewToken(t *gatepassv1.Token) Token {
+	sc := ScopeOf(t)
+	return NewTokenIn(t, &sc)
+}
+
+// NewTokenIn is NewToken sharing scope, which must be ScopeOf(t).
+func NewTokenIn(t *gatepassv1.Token, scope *Scope) Token {
 	d := Token{
-		ID:     t.GetId(),
-		Scope:  &Scope{WorkspaceID: t.GetWorkspaceId(), ProjectID: t.GetProjectId(), OwnerID: t.GetOwnerId()},
+		ID: t.GetId(), Scope: scope,
 		Status: t.GetStatus(), Role: t.GetRole(), NeverExpires: t.GetNeverExpires(),
 	}
 	if !d.NeverExpires {

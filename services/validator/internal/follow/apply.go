@@ -75,9 +75,12 @@ func gap(pos cache.Position, info propagation.StreamInfo) bool {
 // one cache transaction. It returns ErrRestart when the cache had to be
 // rebuilt: the caller starts over with Resume.
 func (f *Follower) Apply(batch []Msg) error {
-	if len(batch) == 0 {
-		return nil
-	}
+	return f.apply(f.open(batch))
+}
+
+// open checks the signatures of a batch and decodes it; what does not
+// verify is dropped (counted and logged) and only advances the sequence.
+func (f *Follower) open(batch []Msg) []cache.Item {
 	items := make([]cache.Item, 0, len(batch))
 	datas := make([][]byte, len(batch))
 	for i, m := range batch {
@@ -97,6 +100,14 @@ func (f *Follower) Apply(batch []Msg) error {
 			it.Token, it.Project, it.Checkpoint = ev.GetToken(), ev.GetProject(), ev.GetCheckpoint()
 		}
 		items = append(items, it)
+	}
+	return items
+}
+
+// apply applies opened items in one cache transaction.
+func (f *Follower) apply(items []cache.Item) error {
+	if len(items) == 0 {
+		return nil
 	}
 	last := items[len(items)-1].Sequence
 	reported := false

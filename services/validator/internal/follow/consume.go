@@ -8,6 +8,7 @@ import (
 	"github.com/gatepass/gatepass/pkg/event"
 	"github.com/gatepass/gatepass/pkg/propagation"
 	"github.com/gatepass/gatepass/pkg/propagation/natsjs"
+	"github.com/gatepass/gatepass/services/validator/internal/cache"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -23,6 +24,37 @@ func (s JetStream) Info(ctx context.Context) (propagation.StreamInfo, error) {
 
 // maxBatch bounds the messages applied in one cache transaction.
 const maxBatch = 4096
+
+// nextBatch waits for a message and returns it with those already
+// waiting (up to maxBatch); nil when msgs is closed.
+func nextBatch(msgs <-chan jetstream.Msg) ([]Msg, error) {
+	m, ok := <-msgs
+	if !ok {
+		return nil, nil
+	}
+	raw := []jetstream.Msg{m}
+drain:
+	for len(raw) < maxBatch {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				break drain
+			}
+			raw = append(raw, m)
+		default:
+			break drain
+		}
+	}
+	batch := make([]Msg, 0, len(raw))
+	for _, m := range raw {
+		md, err := m.Metadata()
+		if err != nil {
+			return nil, fmt.Errorf("message metadata: %w", err)
+		}
+		batch = append(batch, Msg{Seq: md.Sequence.Stream, Subject: m.Subject(), Data: m.Data()})
+	}
+	return batch, nil
+}
 
 // consume resumes the stream from the cache's position and applies it
 // until an error, a restart, or ctx ends.
@@ -56,10 +88,14 @@ func (f *Follower) consume(ctx context.Context, js jetstream.JetStream, stream S
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 
+	// Three stages, so that checking the signatures of one batch (on
+	// every CPU) overlaps with applying the one before: a reader, an
+	// opener that batches and verifies, and this loop, which applies.
 	msgs := make(chan jetstream.Msg, maxBatch)
-	errc := make(chan error, 1)
+	batches := make(chan []cache.Item, 1)
+	errc := make(chan error, 2)
 	done := make(chan struct{})
-	defer close(done) // runs before it.Stop: the reader never blocks on a send
+	defer close(done) // runs before it.Stop: no stage blocks on a send
 	go func() {
 		defer close(msgs)
 		for {
@@ -75,11 +111,29 @@ func (f *Follower) consume(ctx context.Context, js jetstream.JetStream, stream S
 			}
 		}
 	}()
+	go func() {
+		defer close(batches)
+		for {
+			batch, err := nextBatch(msgs)
+			if err != nil {
+				errc <- err
+				return
+			}
+			if batch == nil {
+				return
+			}
+			select {
+			case batches <- f.open(batch):
+			case <-done:
+				return
+			}
+		}
+	}()
 	for {
-		var m jetstream.Msg
+		var items []cache.Item
 		var ok bool
 		select {
-		case m, ok = <-msgs:
+		case items, ok = <-batches:
 		case <-f.resync:
 			f.opts.Logger.Warn("the token stream was replaced; following the new one")
 			return ErrRestart
@@ -87,28 +141,7 @@ func (f *Follower) consume(ctx context.Context, js jetstream.JetStream, stream S
 		if !ok {
 			break
 		}
-		batch := []jetstream.Msg{m}
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case m, ok := <-msgs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, m)
-			default:
-				break drain
-			}
-		}
-		items := make([]Msg, 0, len(batch))
-		for _, m := range batch {
-			md, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("message metadata: %w", err)
-			}
-			items = append(items, Msg{Seq: md.Sequence.Stream, Subject: m.Subject(), Data: m.Data()})
-		}
-		if err := f.Apply(items); err != nil {
+		if err := f.apply(items); err != nil {
 			return err
 		}
 	}
