@@ -65,6 +65,10 @@ var (
 type Cache struct {
 	db *bolt.DB
 	x  *index
+	// tx holds batches applied (and indexed) but not yet committed, and
+	// staged counts their items; only the applier touches them.
+	tx     *bolt.Tx
+	staged int
 }
 
 // Options tune a cache.
@@ -144,8 +148,15 @@ func (c *Cache) load() error {
 	})
 }
 
-// Close closes the cache.
-func (c *Cache) Close() error { return c.db.Close() }
+// Close closes the cache. Batches not yet flushed are lost, as in a
+// crash; a validator that stops on purpose flushes first.
+func (c *Cache) Close() error {
+	if c.tx != nil {
+		_ = c.tx.Rollback()
+		c.tx, c.staged = nil, 0
+	}
+	return c.db.Close()
+}
 
 // Position is where the cache stands in the stream.
 type Position struct {
@@ -180,6 +191,9 @@ func (c *Cache) Position() (Position, error) {
 // keeping the cached states: replaying the stream over them is safe because
 // only newer versions are applied.
 func (c *Cache) Rewind(created time.Time) error {
+	if err := c.Flush(); err != nil {
+		return err
+	}
 	return c.db.Update(func(tx *bolt.Tx) error { return rewind(tx.Bucket(bucketMeta), created) })
 }
 
@@ -202,6 +216,9 @@ func rewind(meta *bolt.Bucket, created time.Time) error {
 // Wipe forgets every state and starts over at the beginning of a stream
 // instance: for a cache that disagrees with a checkpoint or cannot be read.
 func (c *Cache) Wipe(created time.Time) error {
+	if err := c.Flush(); err != nil {
+		return err
+	}
 	err := c.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketTokens, bucketProjects} {
 			if err := tx.DeleteBucket(b); err != nil {
@@ -247,33 +264,48 @@ type Result struct {
 	Mismatch *gatepassv1.Checkpoint
 }
 
-// ErrNotDurable is returned by Apply when a batch reached the index (and
-// indexed ran) but its transaction failed to commit: memory is ahead of
+// ErrNotDurable is returned when batches reached the index (and were
+// reported) but their transaction failed to commit: memory is ahead of
 // disk, and the validator may have reported states it will not find after
 // a restart. The process must end; at its restart it serves only once it
 // has caught up with the stream again.
-var ErrNotDurable = errors.New("cache commit failed after the batch was indexed")
+var ErrNotDurable = errors.New("cache commit failed after batches were indexed")
 
-// Apply applies items in one transaction and records the highest sequence.
-// A checkpoint is compared with the state as of its place in the batch.
+// Apply applies items in one transaction, with the highest sequence, and
+// commits it. A checkpoint is compared with the state as of its place in
+// the batch.
+func (c *Cache) Apply(items []Item) (Result, error) {
+	res, err := c.ApplyIndexed(items, nil)
+	if err == nil {
+		err = c.Flush()
+	}
+	return res, err
+}
+
+// ApplyIndexed applies items to the index at once and to bbolt in the
+// open transaction, which Flush commits: one commit (and its syncs) for
+// many batches, while lookups and reports need not wait for the disk.
+// indexed (if not nil) runs once the index holds the batch.
 //
-// The index takes the batch before the transaction commits, so lookups
-// and reports (ApplyIndexed) need not wait for the disk.
 // That is safe because a validator that restarts serves only once it has
 // caught up with the stream head again, and so re-applies whatever did
 // not reach the disk; a commit that fails returns ErrNotDurable.
-func (c *Cache) Apply(items []Item) (Result, error) { return c.ApplyIndexed(items, nil) }
-
-// ApplyIndexed is Apply, running indexed once the index holds the batch
-// and before its transaction commits.
 func (c *Cache) ApplyIndexed(items []Item, indexed func(Result)) (Result, error) {
-	tx, err := c.db.Begin(true)
-	if err != nil {
-		return Result{}, err
+	if c.tx == nil {
+		tx, err := c.db.Begin(true)
+		if err != nil {
+			return Result{}, err
+		}
+		c.tx = tx
 	}
-	defer func() { _ = tx.Rollback() }()
-	res, b, err := c.stage(tx, items)
+	res, b, err := c.stage(c.tx, items)
 	if err != nil {
+		ahead := c.staged > 0
+		_ = c.tx.Rollback()
+		c.tx, c.staged = nil, 0
+		if ahead {
+			return res, fmt.Errorf("%w: %v", ErrNotDurable, err)
+		}
 		return res, err
 	}
 	// Tokens first, then the verified index: a lookup never sees a new
@@ -288,10 +320,24 @@ func (c *Cache) ApplyIndexed(items []Item, indexed func(Result)) (Result, error)
 	if indexed != nil {
 		indexed(res)
 	}
-	if err := tx.Commit(); err != nil {
-		return res, fmt.Errorf("%w: %v", ErrNotDurable, err)
-	}
+	c.staged += len(items)
 	return res, nil
+}
+
+// Staged returns the number of items applied but not yet committed.
+func (c *Cache) Staged() int { return c.staged }
+
+// Flush commits the batches applied since the last commit.
+func (c *Cache) Flush() error {
+	if c.tx == nil {
+		return nil
+	}
+	tx := c.tx
+	c.tx, c.staged = nil, 0
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotDurable, err)
+	}
+	return nil
 }
 
 // stage writes items into tx and returns what the index must take.

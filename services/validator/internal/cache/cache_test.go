@@ -221,7 +221,51 @@ func TestIndexedRunsBeforeCommit(t *testing.T) {
 	if err != nil || !ran {
 		t.Fatalf("ApplyIndexed: %v (hook ran: %v)", err, ran)
 	}
-	if p := c.mustPosition(t); p.Sequence != 5 {
-		t.Fatalf("position after commit: %+v", p)
+	if p := c.mustPosition(t); p.Sequence != 0 || c.Staged() != 1 {
+		t.Fatalf("before Flush: position %+v, %d staged", p, c.Staged())
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if p := c.mustPosition(t); p.Sequence != 5 || c.Staged() != 0 {
+		t.Fatalf("after Flush: position %+v, %d staged", p, c.Staged())
+	}
+}
+
+// TestCloseLosesWhatWasNotFlushed: closing without Flush is a crash for
+// the batches staged since the last commit; the cache reopens at the
+// last commit, whole.
+func TestCloseLosesWhatWasNotFlushed(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "c.db")
+	c, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d1, d2 token.Digest
+	d1[0], d2[0] = 1, 2
+	if _, err := c.Apply([]Item{{Sequence: 1, Token: state(d1, 1, gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED)}}); err != nil {
+		t.Fatal(err)
+	}
+	late := state(d2, 1, gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED)
+	late.Token.Id = "tok_2"
+	if _, err := c.ApplyIndexed([]Item{{Sequence: 2, Token: late}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lookup(d2); err != nil {
+		t.Fatalf("staged state not in the index: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c = openCache(t, path)
+	if p := c.mustPosition(t); p.Sequence != 1 {
+		t.Fatalf("reopened at %+v, want sequence 1", p)
+	}
+	if _, err := c.Lookup(d1); err != nil {
+		t.Fatalf("committed state lost: %v", err)
+	}
+	if _, err := c.Lookup(d2); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unflushed state survived: %v", err)
 	}
 }

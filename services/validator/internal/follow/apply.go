@@ -24,6 +24,9 @@ type Msg struct {
 // position, is replayed from the start over the cache. The stream head
 // becomes the target the validator must reach before it is ready.
 func (f *Follower) Resume(info propagation.StreamInfo, asked time.Time) (uint64, error) {
+	if err := f.cache.Flush(); err != nil {
+		return 0, err
+	}
 	pos, err := f.cache.Position()
 	if err != nil {
 		return 0, err
@@ -128,6 +131,9 @@ func (f *Follower) apply(items []cache.Item) error {
 	if err != nil {
 		return fmt.Errorf("apply events: %w", err)
 	}
+	if err := f.commitDue(len(items)); err != nil {
+		return err
+	}
 	f.opts.Logger.Debug("applied events", "applied", res.Applied, "ignored", res.Ignored, "sequence", last)
 	if reported {
 		return nil
@@ -140,6 +146,28 @@ func (f *Follower) apply(items []cache.Item) error {
 	f.settle()
 	f.report()
 	return nil
+}
+
+// Batches applied are committed together: once commitItems are waiting,
+// or commitDelay after the first of them (the consumer also commits when
+// the stream goes quiet for that long). Fewer commits leave the disk's
+// syncs to the token stream and the issuer; nothing waits on them, as
+// reports go out once a batch is indexed.
+const (
+	commitItems = 4096
+	commitDelay = 20 * time.Millisecond
+)
+
+// commitDue commits the staged batches when they are due.
+func (f *Follower) commitDue(added int) error {
+	now := f.opts.Now()
+	if f.cache.Staged() == added {
+		f.stagedSince = now // the first batch since the last commit
+	}
+	if f.cache.Staged() < commitItems && now.Sub(f.stagedSince) < commitDelay {
+		return nil
+	}
+	return f.cache.Flush()
 }
 
 // advance records that the index holds the stream up to last.

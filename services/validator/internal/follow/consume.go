@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gatepass/gatepass/pkg/event"
 	"github.com/gatepass/gatepass/pkg/propagation"
@@ -129,11 +130,21 @@ func (f *Follower) consume(ctx context.Context, js jetstream.JetStream, stream S
 			}
 		}
 	}()
+	// Whatever is staged is committed when the stream goes quiet, and
+	// when consumption ends.
+	defer func() { _ = f.cache.Flush() }()
+	quiet := time.NewTimer(time.Hour)
+	defer quiet.Stop()
 	for {
 		var items []cache.Item
 		var ok bool
 		select {
 		case items, ok = <-batches:
+		case <-quiet.C:
+			if err := f.cache.Flush(); err != nil {
+				return err
+			}
+			continue
 		case <-f.resync:
 			f.opts.Logger.Warn("the token stream was replaced; following the new one")
 			return ErrRestart
@@ -143,6 +154,9 @@ func (f *Follower) consume(ctx context.Context, js jetstream.JetStream, stream S
 		}
 		if err := f.apply(items); err != nil {
 			return err
+		}
+		if f.cache.Staged() > 0 {
+			quiet.Reset(commitDelay)
 		}
 	}
 	if err := <-errc; !errors.Is(err, jetstream.ErrMsgIteratorClosed) {

@@ -99,7 +99,10 @@ type Follower struct {
 	skewed  atomic.Uint64
 	rebuilt atomic.Uint64
 	changed chan struct{} // signalled after every batch, for reports
-	resync  chan struct{} // signalled when the stream is not the one followed
+	// stagedSince is when the oldest batch not yet committed was applied;
+	// only the applier touches it.
+	stagedSince time.Time
+	resync      chan struct{} // signalled when the stream is not the one followed
 
 	mu sync.Mutex
 	// Position: the cache's applied sequence and stream instance.
