@@ -108,7 +108,8 @@ func (s *Store) Delete(lane propagation.Lane, keys [][]byte) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	return s.Update(func(tx *Tx) error {
+	// In the group commit of the changes under way: no commit of its own.
+	return s.Batch(func(tx *Tx) error {
 		b := tx.btx.Bucket(laneBucket[lane])
 		for _, k := range keys {
 			if err := b.Delete(k); err != nil {
