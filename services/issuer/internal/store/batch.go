@@ -1,6 +1,8 @@
 package store
 
 import (
+	"time"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -36,10 +38,29 @@ func (s *Store) Batch(fn func(*Tx) error) error {
 	return <-c.done
 }
 
-// commitLoop runs batches until the store closes.
+// commitLoop runs batches until the store closes; published outbox
+// entries are deleted with them, or alone once forgetDelay passed without
+// a batch.
 func (s *Store) commitLoop() {
 	defer close(s.stopped)
-	for first := range s.batches {
+	idle := time.NewTimer(time.Hour)
+	defer idle.Stop()
+	for {
+		var first *call
+		select {
+		case c, ok := <-s.batches:
+			if !ok {
+				s.commit(nil) // what was published, before closing
+				return
+			}
+			first = c
+		case <-s.forget.kick:
+			idle.Reset(forgetDelay)
+			continue
+		case <-idle.C:
+			s.commit(nil)
+			continue
+		}
 		calls := []*call{first}
 	more:
 		for len(calls) < maxBatch {
@@ -57,13 +78,21 @@ func (s *Store) commitLoop() {
 	}
 }
 
-// commit runs calls in one transaction; a call that fails is taken out
-// and run alone, and the rest are tried again.
+// commit runs calls in one transaction, with the deletion of published
+// outbox entries; a call that fails is taken out and run alone, and the
+// rest are tried again. With no calls it only deletes.
 func (s *Store) commit(calls []*call) {
-	for len(calls) > 0 {
+	for {
 		failed := -1
+		forgotten := s.forget.pending()
+		if len(calls) == 0 && len(forgotten) == 0 {
+			return
+		}
 		err := s.db.Update(func(btx *bolt.Tx) error {
 			tx := &Tx{btx: btx, s: s}
+			if err := tx.deleteForgotten(forgotten); err != nil {
+				return err
+			}
 			for i, c := range calls {
 				if err := c.fn(tx); err != nil {
 					failed = i
@@ -73,6 +102,9 @@ func (s *Store) commit(calls []*call) {
 			return nil
 		})
 		if failed < 0 {
+			if err == nil {
+				s.forget.done(forgotten)
+			}
 			for _, c := range calls {
 				c.done <- err // nil, or the commit's own error for all
 			}

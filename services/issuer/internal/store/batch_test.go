@@ -3,9 +3,12 @@ package store
 import (
 	"errors"
 	"fmt"
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/propagation"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestBatchIsolatesFailures: concurrent calls share commits, a failing
@@ -51,5 +54,45 @@ func TestBatchIsolatesFailures(t *testing.T) {
 	}
 	if err := s.Batch(func(*Tx) error { return nil }); err == nil {
 		t.Fatal("Batch after Close succeeded")
+	}
+}
+
+// TestDeleteRidesAlong: published entries leave the snapshot at once and
+// the database with the next commit, or alone after forgetDelay.
+func TestDeleteRidesAlong(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t, filepath.Join(t.TempDir(), "issuer.db"))
+	put := func(id string) {
+		st := &gatepassv1.TokenState{Token: &gatepassv1.Token{Id: id, WorkspaceId: "ws", Name: id, Status: gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE}, SecretSha256: make([]byte, 32)}
+		if err := s.Batch(func(tx *Tx) error { _, err := tx.PutToken(st); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored := func() int {
+		n := 0
+		_ = s.View(func(tx *Tx) error { n = tx.btx.Bucket(bucketOutbox).Stats().KeyN; return nil })
+		return n
+	}
+	put("tok_a")
+	snap, err := s.Snapshot(10)
+	if err != nil || len(snap.Change) != 1 {
+		t.Fatalf("snapshot: %d entries, %v", len(snap.Change), err)
+	}
+	if err := s.Delete(propagation.LaneChange, [][]byte{snap.Change[0].Key}); err != nil {
+		t.Fatal(err)
+	}
+	if snap, _ := s.Snapshot(10); len(snap.Change) != 0 {
+		t.Fatalf("a published entry is still in the snapshot")
+	}
+	put("tok_b") // commits the deletion with it
+	if snap, _ := s.Snapshot(10); len(snap.Change) != 1 || snap.Change[0].Key == nil || stored() != 1 {
+		t.Fatalf("after the next commit: %d in snapshot, %d stored", len(snap.Change), stored())
+	}
+	snap, _ = s.Snapshot(10)
+	_ = s.Delete(propagation.LaneChange, [][]byte{snap.Change[0].Key})
+	for deadline := time.Now().Add(5 * time.Second); stored() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a deletion with no change to ride along was never committed")
+		}
 	}
 }

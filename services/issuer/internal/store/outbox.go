@@ -94,6 +94,9 @@ func (tx *Tx) lane(l propagation.Lane, limit int) ([]OutboxEntry, bool, error) {
 	c := tx.btx.Bucket(laneBucket[l]).Cursor()
 	k, v := c.First()
 	for ; k != nil && len(out) < limit; k, v = c.Next() {
+		if tx.s.forget.has(l, k) {
+			continue // published; deleted with the next commit
+		}
 		e, err := decodeOutbox(k, v)
 		if err != nil {
 			return nil, false, err
@@ -103,21 +106,14 @@ func (tx *Tx) lane(l propagation.Lane, limit int) ([]OutboxEntry, bool, error) {
 	return out, k == nil, nil
 }
 
-// Delete implements propagation.Outbox.
+// Delete implements propagation.Outbox. The entries are gone from
+// Snapshot at once and from the database with the next commit (see
+// forgetting).
 func (s *Store) Delete(lane propagation.Lane, keys [][]byte) error {
-	if len(keys) == 0 {
-		return nil
+	if len(keys) > 0 {
+		s.forget.add(lane, keys)
 	}
-	// In the group commit of the changes under way: no commit of its own.
-	return s.Batch(func(tx *Tx) error {
-		b := tx.btx.Bucket(laneBucket[lane])
-		for _, k := range keys {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return nil
 }
 
 func decodeOutbox(k, v []byte) (OutboxEntry, error) {

@@ -72,6 +72,7 @@ type Store struct {
 	stopped chan struct{}
 	closing sync.RWMutex
 	closed  bool
+	forget  *forgetting
 }
 
 // Open opens (or creates) the database at path. Events are sealed with signer.
@@ -101,7 +102,7 @@ func Open(path string, signer *event.Signer, now func() time.Time) (*Store, erro
 		db.Close()
 		return nil, fmt.Errorf("open issuer database: %w", err)
 	}
-	s := &Store{db: db, seal: signer.Seal, now: now, batches: make(chan *call, maxBatch), stopped: make(chan struct{})}
+	s := &Store{db: db, seal: signer.Seal, now: now, batches: make(chan *call, maxBatch), stopped: make(chan struct{}), forget: newForgetting()}
 	go s.commitLoop()
 	return s, nil
 }
