@@ -46,15 +46,22 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 // AuditStreamConfig keeps signed audit events for external consumers for
 // a year, one subject per workspace.
 //
-// Its writes are acknowledged before they reach the disk (async persist):
+// On a single server its writes are acknowledged before they reach the
+// disk (async persist):
 // the audit trail of record is the issuer's database (ListAuditEvents),
 // and this copy is not part of any receipt, so it need not cost the
 // server a sync per event, which would halve the rate of changes on a
 // single server. A server crash may lose the newest copies, never the
 // record.
 func AuditStreamConfig(replicas int) jetstream.StreamConfig {
+	persist := jetstream.DefaultPersistMode
+	if replicas <= 1 {
+		// Replicated streams do not take it (and need it less: their
+		// raft log batches syncs).
+		persist = jetstream.AsyncPersistMode
+	}
 	return jetstream.StreamConfig{
-		PersistMode: jetstream.AsyncPersistMode,
+		PersistMode: persist,
 		Name:        event.AuditStreamName,
 		Description: "gatepass: signed audit events, for external consumers",
 		Subjects:    []string{event.AuditSubjects},

@@ -144,6 +144,11 @@ func TestValidatorResumesAfterRestart(t *testing.T) {
 	vc := validatorClient(t, v)
 	eventually(t, 10*time.Second, "old tokens valid", func() bool { return reason(t, vc, old[2].GetSecret()) == "REASON_ACTIVE" })
 	lastSeq := old[2].GetReceipt().GetSequence()
+	// Batches are committed together within 20 ms of being applied, and
+	// when the stream goes quiet: give that time, then crash. (A crash
+	// sooner loses the last batches from disk, and the catch-up at start
+	// re-applies them before the validator serves.)
+	time.Sleep(200 * time.Millisecond)
 	v.kill9() // a crash, not a clean stop: the cache must still be whole
 
 	added := w.createToken(ic, admin, "sync-after-restart", gatepassv1.Role_ROLE_VIEWER)
