@@ -14,18 +14,28 @@ func ownerKey(ownerID, tokenID string) []byte { return []byte(ownerID + "\x00" +
 // initOwnerIndex builds the owner index of a database written before it
 // was kept (one scan, once).
 func initOwnerIndex(btx *bolt.Tx) error {
-	if _, err := btx.CreateBucket(bucketOwnerTokens); err == bolt.ErrBucketExists {
+	return initIndex(btx, bucketOwnerTokens, (*gatepassv1.Token).GetOwnerId)
+}
+
+// initIndex creates an index bucket keyed by of(token), NUL, token id, and
+// fills it from every stored token, unless it exists. Tokens for which of
+// is empty are not indexed.
+func initIndex(btx *bolt.Tx, bucket []byte, of func(*gatepassv1.Token) string) error {
+	if _, err := btx.CreateBucket(bucket); err == bolt.ErrBucketExists {
 		return nil
 	} else if err != nil {
 		return err
 	}
-	idx := btx.Bucket(bucketOwnerTokens)
+	idx := btx.Bucket(bucket)
 	return btx.Bucket(bucketTokens).ForEach(func(_, v []byte) error {
 		st := &gatepassv1.TokenState{}
 		if err := proto.Unmarshal(v, st); err != nil {
 			return fmt.Errorf("decode token: %w", err)
 		}
-		return idx.Put(ownerKey(st.GetToken().GetOwnerId(), st.GetToken().GetId()), nil)
+		if key := of(st.GetToken()); key != "" {
+			return idx.Put(ownerKey(key, st.GetToken().GetId()), nil)
+		}
+		return nil
 	})
 }
 
@@ -44,22 +54,7 @@ func (tx *Tx) indexOwner(old, st *gatepassv1.TokenState) error {
 // initProjectIndex builds the project index of a database written before
 // it was kept (one scan, once).
 func initProjectIndex(btx *bolt.Tx) error {
-	if _, err := btx.CreateBucket(bucketProjectTokens); err == bolt.ErrBucketExists {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	idx := btx.Bucket(bucketProjectTokens)
-	return btx.Bucket(bucketTokens).ForEach(func(_, v []byte) error {
-		st := &gatepassv1.TokenState{}
-		if err := proto.Unmarshal(v, st); err != nil {
-			return fmt.Errorf("decode token: %w", err)
-		}
-		if p := st.GetToken().GetProjectId(); p != "" {
-			return idx.Put(ownerKey(p, st.GetToken().GetId()), nil)
-		}
-		return nil
-	})
+	return initIndex(btx, bucketProjectTokens, (*gatepassv1.Token).GetProjectId)
 }
 
 // indexProject moves a token's project index entry from old (nil: new
