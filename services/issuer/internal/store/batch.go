@@ -45,6 +45,7 @@ func (s *Store) commitLoop() {
 	defer close(s.stopped)
 	idle := time.NewTimer(time.Hour)
 	defer idle.Stop()
+	armed := false // idle fires forgetDelay after the first deletion waiting
 	for {
 		var first *call
 		select {
@@ -55,9 +56,13 @@ func (s *Store) commitLoop() {
 			}
 			first = c
 		case <-s.forget.kick:
-			idle.Reset(forgetDelay)
+			if !armed {
+				idle.Reset(forgetDelay)
+				armed = true
+			}
 			continue
 		case <-idle.C:
+			armed = false
 			s.commit(nil)
 			continue
 		}

@@ -96,3 +96,38 @@ func TestDeleteRidesAlong(t *testing.T) {
 		}
 	}
 }
+
+// TestDeletionsCommitUnderSteadyPublishing: deletions that keep coming,
+// faster than forgetDelay and with no change to ride along, are still
+// committed (the wait starts at the first of them, not the last).
+func TestDeletionsCommitUnderSteadyPublishing(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t, filepath.Join(t.TempDir(), "issuer.db"))
+	var keys [][]byte
+	for i := range 40 {
+		id := fmt.Sprintf("tok_%02d", i)
+		st := &gatepassv1.TokenState{Token: &gatepassv1.Token{Id: id, WorkspaceId: "ws", Name: id, Status: gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE}, SecretSha256: make([]byte, 32)}
+		if err := s.Update(func(tx *Tx) error { _, err := tx.PutToken(st); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, err := s.Snapshot(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range snap.Change {
+		keys = append(keys, e.Key)
+	}
+	committed := false
+	for _, k := range keys { // one deletion every 2 ms: never 20 ms of quiet
+		_ = s.Delete(propagation.LaneChange, [][]byte{k})
+		time.Sleep(2 * time.Millisecond)
+		_ = s.View(func(tx *Tx) error {
+			committed = committed || tx.btx.Bucket(bucketOutbox).Stats().KeyN < len(keys)
+			return nil
+		})
+	}
+	if !committed {
+		t.Fatal("no deletion committed while deletions kept coming")
+	}
+}
