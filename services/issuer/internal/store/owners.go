@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"fmt"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
@@ -9,7 +8,9 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-func ownerKey(ownerID, tokenID string) []byte { return []byte(ownerID + "\x00" + tokenID) }
+// indexKey is a key of the workspace, owner and project indexes: what the
+// token is listed under, NUL, the token id (so a prefix lists in id order).
+func indexKey(of, tokenID string) []byte { return []byte(of + "\x00" + tokenID) }
 
 // initOwnerIndex builds the owner index of a database written before it
 // was kept (one scan, once).
@@ -33,7 +34,7 @@ func initIndex(btx *bolt.Tx, bucket []byte, of func(*gatepassv1.Token) string) e
 			return fmt.Errorf("decode token: %w", err)
 		}
 		if key := of(st.GetToken()); key != "" {
-			return idx.Put(ownerKey(key, st.GetToken().GetId()), nil)
+			return idx.Put(indexKey(key, st.GetToken().GetId()), nil)
 		}
 		return nil
 	})
@@ -41,14 +42,22 @@ func initIndex(btx *bolt.Tx, bucket []byte, of func(*gatepassv1.Token) string) e
 
 // indexOwner moves a token's owner index entry from old (nil: new token).
 func (tx *Tx) indexOwner(old, st *gatepassv1.TokenState) error {
-	idx := tx.btx.Bucket(bucketOwnerTokens)
-	t := st.GetToken()
-	if old != nil && old.GetToken().GetOwnerId() != t.GetOwnerId() {
-		if err := idx.Delete(ownerKey(old.GetToken().GetOwnerId(), t.GetId())); err != nil {
+	return tx.reindex(bucketOwnerTokens, old.GetToken().GetOwnerId(), st.GetToken().GetOwnerId(), st.GetToken().GetId())
+}
+
+// reindex moves token id's entry in an index from key old to key next;
+// "" is no entry (a new token, a workspace token in the project index).
+func (tx *Tx) reindex(bucket []byte, old, next, id string) error {
+	idx := tx.btx.Bucket(bucket)
+	if old != "" && old != next {
+		if err := idx.Delete(indexKey(old, id)); err != nil {
 			return err
 		}
 	}
-	return idx.Put(ownerKey(t.GetOwnerId(), t.GetId()), nil)
+	if next == "" {
+		return nil
+	}
+	return idx.Put(indexKey(next, id), nil)
 }
 
 // initProjectIndex builds the project index of a database written before
@@ -60,30 +69,15 @@ func initProjectIndex(btx *bolt.Tx) error {
 // indexProject moves a token's project index entry from old (nil: new
 // token); workspace tokens have none.
 func (tx *Tx) indexProject(old, st *gatepassv1.TokenState) error {
-	idx := tx.btx.Bucket(bucketProjectTokens)
-	t := st.GetToken()
-	if p := old.GetToken().GetProjectId(); p != "" && p != t.GetProjectId() {
-		if err := idx.Delete(ownerKey(p, t.GetId())); err != nil {
-			return err
-		}
-	}
-	if t.GetProjectId() == "" {
-		return nil
-	}
-	return idx.Put(ownerKey(t.GetProjectId(), t.GetId()), nil)
+	return tx.reindex(bucketProjectTokens, old.GetToken().GetProjectId(), st.GetToken().GetProjectId(), st.GetToken().GetId())
 }
 
 // TokensOf returns the tokens a member owns, in id order: O(log n + k).
 func (tx *Tx) TokensOf(ownerID string) ([]*gatepassv1.TokenState, error) {
-	prefix := []byte(ownerID + "\x00")
 	var out []*gatepassv1.TokenState
-	c := tx.btx.Bucket(bucketOwnerTokens).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		st, err := tx.Token(string(k[len(prefix):]))
-		if err != nil {
-			return nil, err
-		}
+	err := tx.scanIndex(bucketOwnerTokens, ownerID, "", func(st *gatepassv1.TokenState) bool {
 		out = append(out, st)
-	}
-	return out, nil
+		return true
+	})
+	return out, err
 }

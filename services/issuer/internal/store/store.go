@@ -275,7 +275,7 @@ func (tx *Tx) PutToken(st *gatepassv1.TokenState) (eventID string, err error) {
 	if err := tx.btx.Bucket(bucketDigests).Put(st.GetSecretSha256(), []byte(t.GetId())); err != nil {
 		return "", err
 	}
-	if err := tx.btx.Bucket(bucketWSTokens).Put(wsKey(t.GetWorkspaceId(), t.GetId()), nil); err != nil {
+	if err := tx.btx.Bucket(bucketWSTokens).Put(indexKey(t.GetWorkspaceId(), t.GetId()), nil); err != nil {
 		return "", err
 	}
 	if err := tx.indexOwner(old, st); err != nil {
@@ -290,32 +290,33 @@ func (tx *Tx) PutToken(st *gatepassv1.TokenState) (eventID string, err error) {
 	return tx.enqueue(propagation.LaneChange, &gatepassv1.Event{Body: &gatepassv1.Event_Token{Token: st}})
 }
 
-func wsKey(workspaceID, tokenID string) []byte {
-	return []byte(workspaceID + "\x00" + tokenID)
-}
-
 // ScanTokens calls fn for the tokens of a workspace in id order (which is
 // creation order), starting after the id after, until fn returns false.
 func (tx *Tx) ScanTokens(workspaceID, after string, fn func(*gatepassv1.Token) bool) error {
-	return tx.scanIndex(bucketWSTokens, workspaceID, after, fn)
+	return tx.scanIndex(bucketWSTokens, workspaceID, after, tokenOf(fn))
 }
 
 // ScanOwnerTokens is ScanTokens for the tokens a member owns: O(log n + k).
 func (tx *Tx) ScanOwnerTokens(ownerID, after string, fn func(*gatepassv1.Token) bool) error {
-	return tx.scanIndex(bucketOwnerTokens, ownerID, after, fn)
+	return tx.scanIndex(bucketOwnerTokens, ownerID, after, tokenOf(fn))
 }
 
 // ScanProjectTokens is ScanTokens for a project's tokens: O(log n + k).
 func (tx *Tx) ScanProjectTokens(projectID, after string, fn func(*gatepassv1.Token) bool) error {
-	return tx.scanIndex(bucketProjectTokens, projectID, after, fn)
+	return tx.scanIndex(bucketProjectTokens, projectID, after, tokenOf(fn))
 }
 
-// scanIndex walks an index whose keys are owner NUL token id.
-func (tx *Tx) scanIndex(bucket []byte, of, after string, fn func(*gatepassv1.Token) bool) error {
-	prefix := wsKey(of, "")
+func tokenOf(fn func(*gatepassv1.Token) bool) func(*gatepassv1.TokenState) bool {
+	return func(st *gatepassv1.TokenState) bool { return fn(st.GetToken()) }
+}
+
+// scanIndex walks the tokens an index lists under of (see indexKey), in id
+// order after the id after, until fn returns false.
+func (tx *Tx) scanIndex(bucket []byte, of, after string, fn func(*gatepassv1.TokenState) bool) error {
+	prefix := indexKey(of, "")
 	c := tx.btx.Bucket(bucket).Cursor()
-	k, _ := c.Seek(wsKey(of, after))
-	if after != "" && k != nil && bytes.Equal(k, wsKey(of, after)) {
+	k, _ := c.Seek(indexKey(of, after))
+	if after != "" && k != nil && bytes.Equal(k, indexKey(of, after)) {
 		k, _ = c.Next()
 	}
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -323,7 +324,7 @@ func (tx *Tx) scanIndex(bucket []byte, of, after string, fn func(*gatepassv1.Tok
 		if err != nil {
 			return err
 		}
-		if !fn(st.GetToken()) {
+		if !fn(st) {
 			return nil
 		}
 	}
