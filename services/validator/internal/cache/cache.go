@@ -423,7 +423,7 @@ func (c *Cache) stage(tx *bolt.Tx, items []Item) (Result, batch, error) {
 	return res, b, err
 }
 
-// batch holds what a transaction changes, for the index once it commits.
+// batch holds what a transaction changes, for the index.
 type batch struct {
 	tokens   map[token.Digest]*Entry
 	projects map[string]string

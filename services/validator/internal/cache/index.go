@@ -22,9 +22,10 @@ type Entry struct {
 const indexShards = 64
 
 // index is the in-memory copy of the cache that lookups read: bbolt is the
-// durable copy, loaded into the index at open and changed in step with it
-// after every committed Apply. A lookup takes one shard's read lock and
-// one map access; nothing is decoded or allocated.
+// durable copy, loaded into the index at open. Every applied batch reaches
+// the index before its transaction commits (see ApplyIndexed). A lookup
+// takes one shard's read lock and one map access; nothing is decoded or
+// allocated.
 type index struct {
 	shards [indexShards]struct {
 		mu sync.RWMutex
@@ -35,14 +36,13 @@ type index struct {
 	verified atomic.Uint64
 	pmu      sync.RWMutex
 	projects map[string]string // project id → workspace id
-	// strings and scopes intern what many tokens share; only the applier
-	// (one goroutine) touches them.
-	strings map[string]string
-	scopes  map[check.Scope]*check.Scope
+	// scopes interns what many tokens share; only the applier (one
+	// goroutine) touches it.
+	scopes map[check.Scope]*check.Scope
 }
 
 func newIndex() *index {
-	x := &index{projects: map[string]string{}, strings: map[string]string{}, scopes: map[check.Scope]*check.Scope{}}
+	x := &index{projects: map[string]string{}, scopes: map[check.Scope]*check.Scope{}}
 	for i := range x.shards {
 		x.shards[i].m = map[token.Digest]*Entry{}
 	}
@@ -76,16 +76,8 @@ func (x *index) project(id string) (string, bool) {
 
 func (x *index) putProject(id, workspace string) {
 	x.pmu.Lock()
-	x.projects[x.intern(id)] = x.intern(workspace)
+	x.projects[id] = workspace
 	x.pmu.Unlock()
-}
-
-func (x *index) intern(s string) string {
-	if v, ok := x.strings[s]; ok {
-		return v
-	}
-	x.strings[s] = s
-	return s
 }
 
 // entry decodes a state into an entry, sharing the ids many tokens repeat.
@@ -123,7 +115,6 @@ func (x *index) reset() {
 	x.pmu.Lock()
 	clear(x.projects)
 	x.pmu.Unlock()
-	clear(x.strings)
 	clear(x.scopes)
 	x.verified.Store(0)
 }

@@ -125,9 +125,6 @@ func (f *Follower) apply(items []cache.Item) error {
 			reported = true
 		}
 	})
-	if errors.Is(err, cache.ErrCorrupt) {
-		return f.rebuild(fmt.Errorf("apply events: %w", err), 0)
-	}
 	if err != nil {
 		return fmt.Errorf("apply events: %w", err)
 	}

@@ -150,7 +150,7 @@ func (f *Follower) Dropped() uint64 { return f.dropped.Load() }
 func (f *Follower) StaleAnswers() uint64 { return f.stale.Load() }
 
 // Rebuilt returns how many times the cache was rebuilt after disagreeing
-// with a checkpoint or failing to decode.
+// with a checkpoint. (One that cannot be read is rebuilt at open.)
 func (f *Follower) Rebuilt() uint64 { return f.rebuilt.Load() }
 
 // Load reads the cache's position; Run calls it first.
