@@ -2,7 +2,6 @@ package event
 
 import (
 	"crypto/ed25519"
-	"fmt"
 	"runtime"
 	"sync"
 
@@ -54,10 +53,7 @@ func (v *Verifier) openChunk(datas [][]byte, evs []*gatepassv1.Event, errs []err
 			continue
 		}
 		if len(env.GetSignature()) != ed25519.SignatureSize {
-			errs[i] = ErrUnsigned
-			if len(env.GetSignature()) > 0 {
-				errs[i] = ErrBadSignature
-			}
+			errs[i] = v.checkSignature(env) // unsigned, or a signature of no use
 			continue
 		}
 		envs[i] = env
@@ -69,12 +65,11 @@ func (v *Verifier) openChunk(datas [][]byte, evs []*gatepassv1.Event, errs []err
 		if env == nil {
 			continue
 		}
-		if !batchOK && !ed25519.Verify(v.key, append([]byte(domain), env.GetPayload()...), env.GetSignature()) {
-			errs[i] = ErrBadSignature
-			continue
+		if !batchOK {
+			if errs[i] = v.checkSignature(env); errs[i] != nil {
+				continue
+			}
 		}
 		evs[i], errs[i] = decodePayload(env.GetPayload())
 	}
 }
-
-func malformed(err error) error { return fmt.Errorf("%w: %v", ErrMalformed, err) }

@@ -146,8 +146,8 @@ func (s *Signer) sign(domain string, payload []byte) []byte {
 // publicKey decodes an nkeys public key, of any kind, to its Ed25519 key.
 func publicKey(k string) (ed25519.PublicKey, error) {
 	for _, p := range []nkeys.PrefixByte{nkeys.PrefixByteServer, nkeys.PrefixByteUser, nkeys.PrefixByteAccount,
-		nkeys.PrefixByteOperator, nkeys.PrefixByteCluster, nkeys.PrefixByteCurve} {
-		if raw, err := nkeys.Decode(p, []byte(k)); err == nil && len(raw) == ed25519.PublicKeySize && p != nkeys.PrefixByteCurve {
+		nkeys.PrefixByteOperator, nkeys.PrefixByteCluster} {
+		if raw, err := nkeys.Decode(p, []byte(k)); err == nil && len(raw) == ed25519.PublicKeySize {
 			return ed25519.PublicKey(raw), nil
 		}
 	}
@@ -187,15 +187,23 @@ func NewVerifier(key string) (*Verifier, error) {
 func (v *Verifier) Open(data []byte) (*gatepassv1.Event, error) {
 	var env gatepassv1.Envelope
 	if err := proto.Unmarshal(data, &env); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, malformed(err)
 	}
-	if len(env.GetSignature()) == 0 {
-		return nil, ErrUnsigned
-	}
-	if !ed25519.Verify(v.key, append([]byte(domain), env.GetPayload()...), env.GetSignature()) {
-		return nil, ErrBadSignature
+	if err := v.checkSignature(&env); err != nil {
+		return nil, err
 	}
 	return decodePayload(env.GetPayload())
+}
+
+// checkSignature returns why env is not signed with the key, or nil.
+func (v *Verifier) checkSignature(env *gatepassv1.Envelope) error {
+	switch {
+	case len(env.GetSignature()) == 0:
+		return ErrUnsigned
+	case !ed25519.Verify(v.key, append([]byte(domain), env.GetPayload()...), env.GetSignature()):
+		return ErrBadSignature
+	}
+	return nil
 }
 
 // Decode returns the event inside data without checking its signature:
@@ -203,7 +211,7 @@ func (v *Verifier) Open(data []byte) (*gatepassv1.Event, error) {
 func Decode(data []byte) (*gatepassv1.Event, error) {
 	var env gatepassv1.Envelope
 	if err := proto.Unmarshal(data, &env); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, malformed(err)
 	}
 	return decodePayload(env.GetPayload())
 }
@@ -211,13 +219,15 @@ func Decode(data []byte) (*gatepassv1.Event, error) {
 func decodePayload(payload []byte) (*gatepassv1.Event, error) {
 	var ev gatepassv1.Event
 	if err := proto.Unmarshal(payload, &ev); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, malformed(err)
 	}
 	if ev.GetId() == "" || ev.GetBody() == nil {
 		return nil, fmt.Errorf("%w: missing id or body", ErrMalformed)
 	}
 	return &ev, nil
 }
+
+func malformed(err error) error { return fmt.Errorf("%w: %v", ErrMalformed, err) }
 
 // ParseSubject splits a stream subject into its kind ("token" or
 // "project") and id; ok is false for any other subject.

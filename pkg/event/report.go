@@ -48,7 +48,7 @@ func ParseReportKeys(keys []string) (ReportKeys, error) {
 func (rk ReportKeys) OpenReport(data []byte, m proto.Message) (string, error) {
 	var env gatepassv1.Envelope
 	if err := proto.Unmarshal(data, &env); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrMalformed, err)
+		return "", malformed(err)
 	}
 	if len(rk) > 0 {
 		if len(env.GetSignature()) == 0 {
@@ -60,7 +60,7 @@ func (rk ReportKeys) OpenReport(data []byte, m proto.Message) (string, error) {
 		}
 	}
 	if err := proto.Unmarshal(env.GetPayload(), m); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrMalformed, err)
+		return "", malformed(err)
 	}
 	return env.GetSigner(), nil
 }
