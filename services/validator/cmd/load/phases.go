@@ -9,48 +9,68 @@ import (
 	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"google.golang.org/grpc"
 )
 
-// validateGRPC measures ValidateToken against the first validator and the
-// empty handler at every concurrency, over 4 connections each.
-func (s *system) validateGRPC(ctx context.Context) []row {
+// op is one call of a measured operation by worker w.
+type op = func(ctx context.Context, w int, i int64) error
+
+// versus measures, at every concurrency, the operation opFor builds for
+// the first validator against the one it builds for the reference
+// (compare), and returns a summary row for each concurrency (measure holds
+// a %d for it). opFor also returns what releases its clients.
+func (s *system) versus(ctx context.Context, name, measure string, opFor func(target *proc, c int) (op, func())) []row {
 	var rows []row
-	req := s.validateRequests(64)
+	targets := [2]*proc{s.validators[0], s.reference}
 	for _, c := range s.cfg.concurrency {
-		var ops [2]func(ctx context.Context, w int, _ int64) error
-		for i, target := range []*proc{s.validators[0], s.reference} {
-			clients := make([]gatepassv1.ValidatorServiceClient, s.cfg.connsPerPeer)
-			for j := range clients {
-				conn := dial(target.vars["GATEPASS_VALIDATOR_ADDR"])
-				defer conn.Close()
-				clients[j] = gatepassv1.NewValidatorServiceClient(conn)
-			}
-			ours := target != s.reference
-			ops[i] = func(ctx context.Context, w int, _ int64) error {
+		var ops [2]op
+		for i, target := range targets {
+			o, release := opFor(target, c)
+			defer release()
+			ops[i] = o
+		}
+		got := s.compare(ctx, fmt.Sprintf("%s c=%d", name, c), c, targets, ops)
+		rows = append(rows, ratioRow(fmt.Sprintf(measure, c), got[0], got[1]))
+	}
+	return rows
+}
+
+// validateGRPC measures ValidateToken against the empty handler, over 4
+// connections each.
+func (s *system) validateGRPC(ctx context.Context) []row {
+	req := s.validateRequests(64)
+	return s.versus(ctx, "ValidateToken", "ValidateToken rps, c=%d, 4 connections", func(target *proc, _ int) (op, func()) {
+		conns := make([]*grpc.ClientConn, s.cfg.connsPerPeer)
+		clients := make([]gatepassv1.ValidatorServiceClient, len(conns))
+		for j := range clients {
+			conns[j] = dial(target.vars["GATEPASS_VALIDATOR_ADDR"])
+			clients[j] = gatepassv1.NewValidatorServiceClient(conns[j])
+		}
+		ours := target != s.reference
+		return func(ctx context.Context, w int, _ int64) error {
 				resp, err := clients[w%len(clients)].ValidateToken(ctx, req[w%len(req)])
 				if err == nil && ours && !resp.GetActive() {
 					return fmt.Errorf("refused: %v", resp.GetReason())
 				}
 				return err
+			}, func() {
+				for _, c := range conns {
+					c.Close()
+				}
 			}
-		}
-		got := s.compare(ctx, fmt.Sprintf("ValidateToken c=%d", c), c, ops)
-		rows = append(rows, ratioRow(fmt.Sprintf("ValidateToken rps, c=%d, 4 connections", c), got[0], got[1]))
-	}
-	return rows
+	})
 }
 
-// compare measures ops[0] (gatepass) and ops[1] (the reference) in
-// alternating one-second slices, after a warm-up of each, so both see the
-// same background activity; it returns the sums.
-func (s *system) compare(ctx context.Context, name string, c int, ops [2]func(ctx context.Context, w int, i int64) error) [2]result {
+// compare measures ops[0] (gatepass, on servers[0]) and ops[1] (the
+// reference) in alternating one-second slices, after a warm-up of each, so
+// both see the same background activity; it returns the sums.
+func (s *system) compare(ctx context.Context, name string, c int, servers [2]*proc, ops [2]op) [2]result {
 	for _, op := range ops {
 		drive(ctx, "warm-up", c, time.Second, 0, op)
 	}
 	var got [2]result
 	var cpu [2]time.Duration
 	names := [2]string{name + " gatepass", name + " reference"}
-	servers := [2]*proc{s.validators[0], s.reference}
 	for elapsed := time.Duration(0); elapsed < s.cfg.duration; elapsed += time.Second {
 		for i, op := range ops {
 			before, _ := servers[i].sample()
@@ -77,36 +97,28 @@ func (s *system) validateRequests(n int) []*gatepassv1.ValidateTokenRequest {
 
 // checkHTTP measures /check against the empty net/http handler.
 func (s *system) checkHTTP(ctx context.Context) []row {
-	var rows []row
 	secrets := s.validateRequests(64)
-	for _, c := range s.cfg.concurrency {
-		var ops [2]func(ctx context.Context, w int, _ int64) error
-		for i, target := range []*proc{s.validators[0], s.reference} {
-			url := "http://" + target.vars["GATEPASS_CHECK_ADDR"] + "/check?min_role=tester"
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}}
-			defer client.CloseIdleConnections()
-			ops[i] = func(ctx context.Context, w int, _ int64) error {
-				req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-				if err != nil {
-					return err
-				}
-				req.Header.Set("Authorization", "Bearer "+secrets[w%len(secrets)].GetToken())
-				resp, err := client.Do(req)
-				if err != nil {
-					return err
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					return fmt.Errorf("status %d", resp.StatusCode)
-				}
-				return nil
+	return s.versus(ctx, "GET /check", "HTTP /check rps, c=%d", func(target *proc, c int) (op, func()) {
+		url := "http://" + target.vars["GATEPASS_CHECK_ADDR"] + "/check?min_role=tester"
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}}
+		return func(ctx context.Context, w int, _ int64) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil {
+				return err
 			}
-		}
-		got := s.compare(ctx, fmt.Sprintf("GET /check c=%d", c), c, ops)
-		rows = append(rows, ratioRow(fmt.Sprintf("HTTP /check rps, c=%d", c), got[0], got[1]))
-	}
-	return rows
+			req.Header.Set("Authorization", "Bearer "+secrets[w%len(secrets)].GetToken())
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("status %d", resp.StatusCode)
+			}
+			return nil
+		}, client.CloseIdleConnections
+	})
 }
 
 // creates measures CreateToken with receipts.

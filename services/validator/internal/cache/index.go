@@ -89,7 +89,7 @@ func (x *index) entry(st *gatepassv1.TokenState, logIndex uint64) *Entry {
 		shared = &sc
 		x.scopes[sc] = shared
 	}
-	return &Entry{Token: check.NewTokenIn(t, shared), Version: t.GetVersion(), LogIndex: logIndex}
+	return &Entry{Token: check.NewToken(t, shared), Version: t.GetVersion(), LogIndex: logIndex}
 }
 
 // size returns the number of tokens held.

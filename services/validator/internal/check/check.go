@@ -50,14 +50,9 @@ func ScopeOf(t *gatepassv1.Token) Scope {
 	return Scope{WorkspaceID: t.GetWorkspaceId(), ProjectID: t.GetProjectId(), OwnerID: t.GetOwnerId()}
 }
 
-// NewToken decodes the decision view of a token.
-func NewToken(t *gatepassv1.Token) Token {
-	sc := ScopeOf(t)
-	return NewTokenIn(t, &sc)
-}
-
-// NewTokenIn is NewToken sharing scope, which must be ScopeOf(t).
-func NewTokenIn(t *gatepassv1.Token, scope *Scope) Token {
+// NewToken decodes the decision view of a token, with scope, which must
+// be ScopeOf(t) (and may be shared with other tokens).
+func NewToken(t *gatepassv1.Token, scope *Scope) Token {
 	d := Token{
 		ID: t.GetId(), Scope: scope,
 		Status: t.GetStatus(), Role: t.GetRole(), NeverExpires: t.GetNeverExpires(),

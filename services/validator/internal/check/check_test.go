@@ -59,7 +59,8 @@ func TestDecide(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tok := NewToken(tt.tok)
+			sc := ScopeOf(tt.tok)
+			tok := NewToken(tt.tok, &sc)
 			if got := Decide(&tok, tt.req, projects, tt.at); got != tt.want {
 				t.Fatalf("Decide = %v, want %v", got, tt.want)
 			}
