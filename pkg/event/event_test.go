@@ -192,10 +192,7 @@ func TestSignaturesAreNkeys(t *testing.T) {
 // gives it, whether the batch holds forgeries or not, large or small.
 func TestOpenAllAgreesWithOpen(t *testing.T) {
 	t.Parallel()
-	seed, _ := GenerateSeed()
-	s, _ := NewSigner(seed)
-	otherSeed, _ := GenerateSeed()
-	other, _ := NewSigner(otherSeed)
+	s, other := newSigner(t), newSigner(t)
 	v, _ := NewVerifier(s.PublicKey())
 	for _, n := range []int{1, 10, 200} {
 		for _, forge := range []bool{false, true} {
