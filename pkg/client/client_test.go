@@ -181,7 +181,7 @@ func TestMiddleware(t *testing.T) {
 		{downSrv.URL, "/", "Bearer good", 503},
 	}
 	for _, tt := range tests {
-		req, _ := http.NewRequest("GET", tt.base+tt.path, nil)
+		req, _ := http.NewRequest(http.MethodGet, tt.base+tt.path, nil)
 		if tt.auth != "" {
 			req.Header.Set("Authorization", tt.auth)
 		}

@@ -76,7 +76,7 @@ func (b *sameKeyBatch) add(prefix string, msg, sig []byte) {
 	}
 	b.zs = append(b.zs, edwards25519.Scalar{})
 	z := &b.zs[len(b.zs)-1]
-	z.SetCanonicalBytes(zb[:]) // < 2¹²⁸: canonical
+	_, _ = z.SetCanonicalBytes(zb[:]) // < 2¹²⁸: canonical, cannot fail
 	b.sumS.MultiplyAdd(z, s, b.sumS)
 	b.sumK.MultiplyAdd(z, k, b.sumK)
 }

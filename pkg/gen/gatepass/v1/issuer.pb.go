@@ -7,6 +7,7 @@
 package gatepassv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -1783,76 +1784,82 @@ var File_gatepass_v1_issuer_proto protoreflect.FileDescriptor
 
 const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\n" +
-	"\x18gatepass/v1/issuer.proto\x12\vgatepass.v1\x1a\x17gatepass/v1/token.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x02\n" +
-	"\x12CreateTokenRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1d\n" +
+	"\x18gatepass/v1/issuer.proto\x12\vgatepass.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17gatepass/v1/token.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x05\n" +
+	"\x12CreateTokenRequest\x121\n" +
+	"\x04name\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x03\x18@2\x12^[^\\p{Cc}\\p{Cf}]*$R\x04name\x12@\n" +
+	"\vdescription\x18\x02 \x01(\tB\x1e\xbaH\x1br\x19\x10\x00\x18\x80\b2\x12^[^\\p{Cc}\\p{Cf}]*$R\vdescription\x12>\n" +
 	"\n" +
-	"project_id\x18\x03 \x01(\tR\tprojectId\x12%\n" +
-	"\x04role\x18\x04 \x01(\x0e2\x11.gatepass.v1.RoleR\x04role\x12;\n" +
-	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"project_id\x18\x03 \x01(\tB\x1f\xbaH\x1c\xd8\x01\x01r\x172\x15^prj_[0-9A-Za-z]{22}$R\tprojectId\x121\n" +
+	"\x04role\x18\x04 \x01(\x0e2\x11.gatepass.v1.RoleB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04role\x12E\n" +
+	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\b\xbaH\x05\xb2\x01\x02@\x01R\n" +
 	"expireTime\x12#\n" +
-	"\rnever_expires\x18\x06 \x01(\bR\fneverExpires\x12\x19\n" +
-	"\bowner_id\x18\a \x01(\tR\aownerId\x12#\n" +
-	"\rallowed_cidrs\x18\b \x03(\tR\fallowedCidrs\x12\x1f\n" +
+	"\rnever_expires\x18\x06 \x01(\bR\fneverExpires\x12:\n" +
+	"\bowner_id\x18\a \x01(\tB\x1f\xbaH\x1c\xd8\x01\x01r\x172\x15^mem_[0-9A-Za-z]{22}$R\aownerId\x124\n" +
+	"\rallowed_cidrs\x18\b \x03(\tB\x0f\xbaH\f\x92\x01\t\x10 \"\x05r\x03\xe8\x01\x01R\fallowedCidrs\x12\x1f\n" +
 	"\vself_rotate\x18\t \x01(\bR\n" +
-	"selfRotate\"\x92\x01\n" +
+	"selfRotate:\x94\x01\xbaH\x90\x01\x1a\x8d\x01\n" +
+	"\"never_expires.excludes_expire_time\x127never_expires must not be set together with expire_time\x1a.!(has(this.expire_time) && this.never_expires)\"\x92\x01\n" +
 	"\x13CreateTokenResponse\x12(\n" +
 	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\x129\n" +
-	"\areceipt\x18\x03 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\",\n" +
-	"\x0fGetTokenRequest\x12\x19\n" +
-	"\btoken_id\x18\x01 \x01(\tR\atokenId\"<\n" +
+	"\areceipt\x18\x03 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"J\n" +
+	"\x0fGetTokenRequest\x127\n" +
+	"\btoken_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^tok_[0-9A-Za-z]{22}$R\atokenId\"<\n" +
 	"\x10GetTokenResponse\x12(\n" +
-	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\"\xbb\x01\n" +
-	"\x11ListTokensRequest\x12\x1d\n" +
+	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\"\x9d\x02\n" +
+	"\x11ListTokensRequest\x12>\n" +
 	"\n" +
-	"project_id\x18\x01 \x01(\tR\tprojectId\x120\n" +
-	"\x06status\x18\x02 \x01(\x0e2\x18.gatepass.v1.TokenStatusR\x06status\x12\x19\n" +
-	"\bowner_id\x18\x03 \x01(\tR\aownerId\x12\x1b\n" +
-	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"project_id\x18\x01 \x01(\tB\x1f\xbaH\x1c\xd8\x01\x01r\x172\x15^prj_[0-9A-Za-z]{22}$R\tprojectId\x12:\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x18.gatepass.v1.TokenStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12:\n" +
+	"\bowner_id\x18\x03 \x01(\tB\x1f\xbaH\x1c\xd8\x01\x01r\x172\x15^mem_[0-9A-Za-z]{22}$R\aownerId\x12'\n" +
+	"\tpage_size\x18\x04 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tR\tpageToken\"h\n" +
+	"page_token\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\tpageToken\"h\n" +
 	"\x12ListTokensResponse\x12*\n" +
 	"\x06tokens\x18\x01 \x03(\v2\x12.gatepass.v1.TokenR\x06tokens\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"H\n" +
-	"\x13DisableTokenRequest\x12\x19\n" +
-	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"{\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x86\x01\n" +
+	"\x13DisableTokenRequest\x127\n" +
+	"\btoken_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^tok_[0-9A-Za-z]{22}$R\atokenId\x126\n" +
+	"\x06reason\x18\x02 \x01(\tB\x1e\xbaH\x1br\x19\x10\x00\x18\x80\x042\x12^[^\\p{Cc}\\p{Cf}]*$R\x06reason\"{\n" +
 	"\x14DisableTokenResponse\x12(\n" +
 	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x129\n" +
-	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"G\n" +
-	"\x12EnableTokenRequest\x12\x19\n" +
-	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"z\n" +
+	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"\x85\x01\n" +
+	"\x12EnableTokenRequest\x127\n" +
+	"\btoken_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^tok_[0-9A-Za-z]{22}$R\atokenId\x126\n" +
+	"\x06reason\x18\x02 \x01(\tB\x1e\xbaH\x1br\x19\x10\x00\x18\x80\x042\x12^[^\\p{Cc}\\p{Cf}]*$R\x06reason\"z\n" +
 	"\x13EnableTokenResponse\x12(\n" +
 	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x129\n" +
-	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"a\n" +
-	"\x12RevokeTokenRequest\x12\x19\n" +
-	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n" +
+	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"\x9f\x01\n" +
+	"\x12RevokeTokenRequest\x127\n" +
+	"\btoken_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^tok_[0-9A-Za-z]{22}$R\atokenId\x126\n" +
+	"\x06reason\x18\x02 \x01(\tB\x1e\xbaH\x1br\x19\x10\x00\x18\x80\x042\x12^[^\\p{Cc}\\p{Cf}]*$R\x06reason\x12\x18\n" +
 	"\acascade\x18\x03 \x01(\bR\acascade\"\xae\x01\n" +
 	"\x13RevokeTokenResponse\x12(\n" +
 	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x129\n" +
 	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\x122\n" +
-	"\x15revoked_successor_ids\x18\x03 \x03(\tR\x13revokedSuccessorIds\"\xbd\x01\n" +
-	"\x12UpdateTokenRequest\x12\x19\n" +
-	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12;\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\x12 \n" +
-	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x19\n" +
-	"\bowner_id\x18\x05 \x01(\tR\aownerId\"?\n" +
+	"\x15revoked_successor_ids\x18\x03 \x03(\tR\x13revokedSuccessorIds\"\xea\x05\n" +
+	"\x12UpdateTokenRequest\x127\n" +
+	"\btoken_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^tok_[0-9A-Za-z]{22}$R\atokenId\x12c\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB&\xbaH#\xc8\x01\x01\xe2\x01\x1d\x12\x04name\x12\vdescription\x12\bowner_idR\n" +
+	"updateMask\x124\n" +
+	"\x04name\x18\x03 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x18\x10\x03\x18@2\x12^[^\\p{Cc}\\p{Cf}]*$R\x04name\x12@\n" +
+	"\vdescription\x18\x04 \x01(\tB\x1e\xbaH\x1br\x19\x10\x00\x18\x80\b2\x12^[^\\p{Cc}\\p{Cf}]*$R\vdescription\x12:\n" +
+	"\bowner_id\x18\x05 \x01(\tB\x1f\xbaH\x1c\xd8\x01\x01r\x172\x15^mem_[0-9A-Za-z]{22}$R\aownerId:\x81\x03\xbaH\xfd\x02\x1a}\n" +
+	"\x19update_mask.name_required\x12(a masked name must be 3 to 64 characters\x1a6!('name' in this.update_mask.paths) || this.name != ''\x1a~\n" +
+	"\x1dupdate_mask.owner_id_required\x12\x1da masked owner_id is required\x1a>!('owner_id' in this.update_mask.paths) || this.owner_id != ''\x1a|\n" +
+	"\x15update_mask.not_empty\x12Aupdate_mask must name at least one of name, description, owner_id\x1a size(this.update_mask.paths) > 0\"?\n" +
 	"\x13UpdateTokenResponse\x12(\n" +
-	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\"\xa4\x02\n" +
-	"\x12RotateTokenRequest\x12\x19\n" +
-	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12;\n" +
-	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\x12E\n" +
-	"\x11disable_old_after\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0fdisableOldAfter\x12C\n" +
-	"\x10revoke_old_after\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x0erevokeOldAfter\x12\x12\n" +
-	"\x04name\x18\x05 \x01(\tR\x04name\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\"\xc3\x01\n" +
+	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\"\xb0\x03\n" +
+	"\x12RotateTokenRequest\x127\n" +
+	"\btoken_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^tok_[0-9A-Za-z]{22}$R\atokenId\x12E\n" +
+	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\b\xbaH\x05\xb2\x01\x02@\x01R\n" +
+	"expireTime\x12V\n" +
+	"\x11disable_old_after\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80\xe7\x84\x0f2\x00R\x0fdisableOldAfter\x12T\n" +
+	"\x10revoke_old_after\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80\xe7\x84\x0f2\x00R\x0erevokeOldAfter\x124\n" +
+	"\x04name\x18\x05 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x18\x10\x03\x18@2\x12^[^\\p{Cc}\\p{Cf}]*$R\x04name\x126\n" +
+	"\x06reason\x18\x06 \x01(\tB\x1e\xbaH\x1br\x19\x10\x00\x18\x80\x042\x12^[^\\p{Cc}\\p{Cf}]*$R\x06reason\"\xc3\x01\n" +
 	"\x13RotateTokenResponse\x12(\n" +
 	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\x12/\n" +
@@ -1865,11 +1872,11 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\x04type\x18\x03 \x01(\x0e2\x18.gatepass.v1.FindingTypeR\x04type\x121\n" +
 	"\bseverity\x18\x04 \x01(\x0e2\x15.gatepass.v1.SeverityR\bseverity\x12G\n" +
 	"\x10suggested_action\x18\x05 \x01(\x0e2\x1c.gatepass.v1.SuggestedActionR\x0fsuggestedAction\x12\x18\n" +
-	"\amessage\x18\x06 \x01(\tR\amessage\"n\n" +
-	"\x13ReviewTokensRequest\x12\x1d\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\"\x99\x01\n" +
+	"\x13ReviewTokensRequest\x12>\n" +
 	"\n" +
-	"project_id\x18\x01 \x01(\tR\tprojectId\x128\n" +
-	"\fmin_severity\x18\x02 \x01(\x0e2\x15.gatepass.v1.SeverityR\vminSeverity\"{\n" +
+	"project_id\x18\x01 \x01(\tB\x1f\xbaH\x1c\xd8\x01\x01r\x172\x15^prj_[0-9A-Za-z]{22}$R\tprojectId\x12B\n" +
+	"\fmin_severity\x18\x02 \x01(\x0e2\x15.gatepass.v1.SeverityB\b\xbaH\x05\x82\x01\x02\x10\x01R\vminSeverity\"{\n" +
 	"\x14ReviewTokensResponse\x120\n" +
 	"\bfindings\x18\x01 \x03(\v2\x14.gatepass.v1.FindingR\bfindings\x121\n" +
 	"\x06policy\x18\x02 \x01(\v2\x19.gatepass.v1.ReviewPolicyR\x06policy\"\xa7\x01\n" +
@@ -1879,17 +1886,18 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"unusedDays\x12#\n" +
 	"\rdisabled_days\x18\x03 \x01(\x05R\fdisabledDays\x12\x1f\n" +
 	"\vmax_sources\x18\x04 \x01(\x05R\n" +
-	"maxSources\"\xa1\x02\n" +
-	"\x16ListAuditEventsRequest\x12\x1b\n" +
-	"\ttarget_id\x18\x01 \x01(\tR\btargetId\x12$\n" +
-	"\x0eactor_token_id\x18\x02 \x01(\tR\factorTokenId\x12\x16\n" +
-	"\x06action\x18\x03 \x01(\tR\x06action\x129\n" +
+	"maxSources\"\xa2\x03\n" +
+	"\x16ListAuditEventsRequest\x12C\n" +
+	"\ttarget_id\x18\x01 \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^[a-z]{2,4}_[0-9A-Za-z]{22}$R\btargetId\x12E\n" +
+	"\x0eactor_token_id\x18\x02 \x01(\tB\x1f\xbaH\x1c\xd8\x01\x01r\x172\x15^tok_[0-9A-Za-z]{22}$R\factorTokenId\x128\n" +
+	"\x06action\x18\x03 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x18\x10\x01\x18@2\x12^[^\\p{Cc}\\p{Cf}]*$R\x06action\x129\n" +
 	"\n" +
 	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1b\n" +
-	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12'\n" +
+	"\tpage_size\x18\x06 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\a \x01(\tR\tpageToken\"r\n" +
+	"page_token\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\tpageToken\"r\n" +
 	"\x17ListAuditEventsResponse\x12/\n" +
 	"\x06events\x18\x01 \x03(\v2\x17.gatepass.v1.AuditEventR\x06events\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x86\x03\n" +

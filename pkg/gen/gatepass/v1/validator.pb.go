@@ -7,6 +7,7 @@
 package gatepassv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -276,13 +277,15 @@ var File_gatepass_v1_validator_proto protoreflect.FileDescriptor
 
 const file_gatepass_v1_validator_proto_rawDesc = "" +
 	"\n" +
-	"\x1bgatepass/v1/validator.proto\x12\vgatepass.v1\x1a\x17gatepass/v1/token.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x01\n" +
-	"\x14ValidateTokenRequest\x12\x14\n" +
-	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1d\n" +
+	"\x1bgatepass/v1/validator.proto\x12\vgatepass.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17gatepass/v1/token.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x01\n" +
+	"\x14ValidateTokenRequest\x12 \n" +
+	"\x05token\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01(\x80\x02R\x05token\x12&\n" +
 	"\n" +
-	"project_id\x18\x02 \x01(\tR\tprojectId\x12,\n" +
-	"\bmin_role\x18\x03 \x01(\x0e2\x11.gatepass.v1.RoleR\aminRole\x12\x1b\n" +
-	"\tclient_ip\x18\x04 \x01(\tR\bclientIp\"\xb8\x02\n" +
+	"project_id\x18\x02 \x01(\tB\a\xbaH\x04r\x02(@R\tprojectId\x126\n" +
+	"\bmin_role\x18\x03 \x01(\x0e2\x11.gatepass.v1.RoleB\b\xbaH\x05\x82\x01\x02\x10\x01R\aminRole\x12'\n" +
+	"\tclient_ip\x18\x04 \x01(\tB\n" +
+	"\xbaH\a\xd8\x01\x01r\x02p\x01R\bclientIp\"\xb8\x02\n" +
 	"\x15ValidateTokenResponse\x12\x16\n" +
 	"\x06active\x18\x01 \x01(\bR\x06active\x12+\n" +
 	"\x06reason\x18\x02 \x01(\x0e2\x13.gatepass.v1.ReasonR\x06reason\x12\x19\n" +

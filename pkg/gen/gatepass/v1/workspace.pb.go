@@ -7,6 +7,7 @@
 package gatepassv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -1311,7 +1312,7 @@ var File_gatepass_v1_workspace_proto protoreflect.FileDescriptor
 
 const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\n" +
-	"\x1bgatepass/v1/workspace.proto\x12\vgatepass.v1\x1a\x18gatepass/v1/issuer.proto\x1a\x17gatepass/v1/token.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"l\n" +
+	"\x1bgatepass/v1/workspace.proto\x12\vgatepass.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18gatepass/v1/issuer.proto\x1a\x17gatepass/v1/token.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"l\n" +
 	"\tWorkspace\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12;\n" +
@@ -1347,39 +1348,42 @@ const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\x14max_rotation_overlap\x18\t \x01(\v2\x19.google.protobuf.DurationR\x12maxRotationOverlap\"\x12\n" +
 	"\x10GetPolicyRequest\"@\n" +
 	"\x11GetPolicyResponse\x12+\n" +
-	"\x06policy\x18\x01 \x01(\v2\x13.gatepass.v1.PolicyR\x06policy\"B\n" +
-	"\x13UpdatePolicyRequest\x12+\n" +
-	"\x06policy\x18\x01 \x01(\v2\x13.gatepass.v1.PolicyR\x06policy\"C\n" +
+	"\x06policy\x18\x01 \x01(\v2\x13.gatepass.v1.PolicyR\x06policy\"J\n" +
+	"\x13UpdatePolicyRequest\x123\n" +
+	"\x06policy\x18\x01 \x01(\v2\x13.gatepass.v1.PolicyB\x06\xbaH\x03\xc8\x01\x01R\x06policy\"C\n" +
 	"\x14UpdatePolicyResponse\x12+\n" +
 	"\x06policy\x18\x01 \x01(\v2\x13.gatepass.v1.PolicyR\x06policy\"\x15\n" +
 	"\x13GetWorkspaceRequest\"L\n" +
 	"\x14GetWorkspaceResponse\x124\n" +
-	"\tworkspace\x18\x01 \x01(\v2\x16.gatepass.v1.WorkspaceR\tworkspace\"*\n" +
-	"\x14CreateProjectRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"G\n" +
+	"\tworkspace\x18\x01 \x01(\v2\x16.gatepass.v1.WorkspaceR\tworkspace\"I\n" +
+	"\x14CreateProjectRequest\x121\n" +
+	"\x04name\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x01\x18@2\x12^[^\\p{Cc}\\p{Cf}]*$R\x04name\"G\n" +
 	"\x15CreateProjectResponse\x12.\n" +
 	"\aproject\x18\x01 \x01(\v2\x14.gatepass.v1.ProjectR\aproject\"\x15\n" +
 	"\x13ListProjectsRequest\"H\n" +
 	"\x14ListProjectsResponse\x120\n" +
-	"\bprojects\x18\x01 \x03(\v2\x14.gatepass.v1.ProjectR\bprojects\"r\n" +
-	"\x10AddMemberRequest\x12!\n" +
-	"\fdisplay_name\x18\x01 \x01(\tR\vdisplayName\x12\x14\n" +
-	"\x05email\x18\x02 \x01(\tR\x05email\x12%\n" +
-	"\x04role\x18\x03 \x01(\x0e2\x11.gatepass.v1.RoleR\x04role\"@\n" +
+	"\bprojects\x18\x01 \x03(\v2\x14.gatepass.v1.ProjectR\bprojects\"\xad\x01\n" +
+	"\x10AddMemberRequest\x12A\n" +
+	"\fdisplay_name\x18\x01 \x01(\tB\x1e\xbaH\x1br\x19\x10\x01\x18\x80\x012\x12^[^\\p{Cc}\\p{Cf}]*$R\vdisplayName\x12#\n" +
+	"\x05email\x18\x02 \x01(\tB\r\xbaH\n" +
+	"\xd8\x01\x01r\x05\x18\xfe\x01`\x01R\x05email\x121\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x11.gatepass.v1.RoleB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04role\"@\n" +
 	"\x11AddMemberResponse\x12+\n" +
 	"\x06member\x18\x01 \x01(\v2\x13.gatepass.v1.MemberR\x06member\"\x14\n" +
 	"\x12ListMembersRequest\"D\n" +
 	"\x13ListMembersResponse\x12-\n" +
-	"\amembers\x18\x01 \x03(\v2\x13.gatepass.v1.MemberR\amembers\"]\n" +
-	"\x17UpdateMemberRoleRequest\x12\x1b\n" +
-	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12%\n" +
-	"\x04role\x18\x02 \x01(\x0e2\x11.gatepass.v1.RoleR\x04role\"\xa7\x01\n" +
+	"\amembers\x18\x01 \x03(\v2\x13.gatepass.v1.MemberR\amembers\"\x87\x01\n" +
+	"\x17UpdateMemberRoleRequest\x129\n" +
+	"\tmember_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^mem_[0-9A-Za-z]{22}$R\bmemberId\x121\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x11.gatepass.v1.RoleB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04role\"\xa7\x01\n" +
 	"\x18UpdateMemberRoleResponse\x12+\n" +
 	"\x06member\x18\x01 \x01(\v2\x13.gatepass.v1.MemberR\x06member\x12#\n" +
 	"\rtokens_capped\x18\x02 \x01(\x05R\ftokensCapped\x129\n" +
-	"\areceipt\x18\x03 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"2\n" +
-	"\x13RemoveMemberRequest\x12\x1b\n" +
-	"\tmember_id\x18\x01 \x01(\tR\bmemberId\"\xa7\x01\n" +
+	"\areceipt\x18\x03 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"P\n" +
+	"\x13RemoveMemberRequest\x129\n" +
+	"\tmember_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^mem_[0-9A-Za-z]{22}$R\bmemberId\"\xa7\x01\n" +
 	"\x14RemoveMemberResponse\x12+\n" +
 	"\x06member\x18\x01 \x01(\v2\x13.gatepass.v1.MemberR\x06member\x12'\n" +
 	"\x0ftokens_disabled\x18\x02 \x01(\x05R\x0etokensDisabled\x129\n" +

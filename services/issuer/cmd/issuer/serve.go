@@ -23,6 +23,7 @@ import (
 	"github.com/gatepass/gatepass/pkg/propagation"
 	"github.com/gatepass/gatepass/pkg/telemetry"
 	"github.com/gatepass/gatepass/pkg/token"
+	"github.com/gatepass/gatepass/services/issuer/internal/lifecycle"
 	"github.com/gatepass/gatepass/services/issuer/internal/publish"
 	"github.com/gatepass/gatepass/services/issuer/internal/rpc"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
@@ -38,7 +39,8 @@ func initData(cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	secret, err := rpc.Bootstrap(&rpc.Deps{Store: st, Format: token.Format{Prefix: cfg.TokenPrefix}, Now: time.Now}, bootstrapOptions(cfg))
+	life := &lifecycle.Service{Store: st, Format: token.Format{Prefix: cfg.TokenPrefix}, Now: time.Now}
+	secret, err := life.Bootstrap(bootstrapOptions(cfg))
 	if errors.Is(err, store.ErrBootstrapped) {
 		return errors.New("init: the data directory is already initialized; refusing to run twice")
 	}
@@ -50,8 +52,8 @@ func initData(cfg Config, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func bootstrapOptions(cfg Config) rpc.BootstrapOptions {
-	return rpc.BootstrapOptions{
+func bootstrapOptions(cfg Config) lifecycle.Bootstrap {
+	return lifecycle.Bootstrap{
 		Workspace: cfg.BootstrapWorkspace, Owner: cfg.BootstrapOwner, Email: cfg.BootstrapEmail, TokenTTL: cfg.BootstrapTokenTTL,
 	}
 }
@@ -88,7 +90,8 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 
 	var bootSecret string
 	if cfg.Bootstrap {
-		bootSecret, err = rpc.Bootstrap(&rpc.Deps{Store: st, Format: format, Now: time.Now}, bootstrapOptions(cfg))
+		life := &lifecycle.Service{Store: st, Format: format, Now: time.Now}
+		bootSecret, err = life.Bootstrap(bootstrapOptions(cfg))
 		if err != nil && !errors.Is(err, store.ErrBootstrapped) {
 			return err
 		}
@@ -194,8 +197,9 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer guard.Unsubscribe()
+	life := &lifecycle.Service{Store: st, Format: format, Now: time.Now, Notify: pub.Notify, Logger: log}
 	deps := &rpc.Deps{
-		Store: st, Publisher: pub, Tracker: tracker, Format: format, Now: time.Now,
+		Lifecycle: life, Store: st, Publisher: pub, Tracker: tracker, Format: format, Now: time.Now,
 		PropagationTimeout: cfg.PropagationTimeout, Logger: log,
 	}
 	metrics, err := telemetry.NewMetrics(cfg.Telemetry.MetricsListen)
@@ -215,9 +219,13 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	auth := &rpc.Authenticator{Store: st, Format: format, Now: time.Now}
+	rules, err := rpc.Rules(time.Now)
+	if err != nil {
+		return err
+	}
 	srv, err := grpcserver.New(grpcserver.Options{
 		Addr: cfg.ListenAddr, Logger: log, Auth: auth.Authenticate, Meter: metrics.Provider(), Tracer: tracing.Provider, Propagator: tracing.Propagator,
-		Validate: rpc.Validator{Now: time.Now}.Validate, Reflection: cfg.Reflection,
+		Validate: rules, Reflection: cfg.Reflection,
 		TLSCertFile: cfg.TLS.CertFile, TLSKeyFile: cfg.TLS.KeyFile,
 	})
 	if err != nil {
@@ -237,7 +245,11 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	defer fatal(nil)
 	var wg sync.WaitGroup
 	wg.Go(func() { pub.Run(pctx) })
-	wg.Go(func() { issuer.RunSchedules(pctx, time.Second) })
+	wg.Go(func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		life.RunSchedules(pctx, tick.C)
+	})
 	if cfg.AttemptRetention > 0 {
 		wg.Go(func() { pruneAttempts(pctx, st, cfg.AttemptRetention, log) })
 	}

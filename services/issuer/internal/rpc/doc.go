@@ -1,11 +1,12 @@
 // Package rpc implements the issuer's gRPC services: IssuerService (the
 // token lifecycle) and WorkspaceService (projects and members), with the
-// authentication and request validation the shared server runs before them.
+// authentication and request rules the shared server runs before them.
 //
-// Domain errors become gRPC status codes here and nowhere else. Every
-// lifecycle change is committed together with its event (see package
-// store) and then waits, for a bounded time, for the validators to apply
-// it, returning a propagation receipt.
+// Handlers adapt requests to the write operations of package lifecycle,
+// which check authority and commit each change with its event; a change
+// validators must apply then waits here, for a bounded time, for the
+// receipt. Reads (get, list, review, audit) are answered here from the
+// store. Domain errors become gRPC status codes here and nowhere else.
 //
 // # Caveats
 //
@@ -24,6 +25,7 @@ import (
 	"github.com/gatepass/gatepass/pkg/propagation"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/issuer/internal/access"
+	"github.com/gatepass/gatepass/services/issuer/internal/lifecycle"
 	"github.com/gatepass/gatepass/services/issuer/internal/policy"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"google.golang.org/grpc/codes"
@@ -32,6 +34,8 @@ import (
 
 // Deps are what the services share.
 type Deps struct {
+	// Lifecycle runs every write; Store answers reads.
+	Lifecycle *lifecycle.Service
 	Store     *store.Store
 	Publisher *propagation.Publisher
 	Tracker   *propagation.Tracker
@@ -73,21 +77,14 @@ func toStatus(err error, what string) error {
 		return err
 	case errors.As(err, &v):
 		return grpcserver.FieldError(v.Field, "%s", v.Msg)
-	case errors.Is(err, errNameTaken):
+	case errors.Is(err, lifecycle.ErrNameTaken):
 		return status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		return status.Errorf(codes.NotFound, "%s not found", what)
 	case errors.Is(err, access.ErrForbidden):
 		return status.Error(codes.PermissionDenied, err.Error())
-	case errors.Is(err, access.ErrIllegalTransition), errors.Is(err, errPrecondition):
+	case errors.Is(err, access.ErrIllegalTransition), errors.Is(err, lifecycle.ErrPrecondition):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	}
 	return status.Error(codes.Internal, "internal error")
 }
-
-var (
-	// errPrecondition marks domain refusals that depend on current state.
-	errPrecondition = errors.New("failed precondition")
-	// errNameTaken is returned when a live token already has the name.
-	errNameTaken = errors.New("name taken")
-)

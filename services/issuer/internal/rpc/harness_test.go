@@ -16,6 +16,7 @@ import (
 	"github.com/gatepass/gatepass/pkg/propagation"
 	"github.com/gatepass/gatepass/pkg/telemetry"
 	"github.com/gatepass/gatepass/pkg/token"
+	"github.com/gatepass/gatepass/services/issuer/internal/lifecycle"
 	"github.com/gatepass/gatepass/services/issuer/internal/publish"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"github.com/nats-io/nats.go/jetstream"
@@ -68,16 +69,17 @@ func newHarnessAt(t testing.TB, now func() time.Time) *harness {
 	// harness clock, so receipts complete as soon as the change is published.
 	tracker := propagation.NewTracker(propagation.TrackerOptions{MaxBound: time.Second, MaxSkew: time.Second}, now())
 	deps := &Deps{
-		Store: st, Publisher: pub, Tracker: tracker, Format: token.Format{},
+		Lifecycle: &lifecycle.Service{Store: st, Format: token.Format{}, Now: now, Notify: pub.Notify, Logger: log},
+		Store:     st, Publisher: pub, Tracker: tracker, Format: token.Format{},
 		Now: now, PropagationTimeout: 2 * time.Second, Logger: log,
 	}
-	owner, err := Bootstrap(deps, BootstrapOptions{Workspace: "acme", Owner: "olivia", TokenTTL: 365 * 24 * time.Hour})
+	owner, err := deps.Lifecycle.Bootstrap(lifecycle.Bootstrap{Workspace: "acme", Owner: "olivia", TokenTTL: 365 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	auth := &Authenticator{Store: st, Format: token.Format{}, Now: now}
 	srv, err := grpcserver.New(grpcserver.Options{
-		Addr: "127.0.0.1:0", Logger: log, Auth: auth.Authenticate, Validate: Validator{Now: now}.Validate,
+		Addr: "127.0.0.1:0", Logger: log, Auth: auth.Authenticate, Validate: mustRules(t, now),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -115,4 +117,13 @@ func (h *harness) mustCreate(t testing.TB, caller string, req *gatepassv1.Create
 		t.Fatalf("CreateToken(%s): %v", req.GetName(), err)
 	}
 	return resp.GetSecret(), resp.GetToken()
+}
+
+func mustRules(t testing.TB, now func() time.Time) grpcserver.ValidateFunc {
+	t.Helper()
+	v, err := Rules(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/gatepass/gatepass/pkg/fakeclock"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
-	"github.com/gatepass/gatepass/services/issuer/internal/access"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -312,8 +311,11 @@ func anotherWorkspace(t *testing.T, h *harness) string {
 		if err := tx.PutMember(m); err != nil {
 			return err
 		}
-		_, _, err := putNewToken(tx, d, sec, &gatepassv1.Token{Name: "elsewhere-owner", WorkspaceId: ws.GetId(), Role: owner, OwnerId: m.GetId(), NeverExpires: true},
-			access.Principal{MemberID: m.GetId()})
+		digest := sec.Digest()
+		_, err := tx.PutToken(&gatepassv1.TokenState{SecretSha256: digest[:], Token: &gatepassv1.Token{
+			Id: store.NewID("tok", now), Name: "elsewhere-owner", WorkspaceId: ws.GetId(), Role: owner, OwnerId: m.GetId(),
+			NeverExpires: true, Status: gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE, CreateTime: timestamppb.New(now),
+		}})
 		return err
 	})
 	if err != nil {

@@ -68,14 +68,14 @@ func (s *Issuer) ListAuditEvents(ctx context.Context, req *gatepassv1.ListAuditE
 	if size == 0 {
 		size = defaultPageSize
 	}
-	before := ""
-	if req.GetPageToken() != "" {
-		before, _ = decodeAuditPageToken(req.GetPageToken()) // checked by Validator
+	before, err := decodeAuditPageToken(req.GetPageToken())
+	if err != nil {
+		return nil, errBadPageToken
 	}
 	action, prefix := strings.CutSuffix(req.GetAction(), "*")
 	resp := &gatepassv1.ListAuditEventsResponse{}
 	more := false
-	err := s.Store.View(func(tx *store.Tx) error {
+	err = s.Store.View(func(tx *store.Tx) error {
 		return tx.ScanAudit(p.WorkspaceID, before, func(a *gatepassv1.AuditEvent) bool {
 			at := a.GetTime().AsTime()
 			switch {

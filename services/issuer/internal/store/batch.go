@@ -4,6 +4,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // maxBatch bounds the calls committed together.
@@ -31,7 +32,7 @@ func (s *Store) Batch(fn func(*Tx) error) error {
 	s.closing.RLock()
 	if s.closed {
 		s.closing.RUnlock()
-		return bolt.ErrDatabaseNotOpen
+		return berrors.ErrDatabaseNotOpen
 	}
 	s.batches <- c
 	s.closing.RUnlock()

@@ -1,11 +1,13 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/services/issuer/internal/policy"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -26,7 +28,7 @@ func live(t *gatepassv1.Token) bool {
 // initNameIndex builds the name index of a database written before it was
 // kept (one scan, once).
 func initNameIndex(btx *bolt.Tx) error {
-	if _, err := btx.CreateBucket(bucketLiveNames); err == bolt.ErrBucketExists {
+	if _, err := btx.CreateBucket(bucketLiveNames); errors.Is(err, berrors.ErrBucketExists) {
 		return nil
 	} else if err != nil {
 		return err

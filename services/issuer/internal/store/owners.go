@@ -1,10 +1,12 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -22,7 +24,7 @@ func initOwnerIndex(btx *bolt.Tx) error {
 // fills it from every stored token, unless it exists. Tokens for which of
 // is empty are not indexed.
 func initIndex(btx *bolt.Tx, bucket []byte, of func(*gatepassv1.Token) string) error {
-	if _, err := btx.CreateBucket(bucket); err == bolt.ErrBucketExists {
+	if _, err := btx.CreateBucket(bucket); errors.Is(err, berrors.ErrBucketExists) {
 		return nil
 	} else if err != nil {
 		return err

@@ -39,7 +39,7 @@ func (s *Store) Due(now time.Time) ([]Scheduled, error) {
 	binary.BigEndian.PutUint64(limit, uint64(now.UnixNano()))
 	err := s.View(func(tx *Tx) error {
 		c := tx.btx.Bucket(bucketSchedules).Cursor()
-		for k, _ := c.First(); k != nil && len(k) > 9 && bytes.Compare(k[:8], limit) <= 0; k, _ = c.Next() {
+		for k, _ := c.First(); len(k) > 9 && bytes.Compare(k[:8], limit) <= 0; k, _ = c.Next() {
 			out = append(out, Scheduled{
 				At:      time.Unix(0, int64(binary.BigEndian.Uint64(k[:8]))),
 				Action:  k[8],

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // OpenOrRebuild opens the cache at path; when it cannot be opened or fails
@@ -16,7 +16,7 @@ import (
 // cache locked by another process is an error, not corruption.
 func OpenOrRebuild(path string, log *slog.Logger, opts ...Options) (*Cache, error) {
 	c, err := Open(path, opts...)
-	if err == nil || errors.Is(err, bolt.ErrTimeout) {
+	if err == nil || errors.Is(err, berrors.ErrTimeout) {
 		return c, err
 	}
 	aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())

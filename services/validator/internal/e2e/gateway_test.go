@@ -129,7 +129,7 @@ type reply struct {
 
 func get(t *testing.T, base, path, auth string, extra map[string]string) reply {
 	t.Helper()
-	req, err := http.NewRequest("GET", "http://"+base+path, nil)
+	req, err := http.NewRequest(http.MethodGet, "http://"+base+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func get(t *testing.T, base, path, auth string, extra map[string]string) reply {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	r := reply{code: resp.StatusCode, header: resp.Header, body: string(body)}
-	if resp.StatusCode == 200 {
+	if resp.StatusCode == http.StatusOK {
 		if err := json.Unmarshal(body, &r.forward); err != nil {
 			t.Fatalf("upstream reply %q: %v", body, err)
 		}

@@ -62,7 +62,7 @@ func serveWith(t *testing.T, trusted string, style Style, rules gate.Rules) (add
 
 func status(t *testing.T, addr, secret string, headers map[string]string) int {
 	t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+addr+"/check", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/check", nil)
 	req.Header.Set("Authorization", "Bearer "+secret)
 	for k, v := range headers {
 		req.Header.Set(k, v)

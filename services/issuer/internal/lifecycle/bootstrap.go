@@ -1,4 +1,4 @@
-package rpc
+package lifecycle
 
 import (
 	"fmt"
@@ -10,8 +10,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// BootstrapOptions name what Bootstrap creates.
-type BootstrapOptions struct {
+// Bootstrap names what Bootstrap creates.
+type Bootstrap struct {
 	Workspace string
 	Owner     string
 	Email     string
@@ -20,17 +20,17 @@ type BootstrapOptions struct {
 }
 
 // Bootstrap creates the first workspace, its owner member and an owner
-// token, and returns the token's secret (to be printed once) and the
-// event id to publish. It fails with store.ErrBootstrapped if run before.
-func Bootstrap(d *Deps, o BootstrapOptions) (secret string, err error) {
-	sec, err := d.Format.Mint()
+// token, and returns the token's secret, to be printed once. It fails with
+// store.ErrBootstrapped if run before.
+func (s *Service) Bootstrap(b Bootstrap) (secret string, err error) {
+	sec, err := s.Format.Mint()
 	if err != nil {
 		return "", err
 	}
-	now := d.Now()
-	ws := &gatepassv1.Workspace{Id: store.NewID("ws", now), Name: o.Workspace, CreateTime: timestamppb.New(now)}
+	now := s.Now()
+	ws := &gatepassv1.Workspace{Id: store.NewID("ws", now), Name: b.Workspace, CreateTime: timestamppb.New(now)}
 	m := &gatepassv1.Member{
-		Id: store.NewID("mem", now), WorkspaceId: ws.GetId(), DisplayName: o.Owner, Email: o.Email,
+		Id: store.NewID("mem", now), WorkspaceId: ws.GetId(), DisplayName: b.Owner, Email: b.Email,
 		Role: gatepassv1.Role_ROLE_OWNER, State: gatepassv1.MemberState_MEMBER_STATE_ACTIVE,
 		CreateTime: timestamppb.New(now), UpdateTime: timestamppb.New(now),
 	}
@@ -41,12 +41,12 @@ func Bootstrap(d *Deps, o BootstrapOptions) (secret string, err error) {
 		Role:        gatepassv1.Role_ROLE_OWNER,
 		OwnerId:     m.GetId(),
 	}
-	if o.TokenTTL > 0 {
-		t.ExpireTime = timestamppb.New(now.Add(o.TokenTTL))
+	if b.TokenTTL > 0 {
+		t.ExpireTime = timestamppb.New(now.Add(b.TokenTTL))
 	} else {
 		t.NeverExpires = true
 	}
-	err = d.Store.Update(func(tx *store.Tx) error {
+	err = s.Store.Update(func(tx *store.Tx) error {
 		if err := tx.MarkBootstrapped(ws.GetId()); err != nil {
 			return err
 		}
@@ -56,11 +56,12 @@ func Bootstrap(d *Deps, o BootstrapOptions) (secret string, err error) {
 		if err := tx.PutMember(m); err != nil {
 			return err
 		}
-		_, _, err := putNewToken(tx, d, sec, t, access.Principal{MemberID: m.GetId()})
+		_, _, err := s.putNewToken(tx, sec, t, access.Principal{MemberID: m.GetId()})
 		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("bootstrap: %w", err)
 	}
+	s.notify()
 	return sec.String(), nil
 }
