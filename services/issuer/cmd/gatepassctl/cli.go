@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -31,16 +31,24 @@ type spec struct {
 	// args is the number of positional arguments it takes.
 	args int
 	// flags binds the command's own flags and returns the action to run.
-	flags func(fs *flag.FlagSet) func(ctx context.Context, c *cli, args []string) error
+	flags func(fs *pflag.FlagSet) action
 }
 
-// cli holds what every command shares.
+// cli holds what every command shares: the global flags and, once
+// connected, the issuer's clients.
 type cli struct {
 	getenv         func(string) string
 	stdout, stderr io.Writer
 	output         string
+	issuerAddr     string
+	tokenFile      string
+	caFile         string
+	insecurePlain  bool
+	timeout        time.Duration
 	issuer         gatepassv1.IssuerServiceClient
 	workspace      gatepassv1.WorkspaceServiceClient
+	// done receives the exit code of the command that ran.
+	done func(int)
 }
 
 // usageError marks mistakes in how gatepassctl was called.
@@ -50,38 +58,23 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
-func (c *cli) exec(ctx context.Context, cmd command, args []string) int {
-	fs := flag.NewFlagSet("gatepassctl "+strings.Join(cmd.words, " "), flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.Usage = func() { fmt.Fprint(c.stderr, usage) }
-	issuerAddr := fs.String("issuer", envOr(c.getenv, "GATEPASS_ISSUER_ADDR", "127.0.0.1:7401"), "issuer address")
-	tokenFile := fs.String("token-file", "", "file holding your gatepass token (default: env GATEPASS_TOKEN)")
-	fs.StringVar(&c.output, "o", "table", "output format: table or json")
-	caFile := fs.String("tls-ca", "", "CA certificate to verify the issuer (default plaintext)")
-	insecurePlain := fs.Bool("insecure", false, "allow plaintext to an issuer that is not on loopback")
-	timeout := fs.Duration("timeout", 30*time.Second, "per-call timeout")
-	action := cmd.flags(fs)
-	if err := fs.Parse(interleave(fs, args)); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() != cmd.args {
-		fmt.Fprintf(c.stderr, "gatepassctl %s: want %d argument(s), got %d\n", strings.Join(cmd.words, " "), cmd.args, fs.NArg())
-		return exitUsage
-	}
+// exec connects to the issuer with the caller's credential, runs the
+// action and returns its exit code.
+func (c *cli) exec(ctx context.Context, run action, args []string) int {
 	if c.output != "table" && c.output != "json" {
 		fmt.Fprintln(c.stderr, "gatepassctl: -o must be table or json")
 		return exitUsage
 	}
-	secret, err := c.credential(*tokenFile)
+	secret, err := c.credential(c.tokenFile)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "gatepassctl: %v\n", err)
 		return exitAuth
 	}
-	if *caFile == "" && !*insecurePlain && !loopback(*issuerAddr) {
-		fmt.Fprintf(c.stderr, "gatepassctl: refusing to send a token in plaintext to %s; pass -tls-ca, or -insecure if you must\n", *issuerAddr)
+	if c.caFile == "" && !c.insecurePlain && !loopback(c.issuerAddr) {
+		fmt.Fprintf(c.stderr, "gatepassctl: refusing to send a token in plaintext to %s; pass --tls-ca, or --insecure if you must\n", c.issuerAddr)
 		return exitUsage
 	}
-	conn, err := dial(*issuerAddr, *caFile)
+	conn, err := dial(c.issuerAddr, c.caFile)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "gatepassctl: %v\n", err)
 		return exitUsage
@@ -89,37 +82,9 @@ func (c *cli) exec(ctx context.Context, cmd command, args []string) int {
 	defer conn.Close()
 	c.issuer = gatepassv1.NewIssuerServiceClient(conn)
 	c.workspace = gatepassv1.NewWorkspaceServiceClient(conn)
-	ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+secret), *timeout)
+	ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+secret), c.timeout)
 	defer cancel()
-	return c.report(action(ctx, c, fs.Args()))
-}
-
-// interleave moves flags that follow positional arguments to the front, so
-// "token get ID -o json" works like "token get -o json ID".
-func interleave(fs *flag.FlagSet, args []string) []string {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			pos = append(pos, a)
-			continue
-		}
-		flags = append(flags, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
-			continue
-		}
-		if f := fs.Lookup(name); f != nil && !isBool(f) && i+1 < len(args) {
-			flags = append(flags, args[i+1])
-			i++
-		}
-	}
-	return append(flags, pos...)
-}
-
-func isBool(f *flag.Flag) bool {
-	b, ok := f.Value.(interface{ IsBoolFlag() bool })
-	return ok && b.IsBoolFlag()
+	return c.report(run(ctx, c, args))
 }
 
 // credential reads the caller's token from a file or GATEPASS_TOKEN.
@@ -134,7 +99,7 @@ func (c *cli) credential(file string) (string, error) {
 	if t := strings.TrimSpace(c.getenv("GATEPASS_TOKEN")); t != "" {
 		return t, nil
 	}
-	return "", errors.New("no credential: set GATEPASS_TOKEN or pass -token-file")
+	return "", errors.New("no credential: set GATEPASS_TOKEN or pass --token-file")
 }
 
 func dial(addr, caFile string) (*grpc.ClientConn, error) {
