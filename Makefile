@@ -12,7 +12,7 @@ MODULES := pkg pkg/gen pkg/client services/issuer services/validator
 BINARIES := issuer validator
 GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all generate lint test build run bench tools tidy check-generated sim chaos load
+.PHONY: all generate lint test test-short build run bench tools tidy check-generated sim chaos load
 
 all: lint build test
 
@@ -68,6 +68,10 @@ build:
 ## test: every test of every module, with the race detector.
 test: check-generated
 	go test $(GO_TEST_FLAGS) $(addsuffix /...,$(addprefix ./,$(MODULES)))
+
+## test-short: the fast tests (-short skips the end-to-end and chaos suites and runs two simulator seeds).
+test-short:
+	go test -short -count=1 $(addsuffix /...,$(addprefix ./,$(MODULES)))
 
 ## sim: the deterministic simulator over SEEDS seeds from SEED (default 1000 from 1).
 SEEDS ?= 1000

@@ -77,7 +77,8 @@ type Config struct {
 	// uses reported by validators) are kept; lifecycle records are kept for
 	// good. 0 keeps everything. Default 2160h (90 days).
 	AttemptRetention time.Duration
-	// FailpointHaltPublish stops the outbox publisher: for crash tests only.
+	// FailpointHaltPublish stops the outbox publisher: for crash tests
+	// only, and a flag only in a build with -tags failpoints.
 	FailpointHaltPublish bool
 }
 
@@ -108,7 +109,7 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	l.Telemetry(&c.Telemetry)
 	l.String(&c.LogLevel, "log-level", "GATEPASS_LOG_LEVEL", "info", "debug, info, warn or error")
 	l.Duration(&c.AttemptRetention, "attempt-retention", "GATEPASS_ATTEMPT_RETENTION", 90*24*time.Hour, "how long refused-attempt audit records are kept (0: for good)")
-	l.Bool(&c.FailpointHaltPublish, "failpoint-halt-publish", "GATEPASS_FAILPOINT_HALT_PUBLISH", false, "testing only: never publish the outbox")
+	bindFailpoints(l, &c)
 	if err := l.Parse(args); err != nil {
 		return c, err
 	}

@@ -11,14 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/config"
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/grpcserver"
-	"github.com/gatepass/gatepass/pkg/natsconn"
 	"github.com/gatepass/gatepass/pkg/natsembed"
 	"github.com/gatepass/gatepass/pkg/propagation"
 	"github.com/gatepass/gatepass/pkg/telemetry"
@@ -27,9 +25,7 @@ import (
 	"github.com/gatepass/gatepass/services/issuer/internal/publish"
 	"github.com/gatepass/gatepass/services/issuer/internal/rpc"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
-	"github.com/gatepass/gatepass/services/issuer/internal/usage"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -87,7 +83,6 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	defer st.Close()
 	format := token.Format{Prefix: cfg.TokenPrefix}
-
 	var bootSecret string
 	if cfg.Bootstrap {
 		life := &lifecycle.Service{Store: st, Format: format, Now: time.Now}
@@ -96,112 +91,54 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-
-	natsOpts := cfg.NATS
-	natsOpts.Name = "gatepass-issuer"
-	validatorPasswordFile := ""
-	if natsOpts.URL == "" {
-		// The embedded server requires credentials: the issuer's own, and
-		// the validators', which only let them read the stream and report.
-		issuerPassword, err := loadOrCreatePassword(filepath.Join(cfg.DataDir, "nats-issuer.pass"))
-		if err != nil {
-			return err
-		}
-		validatorPasswordFile = filepath.Join(cfg.DataDir, "nats-validator.pass")
-		validatorPassword, err := loadOrCreatePassword(validatorPasswordFile)
-		if err != nil {
-			return err
-		}
-		ns, err := natsembed.Start(natsembed.Options{
-			Addr: cfg.EmbeddedNATSAddr, StoreDir: filepath.Join(cfg.DataDir, "nats"),
-			Users: []natsembed.User{natsembed.IssuerUser(issuerPassword), natsembed.ValidatorUser(validatorPassword)},
-		})
-		if err != nil {
-			return err
-		}
-		defer ns.Shutdown()
-		natsOpts.URL = ns.ClientURL()
-		natsOpts.User, natsOpts.Password, natsOpts.PasswordFile = natsembed.IssuerUser("").Name, issuerPassword, ""
-		log.Info("embedded NATS JetStream started", "url", natsOpts.URL)
-	}
-	nc, err := natsconn.Connect(natsOpts)
+	conn, err := connectNATS(cfg, log)
 	if err != nil {
 		return err
 	}
-	defer natsconn.Drain(nc, 5*time.Second)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("JetStream: %w", err)
-	}
-
+	defer conn.close()
 	keyList := config.List(cfg.ValidatorKeys)
-	keys, _ := event.ParseReportKeys(keyList) // checked by Validate
-	if len(keys) == 0 {
-		log.Warn("development mode: validator reports are not authenticated; set GATEPASS_VALIDATOR_KEYS in production")
-	}
-	dropped := newDropLog(log)
 	tracker := propagation.NewTracker(propagation.TrackerOptions{
 		Keys: keyList, Liveness: cfg.ValidatorLiveness, MaxBound: cfg.MaxAnswerBound, MaxSkew: cfg.MaxClockSkew,
 	}, time.Now())
 	// Reports missed while disconnected: development mode's tracker waits a
 	// liveness window again before completing anything.
-	nc.SetDisconnectErrHandler(func(*nats.Conn, error) { tracker.Blind(time.Now()) })
-	nc.SetReconnectHandler(func(*nats.Conn) { tracker.Blind(time.Now()) })
-	pub, err := publish.New(st, nc, js, signer, publish.Options{
-		Replicas: cfg.StreamReplicas, Heartbeat: cfg.HeartbeatInterval, Halt: cfg.FailpointHaltPublish,
+	conn.nc.SetDisconnectErrHandler(func(*nats.Conn, error) { tracker.Blind(time.Now()) })
+	conn.nc.SetReconnectHandler(func(*nats.Conn) { tracker.Blind(time.Now()) })
+	pub, err := publish.New(st, conn.nc, conn.js, signer, publish.Options{
+		Replicas: cfg.StreamReplicas, Heartbeat: cfg.HeartbeatInterval, Halt: failpointHaltPublish(cfg),
 		Logger: log, Now: time.Now,
 	})
 	if err != nil {
 		return err
 	}
-	sub, err := nc.Subscribe(event.ReportSubject, func(m *nats.Msg) {
-		var r gatepassv1.ValidatorReport
-		signer, err := keys.OpenReport(m.Data, &r)
-		if err == nil {
-			err = tracker.Report(signer, &r, time.Now())
-		}
-		if err != nil {
-			dropped.note("validator report", signer, err)
-			return
-		}
-		if cp := r.GetDistrustedCheckpoint(); cp > 0 {
-			if _, err := pub.RepairAll(cp); err != nil {
-				log.Error("republish every state", "error", err)
-			}
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("subscribe to validator reports: %w", err)
-	}
-	defer sub.Unsubscribe()
-
-	ingester := &usage.Ingester{Store: st, Now: time.Now}
-	usageSub, err := nc.Subscribe(event.UsageSubject, func(m *nats.Msg) {
-		var r gatepassv1.UsageReport
-		if signer, err := keys.OpenReport(m.Data, &r); err != nil {
-			dropped.note("usage report", signer, err)
-			return
-		}
-		if err := ingester.Ingest(&r); err != nil {
-			log.Error("ingest usage report", "validator_id", r.GetValidatorId(), "error", err)
-			return
-		}
-		pub.Notify() // attempts went to the audit trail
-	})
-	if err != nil {
-		return fmt.Errorf("subscribe to usage reports: %w", err)
-	}
-	defer usageSub.Unsubscribe()
-	guard, err := publish.Guard(nc, pub, log)
+	unsubscribe, err := subscribe(conn.nc, keyList, tracker, pub, st, log)
 	if err != nil {
 		return err
 	}
-	defer guard.Unsubscribe()
+	defer unsubscribe()
 	life := &lifecycle.Service{Store: st, Format: format, Now: time.Now, Notify: pub.Notify, Logger: log}
 	deps := &rpc.Deps{
 		Lifecycle: life, Store: st, Publisher: pub, Tracker: tracker, Format: format, Now: time.Now,
 		PropagationTimeout: cfg.PropagationTimeout, Logger: log,
 	}
+	return serveRPC(ctx, cfg, deps, log, func(addr string) {
+		// GATEPASS_ISSUER_ADDR comes last: once it is printed, everything is up.
+		if bootSecret != "" {
+			fmt.Fprintf(stdout, "GATEPASS_TOKEN=%s\n", bootSecret)
+		}
+		if conn.validatorPasswordFile != "" {
+			// What validators connect to the embedded NATS with (a file
+			// name, not the password).
+			fmt.Fprintf(stdout, "GATEPASS_NATS_USER=%s\nGATEPASS_NATS_PASSWORD_FILE=%s\n", natsembed.ValidatorUser("").Name, conn.validatorPasswordFile)
+		}
+		fmt.Fprintf(stdout, "GATEPASS_NATS_URL=%s\nGATEPASS_ISSUER_PUBLIC_KEY=%s\nGATEPASS_ISSUER_ADDR=%s\n", conn.url, signer.PublicKey(), addr)
+	})
+}
+
+// serveRPC serves the issuer's services, with the publisher, the schedules,
+// attempt pruning and the metrics server as background actors, until ctx
+// ends or an actor fails. ready receives the address once all is up.
+func serveRPC(ctx context.Context, cfg Config, deps *rpc.Deps, log *slog.Logger, ready func(addr string)) error {
 	metrics, err := telemetry.NewMetrics(cfg.Telemetry.MetricsListen)
 	if err != nil {
 		return err
@@ -215,10 +152,10 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer tracing.Shutdown(context.Background())
-	if err := registerMetrics(metrics.Provider().Meter("gatepass/issuer"), tracker); err != nil {
+	if err := registerMetrics(metrics.Provider().Meter("gatepass/issuer"), deps.Tracker); err != nil {
 		return err
 	}
-	auth := &rpc.Authenticator{Store: st, Format: format, Now: time.Now}
+	auth := &rpc.Authenticator{Store: deps.Store, Format: deps.Format, Now: time.Now}
 	rules, err := rpc.Rules(time.Now)
 	if err != nil {
 		return err
@@ -231,79 +168,38 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	issuer := &rpc.Issuer{Deps: deps}
-	gatepassv1.RegisterIssuerServiceServer(srv.GRPC(), issuer)
+	gatepassv1.RegisterIssuerServiceServer(srv.GRPC(), &rpc.Issuer{Deps: deps})
 	gatepassv1.RegisterWorkspaceServiceServer(srv.GRPC(), &rpc.Workspace{Deps: deps})
 	srv.SetServing("", true)
 	srv.SetServing(gatepassv1.IssuerService_ServiceDesc.ServiceName, true)
 	srv.SetServing(gatepassv1.WorkspaceService_ServiceDesc.ServiceName, true)
-
-	pctx, stopPublisher := context.WithCancel(context.Background())
-	// A background server that stops for good leaves the issuer unable to
-	// do its job: end the process (non-zero) so the orchestrator restarts it.
-	ctx, fatal := context.WithCancelCause(ctx)
-	defer fatal(nil)
-	var wg sync.WaitGroup
-	wg.Go(func() { pub.Run(pctx) })
-	wg.Go(func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		life.RunSchedules(pctx, tick.C)
-	})
-	if cfg.AttemptRetention > 0 {
-		wg.Go(func() { pruneAttempts(pctx, st, cfg.AttemptRetention, log) })
-	}
-	wg.Go(func() {
-		if err := metrics.Serve(pctx); err != nil {
-			log.Error("metrics server stopped", "error", err)
-			fatal(fmt.Errorf("metrics server: %w", err))
-		}
-	})
 	if a := metrics.Addr(); a != "" {
 		log.Info("serving metrics", "addr", "http://"+a+"/metrics")
 	}
-	defer func() { stopPublisher(); wg.Wait() }()
-
-	// GATEPASS_ISSUER_ADDR comes last: once it is printed, everything is up.
-	if bootSecret != "" {
-		fmt.Fprintf(stdout, "GATEPASS_TOKEN=%s\n", bootSecret)
-	}
-	if validatorPasswordFile != "" {
-		// What validators connect to the embedded NATS with (a file name,
-		// not the password).
-		fmt.Fprintf(stdout, "GATEPASS_NATS_USER=%s\nGATEPASS_NATS_PASSWORD_FILE=%s\n", natsembed.ValidatorUser("").Name, validatorPasswordFile)
-	}
-	fmt.Fprintf(stdout, "GATEPASS_NATS_URL=%s\nGATEPASS_ISSUER_PUBLIC_KEY=%s\nGATEPASS_ISSUER_ADDR=%s\n", natsOpts.URL, signer.PublicKey(), srv.Addr())
+	ready(srv.Addr())
 	log.Info("issuer serving", "addr", srv.Addr())
-	err = srv.Serve(ctx)
-	log.Info("issuer stopping")
-	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
-		err = cause
-	}
-	return err
-}
-
-// dropLog logs a dropped report once per kind, signer and reason, so a
-// misconfigured validator does not flood the log.
-type dropLog struct {
-	log  *slog.Logger
-	mu   sync.Mutex
-	seen map[string]bool
-}
-
-func newDropLog(log *slog.Logger) *dropLog { return &dropLog{log: log, seen: map[string]bool{}} }
-
-func (d *dropLog) note(kind, signer string, err error) {
-	key := kind + "|" + signer + "|" + err.Error()
-	d.mu.Lock()
-	first := !d.seen[key] && len(d.seen) < 1000
-	if first {
-		d.seen[key] = true
-	}
-	d.mu.Unlock()
-	if first {
-		d.log.Warn("dropping "+kind+"s (logged once)", "signer", signer, "error", err)
-	}
+	defer log.Info("issuer stopped")
+	return srv.ServeWith(ctx,
+		func(ctx context.Context) error { deps.Publisher.Run(ctx); return nil },
+		func(ctx context.Context) error {
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			deps.Lifecycle.RunSchedules(ctx, tick.C)
+			return nil
+		},
+		func(ctx context.Context) error {
+			if cfg.AttemptRetention > 0 {
+				pruneAttempts(ctx, deps.Store, cfg.AttemptRetention, log)
+			}
+			return nil
+		},
+		func(ctx context.Context) error {
+			if err := metrics.Serve(ctx); err != nil {
+				return fmt.Errorf("metrics server: %w", err)
+			}
+			return nil
+		},
+	)
 }
 
 // registerMetrics publishes the number of live validators.

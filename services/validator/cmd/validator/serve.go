@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -110,18 +108,9 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	proxies, _ := gate.ParseProxies(cfg.TrustedProxies)
 	g := &gate.Gate{Decide: rpcServer.Decide, Current: f.Current, Rules: rules, Logger: log, Validations: validations}
 	authv3.RegisterAuthorizationServer(srv.GRPC(), &extauthz.Server{Gate: g, KeepAuthorization: cfg.KeepAuthorization, Logger: log})
-	var checkSrv *httpcheck.Server
-	if cfg.CheckListen != "" {
-		style, _ := httpcheck.ParseStyle(cfg.CheckStyle) // checked by Validate
-		if checkSrv, err = httpcheck.New(cfg.CheckListen, g, style, proxies, f.Serving, log); err != nil {
-			return err
-		}
-		checkSrv.Detail = func() string {
-			if f.ClockSkewed() {
-				return "warning: the issuer's clock is ahead of this one by more than max-clock-skew; heartbeats are ignored"
-			}
-			return ""
-		}
+	checkSrv, err := newCheckServer(cfg, g, proxies, f, log)
+	if err != nil {
+		return err
 	}
 	if err := f.RegisterMetrics(meter); err != nil {
 		return err
@@ -129,46 +118,41 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	srv.SetServing("", false)
 	srv.SetServing(gatepassv1.ValidatorService_ServiceDesc.ServiceName, false)
 
-	bg, stopBackground := context.WithCancel(context.Background())
-	// A follower that stops for good leaves the validator unable to do its
-	// job: end the process (non-zero) so the orchestrator restarts it.
-	ctx, fatal := context.WithCancelCause(ctx)
-	defer fatal(nil)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := f.Run(bg, nc, js); err != nil {
-			log.Error("token stream follower stopped", "error", err)
-			fatal(fmt.Errorf("token stream follower: %w", err))
-		}
-	})
-	wg.Go(func() { healthLoop(bg, srv, f) })
-	wg.Go(func() { tuneGC(bg) })
-	wg.Go(func() {
-		recorder.Run(bg, id, cfg.UsageInterval, func(r *gatepassv1.UsageReport) error {
-			data, err := reportKey.SealReport(r)
-			if err != nil {
-				return err
-			}
-			return nc.Publish(event.UsageSubject, data)
-		}, log)
-	})
-	wg.Go(func() {
-		if err := metrics.Serve(bg); err != nil {
-			log.Error("metrics server stopped", "error", err)
-			fatal(fmt.Errorf("metrics server: %w", err))
-		}
-	})
 	if a := metrics.Addr(); a != "" {
 		log.Info("serving metrics", "addr", "http://"+a+"/metrics")
 	}
-	defer func() { stopBackground(); wg.Wait() }()
-
-	if checkSrv != nil {
-		wg.Go(func() {
-			if err := checkSrv.Serve(bg); err != nil {
-				log.Error("HTTP check server stopped", "error", err)
-				fatal(fmt.Errorf("HTTP check server: %w", err))
+	actors := []grpcserver.Actor{
+		func(ctx context.Context) error {
+			if err := f.Run(ctx, nc, js); err != nil {
+				return fmt.Errorf("token stream follower: %w", err)
 			}
+			return nil
+		},
+		func(ctx context.Context) error { healthLoop(ctx, srv, f); return nil },
+		func(ctx context.Context) error { tuneGC(ctx); return nil },
+		func(ctx context.Context) error {
+			recorder.Run(ctx, id, cfg.UsageInterval, func(r *gatepassv1.UsageReport) error {
+				data, err := reportKey.SealReport(r)
+				if err != nil {
+					return err
+				}
+				return nc.Publish(event.UsageSubject, data)
+			}, log)
+			return nil
+		},
+		func(ctx context.Context) error {
+			if err := metrics.Serve(ctx); err != nil {
+				return fmt.Errorf("metrics server: %w", err)
+			}
+			return nil
+		},
+	}
+	if checkSrv != nil {
+		actors = append(actors, func(ctx context.Context) error {
+			if err := checkSrv.Serve(ctx); err != nil {
+				return fmt.Errorf("HTTP check server: %w", err)
+			}
+			return nil
 		})
 		fmt.Fprintf(stdout, "GATEPASS_CHECK_ADDR=%s\n", checkSrv.Addr())
 	}
@@ -177,12 +161,10 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	// GATEPASS_VALIDATOR_ADDR comes last: once it is printed, everything is up.
 	fmt.Fprintf(stdout, "GATEPASS_VALIDATOR_ADDR=%s\n", srv.Addr())
 	log.Info("validator serving", "addr", srv.Addr())
-	err = srv.Serve(ctx)
-	log.Info("validator stopping")
-	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
-		err = cause
-	}
-	return err
+	defer log.Info("validator stopped")
+	// A follower or listener that stops for good ends the process
+	// (non-zero), so the orchestrator restarts it.
+	return srv.ServeWith(ctx, actors...)
 }
 
 // healthLoop mirrors the follower's currency into grpc.health.v1, so load
@@ -207,4 +189,24 @@ func healthLoop(ctx context.Context, srv *grpcserver.Server, f *follow.Follower)
 		case <-tick.C:
 		}
 	}
+}
+
+// newCheckServer binds the HTTP check listener for nginx, Caddy and
+// Traefik, when one is configured (nil otherwise).
+func newCheckServer(cfg Config, g *gate.Gate, proxies gate.Proxies, f *follow.Follower, log *slog.Logger) (*httpcheck.Server, error) {
+	if cfg.CheckListen == "" {
+		return nil, nil
+	}
+	style, _ := httpcheck.ParseStyle(cfg.CheckStyle) // checked by Validate
+	checkSrv, err := httpcheck.New(cfg.CheckListen, g, style, proxies, f.Serving, log)
+	if err != nil {
+		return nil, err
+	}
+	checkSrv.Detail = func() string {
+		if f.ClockSkewed() {
+			return "warning: the issuer's clock is ahead of this one by more than max-clock-skew; heartbeats are ignored"
+		}
+		return ""
+	}
+	return checkSrv, nil
 }

@@ -57,6 +57,9 @@ func TestSimWithoutFaults(t *testing.T) {
 // -seed (make sim), and ends with the summary line.
 func TestSimSeeds(t *testing.T) {
 	n, first := 16, uint64(1)
+	if testing.Short() && *seeds == 0 {
+		n = 2 // -short: a taste; make test runs the 16 fixed seeds
+	}
 	if *seeds > 0 {
 		n, first = *seeds, *firstArg
 	}
