@@ -2,7 +2,6 @@ package propagation
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -235,37 +234,6 @@ func (p *Publisher) checkpoint(cp *gatepassv1.Checkpoint) (Entry, error) {
 	return Entry{EventID: ev.GetId(), Subject: event.CheckpointSubject, LogIndex: cp.GetLogIndex(), Data: data}, nil
 }
 
-// cover marks every published change up to logIndex as covered by the
-// checkpoint at pub, and wakes their waiters.
-func (p *Publisher) cover(logIndex uint64, pub Publication) {
-	kept := p.pending[:0]
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, u := range p.pending {
-		if u.logIndex > logIndex {
-			kept = append(kept, u)
-			continue
-		}
-		p.publishedLocked(u.eventID, pub)
-	}
-	p.pending = kept
-}
-
-// published records where an event was published and wakes its waiter.
-func (p *Publisher) published(eventID string, pub Publication) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.publishedLocked(eventID, pub)
-}
-
-func (p *Publisher) publishedLocked(eventID string, pub Publication) {
-	p.covered[eventID] = pub
-	if ch, ok := p.waiters[eventID]; ok {
-		close(ch)
-		delete(p.waiters, eventID)
-	}
-}
-
 // refuses reports whether an outbox event makes a token refused (disabled
 // or revoked). The publisher sealed it: it is decoded, not verified.
 func refuses(data []byte) bool {
@@ -277,186 +245,9 @@ func refuses(data []byte) bool {
 	return st == gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED || st == gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED
 }
 
-// ensure creates the stream if needed and adopts its instance: a new
-// instance gets every state republished.
-func (p *Publisher) ensure(ctx context.Context) error {
-	info, err := p.stream.Ensure(ctx)
-	if err != nil {
-		return fmt.Errorf("create token stream: %w", err)
-	}
-	n, err := p.outbox.Adopt(info.Created)
-	if err != nil {
-		return err
-	}
-	if n > 0 || info.LastSeq == 0 {
-		p.opts.Logger.Info("token stream is new or recreated; publishing the state of every token and project", "events", n)
-	}
-	if !p.instance.IsZero() && !info.Created.Equal(p.instance) {
-		// Changes published to the lost instance are covered by nothing.
-		p.pending = nil
-	}
-	p.instance, p.ready, p.dirty = info.Created, true, true
-	return nil
-}
-
-// Heartbeat tells validators the stream head, dated just before it was
-// read. A missing or recreated stream is noticed here, whatever the load.
-func (p *Publisher) Heartbeat(ctx context.Context) error {
-	at := p.opts.Now()
-	info, err := p.stream.Info(ctx)
-	if errors.Is(err, ErrNoStream) {
-		p.ready = false
-		p.Notify()
-		return p.ensure(ctx)
-	}
-	if err != nil {
-		return err
-	}
-	if p.ready && !info.Created.Equal(p.instance) {
-		p.ready = false
-		p.Notify()
-	}
-	data, err := p.signer.Seal(&gatepassv1.Event{
-		Id:   fmt.Sprintf("hb_%d", at.UnixNano()),
-		Time: timestamppb.New(at),
-		Body: &gatepassv1.Event_Heartbeat{Heartbeat: &gatepassv1.Heartbeat{
-			StreamLastSequence: info.LastSeq, StreamCreated: timestamppb.New(info.Created),
-		}},
-	})
-	if err != nil {
-		return err
-	}
-	return p.bus.Publish(event.HeartbeatSubject, data)
-}
-
-// Repair looks at a message that appeared on a stream subject and, when it
-// is not the issuer's current state (unsigned, forged, or an older event
-// replayed by someone who can publish on NATS), queues the current state
-// again. Running validators are safe either way (they verify signatures
-// and never go back to an older version); this keeps the stream right for
-// validators that rebuild from it.
-func (p *Publisher) Repair(subject string, data []byte) (bool, error) {
-	kind, id, ok := event.ParseSubject(subject)
-	if !ok {
-		return false, nil
-	}
-	// A project event has no version: compare presence only (0 = good).
-	var seen uint64 = 1 << 63
-	if ev, err := p.open(data); err == nil && event.Subject(ev) == subject {
-		seen = 0
-		if ev.GetToken() != nil {
-			seen = ev.GetToken().GetToken().GetVersion()
-		}
-	}
-	requeued, err := p.outbox.Repair(kind, id, seen)
-	if requeued {
-		p.Notify()
-	}
-	return requeued, err
-}
-
 // maxOwn bounds the publications remembered for Repair; beyond it (Repair
 // not keeping up) they are forgotten and checked like anyone's.
 const maxOwn = 1 << 20
-
-// remember notes entries about to be published, for open.
-func (p *Publisher) remember(entries []Entry) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.own)+len(entries) > maxOwn {
-		clear(p.own)
-	}
-	for _, e := range entries {
-		if _, _, ok := event.ParseSubject(e.Subject); ok { // what Repair looks at
-			p.own[sha256.Sum256(e.Data)] = struct{}{}
-		}
-	}
-}
-
-// open reads a message seen on the stream: one this publisher published
-// is decoded, anything else has its signature checked.
-func (p *Publisher) open(data []byte) (*gatepassv1.Event, error) {
-	h := sha256.Sum256(data)
-	p.mu.Lock()
-	_, mine := p.own[h]
-	delete(p.own, h)
-	p.mu.Unlock()
-	if mine {
-		return event.Decode(data)
-	}
-	return p.verifier.Open(data)
-}
-
-// RepairAll republishes every state when a validator reports that the
-// stream disagrees with the checkpoint at logIndex even after it rebuilt
-// from it: someone replaced messages on the stream while the issuer could
-// not see them (it was down or disconnected). It runs once per checkpoint.
-func (p *Publisher) RepairAll(logIndex uint64) (int, error) {
-	p.mu.Lock()
-	if logIndex <= p.repairedAt {
-		p.mu.Unlock()
-		return 0, nil
-	}
-	p.repairedAt = logIndex
-	p.mu.Unlock()
-	n, err := p.outbox.RequeueAll()
-	if n > 0 {
-		p.opts.Logger.Warn("a validator finds the token stream disagrees with a checkpoint; republishing every state", "log_index", logIndex, "events", n)
-		p.Notify()
-	}
-	return n, err
-}
-
-// Publication returns where a change was published, once a checkpoint
-// covers it.
-func (p *Publisher) Publication(eventID string) (Publication, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	pub, ok := p.covered[eventID]
-	return pub, ok
-}
-
-// WaitPublished blocks until the event is published (see Publication), or
-// ctx ends.
-func (p *Publisher) WaitPublished(ctx context.Context, eventID string) (Publication, error) {
-	p.mu.Lock()
-	if pub, ok := p.covered[eventID]; ok {
-		delete(p.covered, eventID)
-		p.mu.Unlock()
-		return pub, nil
-	}
-	ch, ok := p.waiters[eventID]
-	if !ok {
-		ch = make(chan struct{})
-		p.waiters[eventID] = ch
-	}
-	p.mu.Unlock()
-	select {
-	case <-ch:
-		p.mu.Lock()
-		pub := p.covered[eventID]
-		delete(p.covered, eventID)
-		p.mu.Unlock()
-		return pub, nil
-	case <-ctx.Done():
-		p.mu.Lock()
-		delete(p.waiters, eventID)
-		p.mu.Unlock()
-		return Publication{}, ctx.Err()
-	}
-}
-
-// prune forgets publications nobody waited for.
-func (p *Publisher) prune() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	cutoff := p.opts.Now().Add(-time.Minute)
-	for id, pub := range p.covered {
-		if pub.Acked.Before(cutoff) {
-			delete(p.covered, id)
-		}
-	}
-}
 
 func keys(es []Entry) [][]byte {
 	out := make([][]byte, len(es))

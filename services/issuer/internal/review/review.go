@@ -69,45 +69,7 @@ func Review(in []Input, p *gatepassv1.Policy, now time.Time) []*gatepassv1.Findi
 				"expires in %d days (%s)", int(left/day), t.GetExpireTime().AsTime().UTC().Format(time.DateOnly))
 		}
 		broad(i, add)
-		u := i.Usage
-		lastUse := u.GetLastUsedTime()
-		idleSince := t.GetCreateTime().AsTime()
-		if lastUse != nil {
-			idleSince = lastUse.AsTime()
-		}
-		if active && !expired && now.Sub(idleSince) >= time.Duration(r.GetUnusedDays())*day {
-			what := "never used"
-			if lastUse != nil {
-				what = "last used " + lastUse.AsTime().UTC().Format(time.DateOnly)
-			}
-			add(gatepassv1.FindingType_FINDING_TYPE_UNUSED, gatepassv1.Severity_SEVERITY_LOW, gatepassv1.SuggestedAction_SUGGESTED_ACTION_REVOKE,
-				"unused for %d days or more (%s)", r.GetUnusedDays(), what)
-		}
-		if t.GetStatus() == gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED && t.GetDisableTime() != nil &&
-			now.Sub(t.GetDisableTime().AsTime()) >= time.Duration(r.GetDisabledDays())*day {
-			add(gatepassv1.FindingType_FINDING_TYPE_DISABLED_LONG, gatepassv1.Severity_SEVERITY_LOW, gatepassv1.SuggestedAction_SUGGESTED_ACTION_REVOKE,
-				"disabled since %s: it can be revoked", t.GetDisableTime().AsTime().UTC().Format(time.DateOnly))
-		}
-		if t.GetStatus() == gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED && t.GetDisableTime() != nil {
-			var n int64
-			var last time.Time
-			for _, a := range u.GetAttempts() {
-				if a.GetReason() == gatepassv1.Reason_REASON_DISABLED && a.GetLastTime().AsTime().After(t.GetDisableTime().AsTime()) {
-					n += a.GetCount()
-					if at := a.GetLastTime().AsTime(); at.After(last) {
-						last = at
-					}
-				}
-			}
-			if n > 0 {
-				add(gatepassv1.FindingType_FINDING_TYPE_USED_WHILE_DISABLED, gatepassv1.Severity_SEVERITY_HIGH, gatepassv1.SuggestedAction_SUGGESTED_ACTION_INVESTIGATE,
-					"presented %d times after it was disabled, last at %s: something still depends on it", n, last.UTC().Format(time.RFC3339))
-			}
-		}
-		if n := len(u.GetSources()); n > int(r.GetMaxSources()) {
-			add(gatepassv1.FindingType_FINDING_TYPE_MANY_SOURCES, gatepassv1.Severity_SEVERITY_MEDIUM, gatepassv1.SuggestedAction_SUGGESTED_ACTION_SPLIT_TOKEN,
-				"used from %d different client addresses (threshold %d): one token per system", n, r.GetMaxSources())
-		}
+		usage(i, r, now, active && !expired, add)
 	}
 	slices.SortStableFunc(out, func(a, b *gatepassv1.Finding) int { return int(b.GetSeverity()) - int(a.GetSeverity()) })
 	return out
@@ -146,4 +108,50 @@ func joinAnd(parts []string) string {
 		return parts[0] + " and " + parts[1]
 	}
 	return strings.Join(parts[:len(parts)-1], ", ") + ", and " + parts[len(parts)-1]
+}
+
+// usage adds the findings that come from recorded use: unused, disabled
+// for long, used while disabled, and used from too many places. live is an
+// active, unexpired token.
+func usage(i Input, r *gatepassv1.ReviewPolicy, now time.Time, live bool, add addFunc) {
+	t := i.Token
+	u := i.Usage
+	lastUse := u.GetLastUsedTime()
+	idleSince := t.GetCreateTime().AsTime()
+	if lastUse != nil {
+		idleSince = lastUse.AsTime()
+	}
+	if live && now.Sub(idleSince) >= time.Duration(r.GetUnusedDays())*day {
+		what := "never used"
+		if lastUse != nil {
+			what = "last used " + lastUse.AsTime().UTC().Format(time.DateOnly)
+		}
+		add(gatepassv1.FindingType_FINDING_TYPE_UNUSED, gatepassv1.Severity_SEVERITY_LOW, gatepassv1.SuggestedAction_SUGGESTED_ACTION_REVOKE,
+			"unused for %d days or more (%s)", r.GetUnusedDays(), what)
+	}
+	if t.GetStatus() == gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED && t.GetDisableTime() != nil &&
+		now.Sub(t.GetDisableTime().AsTime()) >= time.Duration(r.GetDisabledDays())*day {
+		add(gatepassv1.FindingType_FINDING_TYPE_DISABLED_LONG, gatepassv1.Severity_SEVERITY_LOW, gatepassv1.SuggestedAction_SUGGESTED_ACTION_REVOKE,
+			"disabled since %s: it can be revoked", t.GetDisableTime().AsTime().UTC().Format(time.DateOnly))
+	}
+	if t.GetStatus() == gatepassv1.TokenStatus_TOKEN_STATUS_DISABLED && t.GetDisableTime() != nil {
+		var n int64
+		var last time.Time
+		for _, a := range u.GetAttempts() {
+			if a.GetReason() == gatepassv1.Reason_REASON_DISABLED && a.GetLastTime().AsTime().After(t.GetDisableTime().AsTime()) {
+				n += a.GetCount()
+				if at := a.GetLastTime().AsTime(); at.After(last) {
+					last = at
+				}
+			}
+		}
+		if n > 0 {
+			add(gatepassv1.FindingType_FINDING_TYPE_USED_WHILE_DISABLED, gatepassv1.Severity_SEVERITY_HIGH, gatepassv1.SuggestedAction_SUGGESTED_ACTION_INVESTIGATE,
+				"presented %d times after it was disabled, last at %s: something still depends on it", n, last.UTC().Format(time.RFC3339))
+		}
+	}
+	if n := len(u.GetSources()); n > int(r.GetMaxSources()) {
+		add(gatepassv1.FindingType_FINDING_TYPE_MANY_SOURCES, gatepassv1.Severity_SEVERITY_MEDIUM, gatepassv1.SuggestedAction_SUGGESTED_ACTION_SPLIT_TOKEN,
+			"used from %d different client addresses (threshold %d): one token per system", n, r.GetMaxSources())
+	}
 }

@@ -3,12 +3,13 @@ package store
 import (
 	"errors"
 	"fmt"
-	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
-	"github.com/gatepass/gatepass/pkg/propagation"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/pkg/propagation"
 )
 
 // TestBatchIsolatesFailures: concurrent calls share commits, a failing

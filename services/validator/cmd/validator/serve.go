@@ -23,14 +23,32 @@ import (
 	"github.com/gatepass/gatepass/services/validator/internal/httpcheck"
 	"github.com/gatepass/gatepass/services/validator/internal/rpc"
 	"github.com/gatepass/gatepass/services/validator/internal/usage"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
 )
 
+// parts are what a running validator is made of, so serve can be read as
+// open, build, serve.
+type parts struct {
+	cfg       Config
+	id        string
+	log       *slog.Logger
+	cache     *cache.Cache
+	reportKey *event.Signer
+	srv       *grpcserver.Server
+	follower  *follow.Follower
+	recorder  *usage.Recorder
+	check     *httpcheck.Server
+	metrics   *telemetry.Metrics
+	nc        *nats.Conn
+	js        jetstream.JetStream
+}
+
 func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	log := telemetry.NewLogger(stderr, level)
+	p := &parts{cfg: cfg, log: telemetry.NewLogger(stderr, level)}
 	verifier, err := event.NewVerifier(cfg.IssuerPublicKey)
 	if err != nil {
 		return err
@@ -38,133 +56,142 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(filepath.Dir(cfg.CachePath), 0o700); err != nil {
 		return fmt.Errorf("create cache dir: %w", err)
 	}
-	c, err := cache.OpenOrRebuild(cfg.CachePath, log)
-	if err != nil {
+	if p.cache, err = cache.OpenOrRebuild(cfg.CachePath, p.log); err != nil {
 		return err
 	}
-	defer c.Close()
-	reportKey, err := event.LoadOrCreateSigner(cfg.KeyFile)
-	if err != nil {
+	defer p.cache.Close()
+	if p.reportKey, err = event.LoadOrCreateSigner(cfg.KeyFile); err != nil {
 		return err
 	}
-
-	metrics, err := telemetry.NewMetrics(cfg.Telemetry.MetricsListen)
-	if err != nil {
+	if p.metrics, err = telemetry.NewMetrics(cfg.Telemetry.MetricsListen); err != nil {
 		return err
 	}
 	if cfg.Telemetry.Pprof {
-		metrics.EnablePprof()
+		p.metrics.EnablePprof()
 	}
-	defer metrics.Shutdown(context.Background())
+	defer p.metrics.Shutdown(context.Background())
 	tracing, err := telemetry.NewTracing(ctx, "gatepass-validator", cfg.Telemetry.OTLPEndpoint)
 	if err != nil {
 		return err
 	}
 	defer tracing.Shutdown(context.Background())
-	meter := metrics.Provider().Meter("gatepass/validator")
+	err = p.build(tracing, verifier)
+	if p.nc != nil {
+		defer natsconn.Drain(p.nc, 5*time.Second)
+	}
+	if err != nil {
+		return err
+	}
+	if p.check != nil {
+		fmt.Fprintf(stdout, "GATEPASS_CHECK_ADDR=%s\n", p.check.Addr())
+	}
+	// The issuer believes reports signed by keys in its GATEPASS_VALIDATOR_KEYS.
+	fmt.Fprintf(stdout, "GATEPASS_VALIDATOR_PUBLIC_KEY=%s\n", p.reportKey.PublicKey())
+	// GATEPASS_VALIDATOR_ADDR comes last: once it is printed, everything is up.
+	fmt.Fprintf(stdout, "GATEPASS_VALIDATOR_ADDR=%s\n", p.srv.Addr())
+	p.log.Info("validator serving", "addr", p.srv.Addr())
+	defer p.log.Info("validator stopped")
+	// A follower or listener that stops for good ends the process
+	// (non-zero), so the orchestrator restarts it.
+	return p.srv.ServeWith(ctx, p.actors()...)
+}
+
+// build binds the gRPC server, connects to NATS, and wires the follower,
+// the decision services (ValidateToken, ext_authz, /check) and metrics.
+func (p *parts) build(tracing *telemetry.Tracing, verifier *event.Verifier) error {
+	cfg := p.cfg
+	meter := p.metrics.Provider().Meter("gatepass/validator")
 	validations, err := meter.Int64Counter("gatepass_validations", metric.WithDescription("ValidateToken answers by reason."))
 	if err != nil {
 		return err
 	}
-
-	srv, err := grpcserver.New(grpcserver.Options{
-		Meter: metrics.Provider(), Tracer: tracing.Provider, Propagator: tracing.Propagator,
+	p.srv, err = grpcserver.New(grpcserver.Options{
+		Meter: p.metrics.Provider(), Tracer: tracing.Provider, Propagator: tracing.Propagator,
 		HotPath: true, Tracing: tracing.On,
-		Addr: cfg.ListenAddr, Logger: log, Validate: rpc.Validate, Reflection: cfg.Reflection,
+		Addr: cfg.ListenAddr, Logger: p.log, Validate: rpc.Validate, Reflection: cfg.Reflection,
 		TLSCertFile: cfg.TLS.CertFile, TLSKeyFile: cfg.TLS.KeyFile,
 	})
 	if err != nil {
 		return err
 	}
-	id := cfg.ID
-	if id == "" {
+	p.id = cfg.ID
+	if p.id == "" {
 		host, _ := os.Hostname()
-		id = host + "/" + srv.Addr()
+		p.id = host + "/" + p.srv.Addr()
 	}
-	log = log.With("validator_id", id)
-
+	p.log = p.log.With("validator_id", p.id)
 	natsOpts := cfg.NATS
-	natsOpts.Name = "gatepass-validator " + id
-	nc, err := natsconn.Connect(natsOpts)
-	if err != nil {
+	natsOpts.Name = "gatepass-validator " + p.id
+	if p.nc, err = natsconn.Connect(natsOpts); err != nil {
 		return err
 	}
-	defer natsconn.Drain(nc, 5*time.Second)
-	js, err := jetstream.New(nc)
-	if err != nil {
+	if p.js, err = jetstream.New(p.nc); err != nil {
 		return fmt.Errorf("JetStream: %w", err)
 	}
-	f := follow.New(c, verifier, follow.Options{
-		ID: id, Staleness: cfg.Staleness, ServeStaleFor: cfg.ServeStaleFor, MaxClockSkew: cfg.MaxClockSkew, ReportInterval: cfg.ReportInterval,
-		Seal: reportKey.SealReport, Logger: log, Now: time.Now,
+	p.follower = follow.New(p.cache, verifier, follow.Options{
+		ID: p.id, Staleness: cfg.Staleness, ServeStaleFor: cfg.ServeStaleFor, MaxClockSkew: cfg.MaxClockSkew, ReportInterval: cfg.ReportInterval,
+		Seal: p.reportKey.SealReport, Logger: p.log, Now: time.Now,
 	})
-	recorder := usage.NewRecorder(time.Now)
+	p.recorder = usage.NewRecorder(time.Now)
 	rpcServer := &rpc.Server{
-		Store: c, Format: token.Format{Prefix: cfg.TokenPrefix}, Current: f.Current, Now: time.Now, Logger: log,
-		Validations: validations, Usage: recorder,
+		Store: p.cache, Format: token.Format{Prefix: cfg.TokenPrefix}, Current: p.follower.Current, Now: time.Now, Logger: p.log,
+		Validations: validations, Usage: p.recorder,
 	}
-	gatepassv1.RegisterValidatorServiceServer(srv.GRPC(), rpcServer)
+	gatepassv1.RegisterValidatorServiceServer(p.srv.GRPC(), rpcServer)
 	rules, _ := gate.LoadRules(cfg.GatewayRulesFile) // checked by Validate
 	proxies, _ := gate.ParseProxies(cfg.TrustedProxies)
-	g := &gate.Gate{Decide: rpcServer.Decide, Current: f.Current, Rules: rules, Logger: log, Validations: validations}
-	authv3.RegisterAuthorizationServer(srv.GRPC(), &extauthz.Server{Gate: g, KeepAuthorization: cfg.KeepAuthorization, Logger: log})
-	checkSrv, err := newCheckServer(cfg, g, proxies, f, log)
-	if err != nil {
+	g := &gate.Gate{Decide: rpcServer.Decide, Current: p.follower.Current, Rules: rules, Logger: p.log, Validations: validations}
+	authv3.RegisterAuthorizationServer(p.srv.GRPC(), &extauthz.Server{Gate: g, KeepAuthorization: cfg.KeepAuthorization, Logger: p.log})
+	if p.check, err = newCheckServer(cfg, g, proxies, p.follower, p.log); err != nil {
 		return err
 	}
-	if err := f.RegisterMetrics(meter); err != nil {
-		return err
+	p.srv.SetServing("", false)
+	p.srv.SetServing(gatepassv1.ValidatorService_ServiceDesc.ServiceName, false)
+	if a := p.metrics.Addr(); a != "" {
+		p.log.Info("serving metrics", "addr", "http://"+a+"/metrics")
 	}
-	srv.SetServing("", false)
-	srv.SetServing(gatepassv1.ValidatorService_ServiceDesc.ServiceName, false)
+	return p.follower.RegisterMetrics(meter)
+}
 
-	if a := metrics.Addr(); a != "" {
-		log.Info("serving metrics", "addr", "http://"+a+"/metrics")
-	}
+// actors are the validator's background work: following the token stream,
+// mirroring currency into health, GC tuning, usage reports, and the
+// metrics and HTTP check listeners.
+func (p *parts) actors() []grpcserver.Actor {
 	actors := []grpcserver.Actor{
 		func(ctx context.Context) error {
-			if err := f.Run(ctx, nc, js); err != nil {
+			if err := p.follower.Run(ctx, p.nc, p.js); err != nil {
 				return fmt.Errorf("token stream follower: %w", err)
 			}
 			return nil
 		},
-		func(ctx context.Context) error { healthLoop(ctx, srv, f); return nil },
+		func(ctx context.Context) error { healthLoop(ctx, p.srv, p.follower); return nil },
 		func(ctx context.Context) error { tuneGC(ctx); return nil },
 		func(ctx context.Context) error {
-			recorder.Run(ctx, id, cfg.UsageInterval, func(r *gatepassv1.UsageReport) error {
-				data, err := reportKey.SealReport(r)
+			p.recorder.Run(ctx, p.id, p.cfg.UsageInterval, func(r *gatepassv1.UsageReport) error {
+				data, err := p.reportKey.SealReport(r)
 				if err != nil {
 					return err
 				}
-				return nc.Publish(event.UsageSubject, data)
-			}, log)
+				return p.nc.Publish(event.UsageSubject, data)
+			}, p.log)
 			return nil
 		},
 		func(ctx context.Context) error {
-			if err := metrics.Serve(ctx); err != nil {
+			if err := p.metrics.Serve(ctx); err != nil {
 				return fmt.Errorf("metrics server: %w", err)
 			}
 			return nil
 		},
 	}
-	if checkSrv != nil {
+	if p.check != nil {
 		actors = append(actors, func(ctx context.Context) error {
-			if err := checkSrv.Serve(ctx); err != nil {
+			if err := p.check.Serve(ctx); err != nil {
 				return fmt.Errorf("HTTP check server: %w", err)
 			}
 			return nil
 		})
-		fmt.Fprintf(stdout, "GATEPASS_CHECK_ADDR=%s\n", checkSrv.Addr())
 	}
-	// The issuer believes reports signed by keys in its GATEPASS_VALIDATOR_KEYS.
-	fmt.Fprintf(stdout, "GATEPASS_VALIDATOR_PUBLIC_KEY=%s\n", reportKey.PublicKey())
-	// GATEPASS_VALIDATOR_ADDR comes last: once it is printed, everything is up.
-	fmt.Fprintf(stdout, "GATEPASS_VALIDATOR_ADDR=%s\n", srv.Addr())
-	log.Info("validator serving", "addr", srv.Addr())
-	defer log.Info("validator stopped")
-	// A follower or listener that stops for good ends the process
-	// (non-zero), so the orchestrator restarts it.
-	return srv.ServeWith(ctx, actors...)
+	return actors
 }
 
 // healthLoop mirrors the follower's currency into grpc.health.v1, so load

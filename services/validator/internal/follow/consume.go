@@ -60,16 +60,41 @@ drain:
 // consume resumes the stream from the cache's position and applies it
 // until an error, a restart, or ctx ends.
 func (f *Follower) consume(ctx context.Context, js jetstream.JetStream, stream Stream) error {
+	it, err := f.subscribe(ctx, js, stream)
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	errc := make(chan error, 2)
+	done := make(chan struct{})
+	defer close(done) // runs before it.Stop: no stage blocks on a send
+	// Whatever is staged is committed when the stream goes quiet, and
+	// when consumption ends.
+	defer func() { _ = f.cache.Flush() }()
+	if err := f.applyAll(f.pipeline(it, done, errc)); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+		return err
+	}
+	return nil
+}
+
+// subscribe opens an ordered consumer from where the cache resumes: the
+// next sequence in the same stream instance, or the start.
+func (f *Follower) subscribe(ctx context.Context, js jetstream.JetStream, stream Stream) (jetstream.MessagesContext, error) {
 	asked := f.opts.Now()
 	ictx, cancel := context.WithTimeout(ctx, f.opts.Staleness/4)
 	info, err := stream.Info(ictx)
 	cancel()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	from, err := f.Resume(info, asked)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: event.StreamSubjects, DeliverPolicy: jetstream.DeliverAllPolicy}
 	if from > 1 {
@@ -79,24 +104,22 @@ func (f *Follower) consume(ctx context.Context, js jetstream.JetStream, stream S
 	f.opts.Logger.Info("following token stream", "from_sequence", from, "stream_last", info.LastSeq)
 	cons, err := js.OrderedConsumer(ctx, event.StreamName, cfg)
 	if err != nil {
-		return fmt.Errorf("create consumer: %w", err)
+		return nil, fmt.Errorf("create consumer: %w", err)
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		return fmt.Errorf("consume: %w", err)
+		return nil, fmt.Errorf("consume: %w", err)
 	}
-	defer it.Stop()
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
+	return it, nil
+}
 
-	// Three stages, so that checking the signatures of one batch (on
-	// every CPU) overlaps with applying the one before: a reader, an
-	// opener that batches and verifies, and this loop, which applies.
+// pipeline runs two of the three stages, so that checking the signatures
+// of one batch (on every CPU) overlaps with applying the one before: a
+// reader, and an opener that batches and verifies. applyAll is the third.
+// A stage's error goes to errc; both stop when done closes.
+func (f *Follower) pipeline(it jetstream.MessagesContext, done <-chan struct{}, errc chan<- error) <-chan []cache.Item {
 	msgs := make(chan jetstream.Msg, maxBatch)
 	batches := make(chan []cache.Item, 1)
-	errc := make(chan error, 2)
-	done := make(chan struct{})
-	defer close(done) // runs before it.Stop: no stage blocks on a send
 	go func() {
 		defer close(msgs)
 		for {
@@ -130,37 +153,34 @@ func (f *Follower) consume(ctx context.Context, js jetstream.JetStream, stream S
 			}
 		}
 	}()
-	// Whatever is staged is committed when the stream goes quiet, and
-	// when consumption ends.
-	defer func() { _ = f.cache.Flush() }()
+	return batches
+}
+
+// applyAll applies verified batches until they end, committing what is
+// staged once the stream has been quiet for commitDelay. It returns
+// ErrRestart when the stream was replaced.
+func (f *Follower) applyAll(batches <-chan []cache.Item) error {
 	quiet := time.NewTimer(time.Hour)
 	defer quiet.Stop()
 	for {
-		var items []cache.Item
-		var ok bool
 		select {
-		case items, ok = <-batches:
+		case items, ok := <-batches:
+			if !ok {
+				return nil
+			}
+			if err := f.apply(items); err != nil {
+				return err
+			}
+			if f.cache.Staged() > 0 {
+				quiet.Reset(commitDelay)
+			}
 		case <-quiet.C:
 			if err := f.cache.Flush(); err != nil {
 				return err
 			}
-			continue
 		case <-f.resync:
 			f.opts.Logger.Warn("the token stream was replaced; following the new one")
 			return ErrRestart
 		}
-		if !ok {
-			break
-		}
-		if err := f.apply(items); err != nil {
-			return err
-		}
-		if f.cache.Staged() > 0 {
-			quiet.Reset(commitDelay)
-		}
 	}
-	if err := <-errc; !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-		return err
-	}
-	return nil
 }

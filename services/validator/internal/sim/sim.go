@@ -3,7 +3,6 @@ package sim
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/event"
@@ -70,14 +69,6 @@ type Result struct {
 func (r Result) String() string {
 	return fmt.Sprintf("seed %d: %d operations, %d faults, %d complete receipts, %d accepted validations, %d violations",
 		r.Seed, r.Operations, r.Faults, r.Receipts, r.Checks, len(r.Violations))
-}
-
-// netNode is a node's connection to NATS and its clock.
-type netNode struct {
-	name        string
-	partitioned bool
-	skew        time.Duration
-	clock       func() time.Time
 }
 
 type simToken struct {
@@ -175,50 +166,6 @@ func newSim(cfg Config) (*Sim, error) {
 	return s, nil
 }
 
-func (s *Sim) newNetNode(name string) netNode {
-	n := netNode{name: name}
-	if s.faults {
-		// Every pair of clocks within the skew bound.
-		n.skew = s.w.dur(s.cfg.MaxSkew) - s.cfg.MaxSkew/2
-	}
-	skew := n.skew
-	n.clock = func() time.Time { return s.w.now.Add(skew) }
-	return n
-}
-
-// delay is one message's time in flight.
-func (s *Sim) delay() time.Duration {
-	if s.faults && s.w.chance(0.02) {
-		return s.w.between(s.cfg.Staleness/2, 2*s.cfg.Staleness) // a long stall
-	}
-	return s.w.between(200*time.Microsecond, 3*time.Millisecond)
-}
-
-// send delivers fn from one node to another over core NATS: delayed, and
-// with faults lost, duplicated and so reordered; a partition at either end,
-// at sending or at delivery, swallows it. from nil is the stream itself.
-func (s *Sim) send(from, to *netNode, fn func()) {
-	if from != nil && from.partitioned {
-		return
-	}
-	copies := 1
-	if s.faults {
-		switch {
-		case s.w.chance(0.03):
-			copies = 0
-		case s.w.chance(0.03):
-			copies = 2
-		}
-	}
-	for range copies {
-		s.w.after(s.delay(), func() {
-			if !to.partitioned && (from == nil || !from.partitioned) {
-				fn()
-			}
-		})
-	}
-}
-
 func (s *Sim) run() {
 	w := s.w
 	s.issuer.start()
@@ -298,88 +245,6 @@ func (s *Sim) operate() {
 	t.UpdateTime = timestamppb.New(s.issuer.clock())
 	s.issuer.change(st)
 	s.ops++
-}
-
-// fault injects one fault.
-func (s *Sim) fault() {
-	w := s.w
-	s.faultCount++
-	heal := w.between(200*time.Millisecond, 4*s.cfg.Staleness)
-	switch k := w.rng.IntN(9); k {
-	case 8: // the validator's consumer stalls while core NATS still flows
-		v := s.validators[w.rng.IntN(len(s.validators))]
-		v.stalled = true
-		w.logf("stall %s's consumer for %v", v.name, heal)
-		w.after(heal, func() { v.stalled = false })
-	case 0, 1: // partition a validator from NATS
-		v := s.validators[w.rng.IntN(len(s.validators))]
-		v.partitioned = true
-		w.logf("partition %s for %v", v.name, heal)
-		w.after(heal, func() { v.partitioned = false })
-	case 2: // crash a validator
-		v := s.validators[w.rng.IntN(len(s.validators))]
-		if !v.up {
-			return
-		}
-		fate := []string{"kept", "kept", "lost", "corrupt"}[w.rng.IntN(4)]
-		w.logf("crash %s (cache %s) for %v", v.name, fate, heal)
-		v.crash(fate)
-		w.after(heal, v.start)
-	case 3: // partition the issuer
-		s.issuer.partitioned = true
-		w.logf("partition issuer for %v", heal)
-		w.after(heal, func() { s.issuer.partitioned = false })
-	case 4: // crash the issuer
-		if !s.issuer.up {
-			return
-		}
-		w.logf("crash issuer for %v", heal)
-		s.issuer.crash()
-		w.after(heal, s.issuer.start)
-	case 5: // lose the stream
-		s.loseStream()
-	case 6: // replay captured validator reports
-		if len(s.captured) == 0 {
-			return
-		}
-		for range 5 {
-			data := s.captured[w.rng.IntN(len(s.captured))]
-			s.send(nil, &s.issuer.netNode, func() { s.issuer.report(data) })
-		}
-		w.logf("replayed 5 validator reports")
-	case 7: // re-append an old signed token event
-		if !s.stream.exists || len(s.stream.history) == 0 {
-			return
-		}
-		m := s.stream.history[w.rng.IntN(len(s.stream.history))]
-		if !strings.HasPrefix(m.Subject, "gatepass.token.") {
-			return
-		}
-		w.logf("replayed event onto %s", m.Subject)
-		s.stream.append(m.Subject, "", m.Data)
-	}
-}
-
-func (s *Sim) loseStream() {
-	if s.stream.exists {
-		s.w.logf("stream lost")
-		s.stream.lose()
-	}
-}
-
-// heal ends every fault: partitions close and crashed nodes restart.
-func (s *Sim) heal() {
-	s.faults = false
-	s.issuer.partitioned = false
-	if !s.issuer.up {
-		s.issuer.start()
-	}
-	for _, v := range s.validators {
-		v.partitioned, v.stalled = false, false
-		if !v.up {
-			v.start()
-		}
-	}
 }
 
 // sortedIDs returns a map's keys in order, for determinism.
