@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatepass/gatepass/pkg/clock"
+
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -28,6 +30,8 @@ type PublisherOptions struct {
 	Halt   bool
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Tick drives heartbeats and pruning; nil is the machine's clock.
+	Tick clock.Tick
 }
 
 // Publication is where a change was published: the checkpoint that covers
@@ -101,10 +105,11 @@ func (p *Publisher) Run(ctx context.Context) {
 	if p.opts.Halt {
 		p.opts.Logger.Warn("failpoint: outbox publishing halted")
 	}
-	heartbeat := time.NewTicker(p.opts.Heartbeat)
-	defer heartbeat.Stop()
-	prune := time.NewTicker(time.Minute)
-	defer prune.Stop()
+	tick := clock.OrReal(p.opts.Tick)
+	heartbeat, stopHeartbeat := tick(p.opts.Heartbeat)
+	defer stopHeartbeat()
+	prune, stopPrune := tick(time.Minute)
+	defer stopPrune()
 	stepLog := NewRepeatLog(p.opts.Logger, time.Minute)
 	hbLog := NewRepeatLog(p.opts.Logger, time.Minute)
 	backoff := NewBackoff(50*time.Millisecond, 5*time.Second)
@@ -121,7 +126,7 @@ func (p *Publisher) Run(ctx context.Context) {
 			case more:
 				backoff.Reset()
 				select {
-				case <-heartbeat.C:
+				case <-heartbeat:
 					hbLog.Check("send heartbeat", p.Heartbeat(ctx))
 				default:
 				}
@@ -135,9 +140,9 @@ func (p *Publisher) Run(ctx context.Context) {
 			return
 		case <-p.wake:
 		case <-retry:
-		case <-prune.C:
+		case <-prune:
 			p.prune()
-		case <-heartbeat.C:
+		case <-heartbeat:
 			hbLog.Check("send heartbeat", p.Heartbeat(ctx))
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,9 +113,9 @@ func (s *memStream) Publish(_ context.Context, es []Entry) ([]uint64, error) {
 	return seqs, nil
 }
 
-type memBus struct{ msgs int }
+type memBus struct{ msgs atomic.Int64 }
 
-func (b *memBus) Publish(string, []byte) error { b.msgs++; return nil }
+func (b *memBus) Publish(string, []byte) error { b.msgs.Add(1); return nil }
 
 func newTestPublisher(t *testing.T) (*Publisher, *memOutbox, *memStream, *memBus, *fakeclock.Clock) {
 	t.Helper()
@@ -227,8 +228,8 @@ func TestHeartbeatNoticesAMissingStream(t *testing.T) {
 	if !s.exists || o.requeued != before+1 {
 		t.Fatalf("after one heartbeat: stream exists %v, requeued %d", s.exists, o.requeued-before)
 	}
-	if err := p.Heartbeat(context.Background()); err != nil || b.msgs != 1 {
-		t.Fatalf("heartbeat on the recreated stream: %v, %d sent", err, b.msgs)
+	if err := p.Heartbeat(context.Background()); err != nil || b.msgs.Load() != 1 {
+		t.Fatalf("heartbeat on the recreated stream: %v, %d sent", err, b.msgs.Load())
 	}
 }
 

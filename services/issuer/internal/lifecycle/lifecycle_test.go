@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -190,5 +191,43 @@ func TestDemotionCapsTokens(t *testing.T) {
 	})
 	if _, err := s.RemoveMember(owner, owner.MemberID); !errors.Is(err, ErrPrecondition) {
 		t.Fatalf("removing the last owner: %v", err)
+	}
+}
+
+// TestSchedulesFireAsTheClockPasses: RunSchedules applies a rotation's
+// scheduled revocation when the injected clock's ticker fires past it: an
+// hour passes in a step, with no sleeping.
+func TestSchedulesFireAsTheClockPasses(t *testing.T) {
+	t.Parallel()
+	s, owner, clk := newService(t)
+	c, err := s.Create(owner, NewToken{Name: "ci-regression-runner", Role: gatepassv1.Role_ROLE_TESTER, NeverExpires: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Rotate(owner, Rotation{TokenID: c.Token.GetId(), RevokeOldAfter: durationpb.New(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	ticks, stop := clk.Tick(time.Minute)
+	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.RunSchedules(ctx, ticks); close(done) }()
+	defer func() { cancel(); <-done }()
+	clk.Add(time.Hour)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var st gatepassv1.TokenStatus
+		_ = s.Store.View(func(tx *store.Tx) error {
+			ts, err := tx.Token(c.Token.GetId())
+			st = ts.GetToken().GetStatus()
+			return err
+		})
+		if st == gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %v an hour after the scheduled revocation", st)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

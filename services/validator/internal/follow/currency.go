@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatepass/gatepass/pkg/clock"
+
 	"github.com/gatepass/gatepass/pkg/propagation"
 )
 
@@ -193,14 +195,14 @@ func (f *Follower) TakeResync() bool {
 // confirmLoop asks JetStream for the stream head whenever heartbeats have
 // not confirmed currency recently, so validation survives an issuer outage.
 func (f *Follower) confirmLoop(ctx context.Context, stream Stream) {
-	tick := time.NewTicker(f.opts.Staleness / 4)
-	defer tick.Stop()
+	ticks, stop := clock.OrReal(f.opts.Tick)(f.opts.Staleness / 4)
+	defer stop()
 	failures := propagation.NewRepeatLog(f.opts.Logger, time.Minute)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-ticks:
 		}
 		if !f.NeedsConfirm() {
 			continue

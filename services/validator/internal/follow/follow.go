@@ -31,6 +31,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatepass/gatepass/pkg/clock"
+
 	"github.com/gatepass/gatepass/pkg/event"
 	"github.com/gatepass/gatepass/pkg/propagation"
 	"github.com/gatepass/gatepass/services/validator/internal/cache"
@@ -80,6 +82,9 @@ type Options struct {
 	Seal   func(proto.Message) ([]byte, error)
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Tick drives the report and confirmation loops; nil is the
+	// machine's clock.
+	Tick clock.Tick
 }
 
 // Stream is the token stream as a validator asks about it.

@@ -2,7 +2,8 @@ package follow
 
 import (
 	"context"
-	"time"
+
+	"github.com/gatepass/gatepass/pkg/clock"
 
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
@@ -47,13 +48,13 @@ func (f *Follower) Report() ([]byte, error) {
 // reportLoop sends a report after every applied batch and every
 // ReportInterval.
 func (f *Follower) reportLoop(ctx context.Context, bus propagation.Bus) {
-	tick := time.NewTicker(f.opts.ReportInterval)
-	defer tick.Stop()
+	ticks, stop := clock.OrReal(f.opts.Tick)(f.opts.ReportInterval)
+	defer stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-ticks:
 		case <-f.changed:
 		}
 		data, err := f.Report()

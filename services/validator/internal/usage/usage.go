@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatepass/gatepass/pkg/clock"
+
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -58,6 +60,8 @@ type Recorder struct {
 	seed    maphash.Seed
 	stripes [stripes]stripe
 	now     func() time.Time
+	// Tick drives Run's reports; nil is the machine's clock.
+	Tick clock.Tick
 }
 
 // NewRecorder returns an empty recorder.
@@ -162,14 +166,14 @@ func (r *Recorder) Flush(validatorID string) *gatepassv1.UsageReport {
 // Run flushes and sends a report every interval until ctx ends, then
 // sends what is left.
 func (r *Recorder) Run(ctx context.Context, validatorID string, interval time.Duration, send func(*gatepassv1.UsageReport) error, log *slog.Logger) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	ticks, stopTicks := clock.OrReal(r.Tick)(interval)
+	defer stopTicks()
 	for {
 		stop := false
 		select {
 		case <-ctx.Done():
 			stop = true
-		case <-tick.C:
+		case <-ticks:
 		}
 		if rep := r.Flush(validatorID); rep != nil {
 			if err := send(rep); err != nil {
