@@ -8,12 +8,12 @@ package issuertest
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gatepass/gatepass/pkg/event"
+	"github.com/gatepass/gatepass/services/issuer/internal/store/storetest"
+
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/grpcserver"
 	"github.com/gatepass/gatepass/pkg/natstest"
@@ -22,7 +22,6 @@ import (
 	"github.com/gatepass/gatepass/services/issuer/internal/lifecycle"
 	"github.com/gatepass/gatepass/services/issuer/internal/publish"
 	"github.com/gatepass/gatepass/services/issuer/internal/rpc"
-	"github.com/gatepass/gatepass/services/issuer/internal/store"
 )
 
 // Issuer is a running issuer.
@@ -37,19 +36,7 @@ type Issuer struct {
 func Start(t testing.TB) *Issuer {
 	t.Helper()
 	_, nc, js := natstest.Start(t)
-	seed, err := event.GenerateSeed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := event.NewSigner(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(filepath.Join(t.TempDir(), "issuer.db"), signer, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st, signer := storetest.Open(t, time.Now)
 	pub, err := publish.New(st, nc, js, signer, publish.Options{Replicas: 1, Heartbeat: 100 * time.Millisecond, Now: time.Now})
 	if err != nil {
 		t.Fatal(err)

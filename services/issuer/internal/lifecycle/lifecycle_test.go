@@ -3,11 +3,11 @@ package lifecycle
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/gatepass/gatepass/pkg/event"
+	"github.com/gatepass/gatepass/services/issuer/internal/store/storetest"
+
 	"github.com/gatepass/gatepass/pkg/fakeclock"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/token"
@@ -21,20 +21,8 @@ import (
 // front: each operation must check what it needs itself.
 func newService(t *testing.T) (*Service, access.Principal, *fakeclock.Clock) {
 	t.Helper()
-	seed, err := event.GenerateSeed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := event.NewSigner(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clk := fakeclock.New(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
-	st, err := store.Open(filepath.Join(t.TempDir(), "issuer.db"), signer, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st, _ := storetest.Open(t, clk.Now)
 	notified := 0
 	s := &Service{Store: st, Now: clk.Now, Notify: func() { notified++ }}
 	secret, err := s.Bootstrap(Bootstrap{Workspace: "acme", Owner: "olivia"})

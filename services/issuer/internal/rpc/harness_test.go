@@ -3,10 +3,11 @@ package rpc
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatepass/gatepass/services/issuer/internal/store/storetest"
 
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
@@ -18,7 +19,6 @@ import (
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/issuer/internal/lifecycle"
 	"github.com/gatepass/gatepass/services/issuer/internal/publish"
-	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -44,21 +44,8 @@ func newHarness(t testing.TB) *harness { return newHarnessAt(t, time.Now) }
 // newHarnessAt runs the issuer on the clock now.
 func newHarnessAt(t testing.TB, now func() time.Time) *harness {
 	t.Helper()
-	dir := t.TempDir()
 	_, nc, js := natstest.Start(t)
-	seed, err := event.GenerateSeed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := event.NewSigner(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(filepath.Join(dir, "issuer.db"), signer, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st, signer := storetest.Open(t, now)
 	logs := &logtest.Buffer{}
 	log := telemetry.NewLogger(logs, slog.LevelDebug)
 	pub, err := publish.New(st, nc, js, signer, publish.Options{Replicas: 1, Heartbeat: 100 * time.Millisecond, Logger: log, Now: now})
