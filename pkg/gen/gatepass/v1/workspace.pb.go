@@ -75,6 +75,140 @@ func (MemberState) EnumDescriptor() ([]byte, []int) {
 	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{0}
 }
 
+// NoticeType is what a notice tells; its wire name (the "type" of a
+// webhook body) is in the comment.
+type NoticeType int32
+
+const (
+	NoticeType_NOTICE_TYPE_UNSPECIFIED NoticeType = 0
+	// token.expiring: a token expires within one of the workspace's
+	// expiry_notice_days.
+	NoticeType_NOTICE_TYPE_TOKEN_EXPIRING NoticeType = 1
+	// token.expired
+	NoticeType_NOTICE_TYPE_TOKEN_EXPIRED NoticeType = 2
+	// token.disabled
+	NoticeType_NOTICE_TYPE_TOKEN_DISABLED NoticeType = 3
+	// token.revoked
+	NoticeType_NOTICE_TYPE_TOKEN_REVOKED NoticeType = 4
+	// token.leaked: reserved for leak intake.
+	NoticeType_NOTICE_TYPE_TOKEN_LEAKED NoticeType = 5
+	// token.attempt: a disabled or revoked token was presented.
+	NoticeType_NOTICE_TYPE_TOKEN_ATTEMPT NoticeType = 6
+	// member.removed
+	NoticeType_NOTICE_TYPE_MEMBER_REMOVED NoticeType = 7
+	// review.digest: the weekly summary of review findings.
+	NoticeType_NOTICE_TYPE_REVIEW_DIGEST NoticeType = 8
+)
+
+// Enum value maps for NoticeType.
+var (
+	NoticeType_name = map[int32]string{
+		0: "NOTICE_TYPE_UNSPECIFIED",
+		1: "NOTICE_TYPE_TOKEN_EXPIRING",
+		2: "NOTICE_TYPE_TOKEN_EXPIRED",
+		3: "NOTICE_TYPE_TOKEN_DISABLED",
+		4: "NOTICE_TYPE_TOKEN_REVOKED",
+		5: "NOTICE_TYPE_TOKEN_LEAKED",
+		6: "NOTICE_TYPE_TOKEN_ATTEMPT",
+		7: "NOTICE_TYPE_MEMBER_REMOVED",
+		8: "NOTICE_TYPE_REVIEW_DIGEST",
+	}
+	NoticeType_value = map[string]int32{
+		"NOTICE_TYPE_UNSPECIFIED":    0,
+		"NOTICE_TYPE_TOKEN_EXPIRING": 1,
+		"NOTICE_TYPE_TOKEN_EXPIRED":  2,
+		"NOTICE_TYPE_TOKEN_DISABLED": 3,
+		"NOTICE_TYPE_TOKEN_REVOKED":  4,
+		"NOTICE_TYPE_TOKEN_LEAKED":   5,
+		"NOTICE_TYPE_TOKEN_ATTEMPT":  6,
+		"NOTICE_TYPE_MEMBER_REMOVED": 7,
+		"NOTICE_TYPE_REVIEW_DIGEST":  8,
+	}
+)
+
+func (x NoticeType) Enum() *NoticeType {
+	p := new(NoticeType)
+	*p = x
+	return p
+}
+
+func (x NoticeType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (NoticeType) Descriptor() protoreflect.EnumDescriptor {
+	return file_gatepass_v1_workspace_proto_enumTypes[1].Descriptor()
+}
+
+func (NoticeType) Type() protoreflect.EnumType {
+	return &file_gatepass_v1_workspace_proto_enumTypes[1]
+}
+
+func (x NoticeType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use NoticeType.Descriptor instead.
+func (NoticeType) EnumDescriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{1}
+}
+
+// DeliveryState is where a delivery stands.
+type DeliveryState int32
+
+const (
+	DeliveryState_DELIVERY_STATE_UNSPECIFIED DeliveryState = 0
+	// Waiting for its next attempt.
+	DeliveryState_DELIVERY_STATE_PENDING DeliveryState = 1
+	// The endpoint answered 2xx.
+	DeliveryState_DELIVERY_STATE_DELIVERED DeliveryState = 2
+	// Every attempt within the retry window failed.
+	DeliveryState_DELIVERY_STATE_FAILED DeliveryState = 3
+)
+
+// Enum value maps for DeliveryState.
+var (
+	DeliveryState_name = map[int32]string{
+		0: "DELIVERY_STATE_UNSPECIFIED",
+		1: "DELIVERY_STATE_PENDING",
+		2: "DELIVERY_STATE_DELIVERED",
+		3: "DELIVERY_STATE_FAILED",
+	}
+	DeliveryState_value = map[string]int32{
+		"DELIVERY_STATE_UNSPECIFIED": 0,
+		"DELIVERY_STATE_PENDING":     1,
+		"DELIVERY_STATE_DELIVERED":   2,
+		"DELIVERY_STATE_FAILED":      3,
+	}
+)
+
+func (x DeliveryState) Enum() *DeliveryState {
+	p := new(DeliveryState)
+	*p = x
+	return p
+}
+
+func (x DeliveryState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DeliveryState) Descriptor() protoreflect.EnumDescriptor {
+	return file_gatepass_v1_workspace_proto_enumTypes[2].Descriptor()
+}
+
+func (DeliveryState) Type() protoreflect.EnumType {
+	return &file_gatepass_v1_workspace_proto_enumTypes[2]
+}
+
+func (x DeliveryState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DeliveryState.Descriptor instead.
+func (DeliveryState) EnumDescriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{2}
+}
+
 // VagueNameAction says what happens to a token named like "token" or "test".
 type VagueNameAction int32
 
@@ -111,11 +245,11 @@ func (x VagueNameAction) String() string {
 }
 
 func (VagueNameAction) Descriptor() protoreflect.EnumDescriptor {
-	return file_gatepass_v1_workspace_proto_enumTypes[1].Descriptor()
+	return file_gatepass_v1_workspace_proto_enumTypes[3].Descriptor()
 }
 
 func (VagueNameAction) Type() protoreflect.EnumType {
-	return &file_gatepass_v1_workspace_proto_enumTypes[1]
+	return &file_gatepass_v1_workspace_proto_enumTypes[3]
 }
 
 func (x VagueNameAction) Number() protoreflect.EnumNumber {
@@ -124,7 +258,7 @@ func (x VagueNameAction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use VagueNameAction.Descriptor instead.
 func (VagueNameAction) EnumDescriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{1}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{3}
 }
 
 // Workspace holds projects and members.
@@ -358,6 +492,744 @@ func (x *Member) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// Webhook is an endpoint that receives the workspace's notices.
+type Webhook struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	WorkspaceId string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	Url         string                 `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	// Notice types sent to it; empty means all.
+	Types      []NoticeType           `protobuf:"varint,4,rep,packed,name=types,proto3,enum=gatepass.v1.NoticeType" json:"types,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Token that registered it.
+	CreatedBy string `protobuf:"bytes,6,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// HTTP status of the last attempt (0: none yet, or no answer).
+	LastStatus      int32                  `protobuf:"varint,7,opt,name=last_status,json=lastStatus,proto3" json:"last_status,omitempty"`
+	LastAttemptTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_attempt_time,json=lastAttemptTime,proto3" json:"last_attempt_time,omitempty"`
+	// Deliveries not yet delivered nor given up.
+	Pending       int32 `protobuf:"varint,9,opt,name=pending,proto3" json:"pending,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Webhook) Reset() {
+	*x = Webhook{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Webhook) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Webhook) ProtoMessage() {}
+
+func (x *Webhook) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Webhook.ProtoReflect.Descriptor instead.
+func (*Webhook) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Webhook) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Webhook) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *Webhook) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Webhook) GetTypes() []NoticeType {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+func (x *Webhook) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Webhook) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *Webhook) GetLastStatus() int32 {
+	if x != nil {
+		return x.LastStatus
+	}
+	return 0
+}
+
+func (x *Webhook) GetLastAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastAttemptTime
+	}
+	return nil
+}
+
+func (x *Webhook) GetPending() int32 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+// WebhookDelivery is one notice on its way to one endpoint.
+type WebhookDelivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Also the webhook-id header: stable across retries.
+	Id        string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	WebhookId string `protobuf:"bytes,2,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	NoticeId  string `protobuf:"bytes,3,opt,name=notice_id,json=noticeId,proto3" json:"notice_id,omitempty"`
+	// Wire name of the notice type, e.g. "token.revoked".
+	Type       string        `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	State      DeliveryState `protobuf:"varint,5,opt,name=state,proto3,enum=gatepass.v1.DeliveryState" json:"state,omitempty"`
+	Attempts   int32         `protobuf:"varint,6,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	LastStatus int32         `protobuf:"varint,7,opt,name=last_status,json=lastStatus,proto3" json:"last_status,omitempty"`
+	// Why the last attempt failed, without secrets.
+	LastError       string                 `protobuf:"bytes,8,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	CreateTime      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	LastAttemptTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_attempt_time,json=lastAttemptTime,proto3" json:"last_attempt_time,omitempty"`
+	NextAttemptTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=next_attempt_time,json=nextAttemptTime,proto3" json:"next_attempt_time,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *WebhookDelivery) Reset() {
+	*x = WebhookDelivery{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookDelivery) ProtoMessage() {}
+
+func (x *WebhookDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookDelivery.ProtoReflect.Descriptor instead.
+func (*WebhookDelivery) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WebhookDelivery) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetNoticeId() string {
+	if x != nil {
+		return x.NoticeId
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetState() DeliveryState {
+	if x != nil {
+		return x.State
+	}
+	return DeliveryState_DELIVERY_STATE_UNSPECIFIED
+}
+
+func (x *WebhookDelivery) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *WebhookDelivery) GetLastStatus() int32 {
+	if x != nil {
+		return x.LastStatus
+	}
+	return 0
+}
+
+func (x *WebhookDelivery) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *WebhookDelivery) GetLastAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastAttemptTime
+	}
+	return nil
+}
+
+func (x *WebhookDelivery) GetNextAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttemptTime
+	}
+	return nil
+}
+
+type CreateWebhookRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An https URL (http only where the policy allows private targets).
+	// Internal addresses (loopback, private, link-local, cloud metadata) are
+	// refused unless the policy allows private targets.
+	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	// Notice types to send; empty means all.
+	Types         []NoticeType `protobuf:"varint,2,rep,packed,name=types,proto3,enum=gatepass.v1.NoticeType" json:"types,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateWebhookRequest) Reset() {
+	*x = CreateWebhookRequest{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateWebhookRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateWebhookRequest) ProtoMessage() {}
+
+func (x *CreateWebhookRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateWebhookRequest.ProtoReflect.Descriptor instead.
+func (*CreateWebhookRequest) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CreateWebhookRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *CreateWebhookRequest) GetTypes() []NoticeType {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+type CreateWebhookResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Webhook *Webhook               `protobuf:"bytes,1,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	// The signing secret ("whsec_" and base64), shown only here.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateWebhookResponse) Reset() {
+	*x = CreateWebhookResponse{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateWebhookResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateWebhookResponse) ProtoMessage() {}
+
+func (x *CreateWebhookResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateWebhookResponse.ProtoReflect.Descriptor instead.
+func (*CreateWebhookResponse) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *CreateWebhookResponse) GetWebhook() *Webhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
+func (x *CreateWebhookResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type ListWebhooksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhooksRequest) Reset() {
+	*x = ListWebhooksRequest{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhooksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhooksRequest) ProtoMessage() {}
+
+func (x *ListWebhooksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhooksRequest.ProtoReflect.Descriptor instead.
+func (*ListWebhooksRequest) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{7}
+}
+
+type ListWebhooksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Webhooks      []*Webhook             `protobuf:"bytes,1,rep,name=webhooks,proto3" json:"webhooks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhooksResponse) Reset() {
+	*x = ListWebhooksResponse{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhooksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhooksResponse) ProtoMessage() {}
+
+func (x *ListWebhooksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhooksResponse.ProtoReflect.Descriptor instead.
+func (*ListWebhooksResponse) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListWebhooksResponse) GetWebhooks() []*Webhook {
+	if x != nil {
+		return x.Webhooks
+	}
+	return nil
+}
+
+type DeleteWebhookRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WebhookId     string                 `protobuf:"bytes,1,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteWebhookRequest) Reset() {
+	*x = DeleteWebhookRequest{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteWebhookRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteWebhookRequest) ProtoMessage() {}
+
+func (x *DeleteWebhookRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteWebhookRequest.ProtoReflect.Descriptor instead.
+func (*DeleteWebhookRequest) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DeleteWebhookRequest) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+type DeleteWebhookResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteWebhookResponse) Reset() {
+	*x = DeleteWebhookResponse{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteWebhookResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteWebhookResponse) ProtoMessage() {}
+
+func (x *DeleteWebhookResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteWebhookResponse.ProtoReflect.Descriptor instead.
+func (*DeleteWebhookResponse) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{10}
+}
+
+type ListWebhookDeliveriesRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	WebhookId string                 `protobuf:"bytes,1,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	// Most deliveries returned, newest first (default 100, at most 1000).
+	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhookDeliveriesRequest) Reset() {
+	*x = ListWebhookDeliveriesRequest{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhookDeliveriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhookDeliveriesRequest) ProtoMessage() {}
+
+func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhookDeliveriesRequest.ProtoReflect.Descriptor instead.
+func (*ListWebhookDeliveriesRequest) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListWebhookDeliveriesRequest) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+func (x *ListWebhookDeliveriesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+type ListWebhookDeliveriesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deliveries    []*WebhookDelivery     `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhookDeliveriesResponse) Reset() {
+	*x = ListWebhookDeliveriesResponse{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhookDeliveriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhookDeliveriesResponse) ProtoMessage() {}
+
+func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhookDeliveriesResponse.ProtoReflect.Descriptor instead.
+func (*ListWebhookDeliveriesResponse) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListWebhookDeliveriesResponse) GetDeliveries() []*WebhookDelivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+// WebhookRecord is how the issuer stores a webhook: with its secret.
+type WebhookRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Webhook       *Webhook               `protobuf:"bytes,1,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	Secret        []byte                 `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookRecord) Reset() {
+	*x = WebhookRecord{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookRecord) ProtoMessage() {}
+
+func (x *WebhookRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookRecord.ProtoReflect.Descriptor instead.
+func (*WebhookRecord) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *WebhookRecord) GetWebhook() *Webhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
+func (x *WebhookRecord) GetSecret() []byte {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+// Notice is one notice as stored: its body, sent as is to every target.
+type Notice struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	WorkspaceId string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	Type        NoticeType             `protobuf:"varint,3,opt,name=type,proto3,enum=gatepass.v1.NoticeType" json:"type,omitempty"`
+	Time        *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
+	// The JSON body: {"type", "timestamp", "data"}.
+	Body          []byte `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Notice) Reset() {
+	*x = Notice{}
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Notice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Notice) ProtoMessage() {}
+
+func (x *Notice) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Notice.ProtoReflect.Descriptor instead.
+func (*Notice) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Notice) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Notice) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *Notice) GetType() NoticeType {
+	if x != nil {
+		return x.Type
+	}
+	return NoticeType_NOTICE_TYPE_UNSPECIFIED
+}
+
+func (x *Notice) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Notice) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
 // Policy is a workspace's token policy. Zero values mean the defaults.
 type Policy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -386,13 +1258,20 @@ type Policy struct {
 	// replacement: a self-rotation always schedules the old token's
 	// revocation within it. Unset: 7 days.
 	MaxRotationOverlap *durationpb.Duration `protobuf:"bytes,9,opt,name=max_rotation_overlap,json=maxRotationOverlap,proto3" json:"max_rotation_overlap,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Days before expiry at which token.expiring notices go out. Unset:
+	// 30, 7 and 1.
+	ExpiryNoticeDays []int32 `protobuf:"varint,10,rep,packed,name=expiry_notice_days,json=expiryNoticeDays,proto3" json:"expiry_notice_days,omitempty"`
+	// Lets webhooks reach private, loopback and link-local addresses (and
+	// plain http). Off: such targets are refused at registration and at
+	// every connection.
+	AllowPrivateWebhookTargets bool `protobuf:"varint,11,opt,name=allow_private_webhook_targets,json=allowPrivateWebhookTargets,proto3" json:"allow_private_webhook_targets,omitempty"`
+	unknownFields              protoimpl.UnknownFields
+	sizeCache                  protoimpl.SizeCache
 }
 
 func (x *Policy) Reset() {
 	*x = Policy{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[3]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -404,7 +1283,7 @@ func (x *Policy) String() string {
 func (*Policy) ProtoMessage() {}
 
 func (x *Policy) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[3]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -417,7 +1296,7 @@ func (x *Policy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Policy.ProtoReflect.Descriptor instead.
 func (*Policy) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{3}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Policy) GetDefaultLifetime() *durationpb.Duration {
@@ -484,6 +1363,20 @@ func (x *Policy) GetMaxRotationOverlap() *durationpb.Duration {
 	return nil
 }
 
+func (x *Policy) GetExpiryNoticeDays() []int32 {
+	if x != nil {
+		return x.ExpiryNoticeDays
+	}
+	return nil
+}
+
+func (x *Policy) GetAllowPrivateWebhookTargets() bool {
+	if x != nil {
+		return x.AllowPrivateWebhookTargets
+	}
+	return false
+}
+
 type GetPolicyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -492,7 +1385,7 @@ type GetPolicyRequest struct {
 
 func (x *GetPolicyRequest) Reset() {
 	*x = GetPolicyRequest{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[4]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -504,7 +1397,7 @@ func (x *GetPolicyRequest) String() string {
 func (*GetPolicyRequest) ProtoMessage() {}
 
 func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[4]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -517,7 +1410,7 @@ func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{4}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{16}
 }
 
 type GetPolicyResponse struct {
@@ -530,7 +1423,7 @@ type GetPolicyResponse struct {
 
 func (x *GetPolicyResponse) Reset() {
 	*x = GetPolicyResponse{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[5]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -542,7 +1435,7 @@ func (x *GetPolicyResponse) String() string {
 func (*GetPolicyResponse) ProtoMessage() {}
 
 func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[5]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -555,7 +1448,7 @@ func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{5}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetPolicyResponse) GetPolicy() *Policy {
@@ -574,7 +1467,7 @@ type UpdatePolicyRequest struct {
 
 func (x *UpdatePolicyRequest) Reset() {
 	*x = UpdatePolicyRequest{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[6]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -586,7 +1479,7 @@ func (x *UpdatePolicyRequest) String() string {
 func (*UpdatePolicyRequest) ProtoMessage() {}
 
 func (x *UpdatePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[6]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -599,7 +1492,7 @@ func (x *UpdatePolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePolicyRequest.ProtoReflect.Descriptor instead.
 func (*UpdatePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{6}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdatePolicyRequest) GetPolicy() *Policy {
@@ -618,7 +1511,7 @@ type UpdatePolicyResponse struct {
 
 func (x *UpdatePolicyResponse) Reset() {
 	*x = UpdatePolicyResponse{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[7]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -630,7 +1523,7 @@ func (x *UpdatePolicyResponse) String() string {
 func (*UpdatePolicyResponse) ProtoMessage() {}
 
 func (x *UpdatePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[7]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -643,7 +1536,7 @@ func (x *UpdatePolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePolicyResponse.ProtoReflect.Descriptor instead.
 func (*UpdatePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{7}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdatePolicyResponse) GetPolicy() *Policy {
@@ -661,7 +1554,7 @@ type GetWorkspaceRequest struct {
 
 func (x *GetWorkspaceRequest) Reset() {
 	*x = GetWorkspaceRequest{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[8]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -673,7 +1566,7 @@ func (x *GetWorkspaceRequest) String() string {
 func (*GetWorkspaceRequest) ProtoMessage() {}
 
 func (x *GetWorkspaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[8]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -686,7 +1579,7 @@ func (x *GetWorkspaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkspaceRequest.ProtoReflect.Descriptor instead.
 func (*GetWorkspaceRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{8}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{20}
 }
 
 type GetWorkspaceResponse struct {
@@ -698,7 +1591,7 @@ type GetWorkspaceResponse struct {
 
 func (x *GetWorkspaceResponse) Reset() {
 	*x = GetWorkspaceResponse{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[9]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +1603,7 @@ func (x *GetWorkspaceResponse) String() string {
 func (*GetWorkspaceResponse) ProtoMessage() {}
 
 func (x *GetWorkspaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[9]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +1616,7 @@ func (x *GetWorkspaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkspaceResponse.ProtoReflect.Descriptor instead.
 func (*GetWorkspaceResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{9}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetWorkspaceResponse) GetWorkspace() *Workspace {
@@ -743,7 +1636,7 @@ type CreateProjectRequest struct {
 
 func (x *CreateProjectRequest) Reset() {
 	*x = CreateProjectRequest{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[10]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +1648,7 @@ func (x *CreateProjectRequest) String() string {
 func (*CreateProjectRequest) ProtoMessage() {}
 
 func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[10]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +1661,7 @@ func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectRequest.ProtoReflect.Descriptor instead.
 func (*CreateProjectRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{10}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateProjectRequest) GetName() string {
@@ -787,7 +1680,7 @@ type CreateProjectResponse struct {
 
 func (x *CreateProjectResponse) Reset() {
 	*x = CreateProjectResponse{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[11]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -799,7 +1692,7 @@ func (x *CreateProjectResponse) String() string {
 func (*CreateProjectResponse) ProtoMessage() {}
 
 func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[11]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -812,7 +1705,7 @@ func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectResponse.ProtoReflect.Descriptor instead.
 func (*CreateProjectResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{11}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateProjectResponse) GetProject() *Project {
@@ -830,7 +1723,7 @@ type ListProjectsRequest struct {
 
 func (x *ListProjectsRequest) Reset() {
 	*x = ListProjectsRequest{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[12]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +1735,7 @@ func (x *ListProjectsRequest) String() string {
 func (*ListProjectsRequest) ProtoMessage() {}
 
 func (x *ListProjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[12]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +1748,7 @@ func (x *ListProjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectsRequest.ProtoReflect.Descriptor instead.
 func (*ListProjectsRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{12}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{24}
 }
 
 type ListProjectsResponse struct {
@@ -867,7 +1760,7 @@ type ListProjectsResponse struct {
 
 func (x *ListProjectsResponse) Reset() {
 	*x = ListProjectsResponse{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[13]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -879,7 +1772,7 @@ func (x *ListProjectsResponse) String() string {
 func (*ListProjectsResponse) ProtoMessage() {}
 
 func (x *ListProjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[13]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -892,7 +1785,7 @@ func (x *ListProjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectsResponse.ProtoReflect.Descriptor instead.
 func (*ListProjectsResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{13}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListProjectsResponse) GetProjects() []*Project {
@@ -915,7 +1808,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[14]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1820,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[14]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1833,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{14}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AddMemberRequest) GetDisplayName() string {
@@ -973,7 +1866,7 @@ type AddMemberResponse struct {
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[15]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -985,7 +1878,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[15]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -998,7 +1891,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{15}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AddMemberResponse) GetMember() *Member {
@@ -1016,7 +1909,7 @@ type ListMembersRequest struct {
 
 func (x *ListMembersRequest) Reset() {
 	*x = ListMembersRequest{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[16]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1028,7 +1921,7 @@ func (x *ListMembersRequest) String() string {
 func (*ListMembersRequest) ProtoMessage() {}
 
 func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[16]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1041,7 +1934,7 @@ func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListMembersRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{16}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{28}
 }
 
 type ListMembersResponse struct {
@@ -1053,7 +1946,7 @@ type ListMembersResponse struct {
 
 func (x *ListMembersResponse) Reset() {
 	*x = ListMembersResponse{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[17]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1065,7 +1958,7 @@ func (x *ListMembersResponse) String() string {
 func (*ListMembersResponse) ProtoMessage() {}
 
 func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[17]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1078,7 +1971,7 @@ func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListMembersResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{17}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListMembersResponse) GetMembers() []*Member {
@@ -1098,7 +1991,7 @@ type UpdateMemberRoleRequest struct {
 
 func (x *UpdateMemberRoleRequest) Reset() {
 	*x = UpdateMemberRoleRequest{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[18]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +2003,7 @@ func (x *UpdateMemberRoleRequest) String() string {
 func (*UpdateMemberRoleRequest) ProtoMessage() {}
 
 func (x *UpdateMemberRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[18]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +2016,7 @@ func (x *UpdateMemberRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMemberRoleRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMemberRoleRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{18}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UpdateMemberRoleRequest) GetMemberId() string {
@@ -1153,7 +2046,7 @@ type UpdateMemberRoleResponse struct {
 
 func (x *UpdateMemberRoleResponse) Reset() {
 	*x = UpdateMemberRoleResponse{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[19]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +2058,7 @@ func (x *UpdateMemberRoleResponse) String() string {
 func (*UpdateMemberRoleResponse) ProtoMessage() {}
 
 func (x *UpdateMemberRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[19]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +2071,7 @@ func (x *UpdateMemberRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMemberRoleResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMemberRoleResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{19}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UpdateMemberRoleResponse) GetMember() *Member {
@@ -1211,7 +2104,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[20]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +2116,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[20]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +2129,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{20}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RemoveMemberRequest) GetMemberId() string {
@@ -1259,7 +2152,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[21]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +2164,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_workspace_proto_msgTypes[21]
+	mi := &file_gatepass_v1_workspace_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +2177,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{21}
+	return file_gatepass_v1_workspace_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RemoveMemberResponse) GetMember() *Member {
@@ -1334,7 +2227,68 @@ const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xbb\x04\n" +
+	"updateTime\"\xdc\x02\n" +
+	"\aWebhook\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12-\n" +
+	"\x05types\x18\x04 \x03(\x0e2\x17.gatepass.v1.NoticeTypeR\x05types\x12;\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x06 \x01(\tR\tcreatedBy\x12\x1f\n" +
+	"\vlast_status\x18\a \x01(\x05R\n" +
+	"lastStatus\x12F\n" +
+	"\x11last_attempt_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0flastAttemptTime\x12\x18\n" +
+	"\apending\x18\t \x01(\x05R\apending\"\xcc\x03\n" +
+	"\x0fWebhookDelivery\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"webhook_id\x18\x02 \x01(\tR\twebhookId\x12\x1b\n" +
+	"\tnotice_id\x18\x03 \x01(\tR\bnoticeId\x12\x12\n" +
+	"\x04type\x18\x04 \x01(\tR\x04type\x120\n" +
+	"\x05state\x18\x05 \x01(\x0e2\x1a.gatepass.v1.DeliveryStateR\x05state\x12\x1a\n" +
+	"\battempts\x18\x06 \x01(\x05R\battempts\x12\x1f\n" +
+	"\vlast_status\x18\a \x01(\x05R\n" +
+	"lastStatus\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\b \x01(\tR\tlastError\x12;\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12F\n" +
+	"\x11last_attempt_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x0flastAttemptTime\x12F\n" +
+	"\x11next_attempt_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\"y\n" +
+	"\x14CreateWebhookRequest\x12\x1d\n" +
+	"\x03url\x18\x01 \x01(\tB\v\xbaH\br\x06\x18\x80\x10\x88\x01\x01R\x03url\x12B\n" +
+	"\x05types\x18\x02 \x03(\x0e2\x17.gatepass.v1.NoticeTypeB\x13\xbaH\x10\x92\x01\r\x10\x10\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\x05types\"_\n" +
+	"\x15CreateWebhookResponse\x12.\n" +
+	"\awebhook\x18\x01 \x01(\v2\x14.gatepass.v1.WebhookR\awebhook\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\x15\n" +
+	"\x13ListWebhooksRequest\"H\n" +
+	"\x14ListWebhooksResponse\x120\n" +
+	"\bwebhooks\x18\x01 \x03(\v2\x14.gatepass.v1.WebhookR\bwebhooks\"S\n" +
+	"\x14DeleteWebhookRequest\x12;\n" +
+	"\n" +
+	"webhook_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^whk_[0-9A-Za-z]{22}$R\twebhookId\"\x17\n" +
+	"\x15DeleteWebhookResponse\"\x84\x01\n" +
+	"\x1cListWebhookDeliveriesRequest\x12;\n" +
+	"\n" +
+	"webhook_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^whk_[0-9A-Za-z]{22}$R\twebhookId\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\"]\n" +
+	"\x1dListWebhookDeliveriesResponse\x12<\n" +
+	"\n" +
+	"deliveries\x18\x01 \x03(\v2\x1c.gatepass.v1.WebhookDeliveryR\n" +
+	"deliveries\"W\n" +
+	"\rWebhookRecord\x12.\n" +
+	"\awebhook\x18\x01 \x01(\v2\x14.gatepass.v1.WebhookR\awebhook\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\fR\x06secret\"\xac\x01\n" +
+	"\x06Notice\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12+\n" +
+	"\x04type\x18\x03 \x01(\x0e2\x17.gatepass.v1.NoticeTypeR\x04type\x12.\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04body\x18\x05 \x01(\fR\x04body\"\xac\x05\n" +
 	"\x06Policy\x12D\n" +
 	"\x10default_lifetime\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x0fdefaultLifetime\x12<\n" +
 	"\fmax_lifetime\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\vmaxLifetime\x120\n" +
@@ -1345,7 +2299,10 @@ const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"!disable_tokens_of_removed_members\x18\x06 \x01(\bB\x02\x18\x01R\x1ddisableTokensOfRemovedMembers\x121\n" +
 	"\x06review\x18\a \x01(\v2\x19.gatepass.v1.ReviewPolicyR\x06review\x12B\n" +
 	"\x1ekeep_tokens_of_removed_members\x18\b \x01(\bR\x1akeepTokensOfRemovedMembers\x12K\n" +
-	"\x14max_rotation_overlap\x18\t \x01(\v2\x19.google.protobuf.DurationR\x12maxRotationOverlap\"\x12\n" +
+	"\x14max_rotation_overlap\x18\t \x01(\v2\x19.google.protobuf.DurationR\x12maxRotationOverlap\x12,\n" +
+	"\x12expiry_notice_days\x18\n" +
+	" \x03(\x05R\x10expiryNoticeDays\x12A\n" +
+	"\x1dallow_private_webhook_targets\x18\v \x01(\bR\x1aallowPrivateWebhookTargets\"\x12\n" +
 	"\x10GetPolicyRequest\"@\n" +
 	"\x11GetPolicyResponse\x12+\n" +
 	"\x06policy\x18\x01 \x01(\v2\x13.gatepass.v1.PolicyR\x06policy\"J\n" +
@@ -1391,11 +2348,27 @@ const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\vMemberState\x12\x1c\n" +
 	"\x18MEMBER_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13MEMBER_STATE_ACTIVE\x10\x01\x12\x18\n" +
-	"\x14MEMBER_STATE_REMOVED\x10\x02*n\n" +
+	"\x14MEMBER_STATE_REMOVED\x10\x02*\xa3\x02\n" +
+	"\n" +
+	"NoticeType\x12\x1b\n" +
+	"\x17NOTICE_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aNOTICE_TYPE_TOKEN_EXPIRING\x10\x01\x12\x1d\n" +
+	"\x19NOTICE_TYPE_TOKEN_EXPIRED\x10\x02\x12\x1e\n" +
+	"\x1aNOTICE_TYPE_TOKEN_DISABLED\x10\x03\x12\x1d\n" +
+	"\x19NOTICE_TYPE_TOKEN_REVOKED\x10\x04\x12\x1c\n" +
+	"\x18NOTICE_TYPE_TOKEN_LEAKED\x10\x05\x12\x1d\n" +
+	"\x19NOTICE_TYPE_TOKEN_ATTEMPT\x10\x06\x12\x1e\n" +
+	"\x1aNOTICE_TYPE_MEMBER_REMOVED\x10\a\x12\x1d\n" +
+	"\x19NOTICE_TYPE_REVIEW_DIGEST\x10\b*\x84\x01\n" +
+	"\rDeliveryState\x12\x1e\n" +
+	"\x1aDELIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16DELIVERY_STATE_PENDING\x10\x01\x12\x1c\n" +
+	"\x18DELIVERY_STATE_DELIVERED\x10\x02\x12\x19\n" +
+	"\x15DELIVERY_STATE_FAILED\x10\x03*n\n" +
 	"\x0fVagueNameAction\x12!\n" +
 	"\x1dVAGUE_NAME_ACTION_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18VAGUE_NAME_ACTION_REJECT\x10\x01\x12\x1a\n" +
-	"\x16VAGUE_NAME_ACTION_FLAG\x10\x022\x9d\x06\n" +
+	"\x16VAGUE_NAME_ACTION_FLAG\x10\x022\x9c\t\n" +
 	"\x10WorkspaceService\x12X\n" +
 	"\fGetWorkspace\x12 .gatepass.v1.GetWorkspaceRequest\x1a!.gatepass.v1.GetWorkspaceResponse\"\x03\x90\x02\x01\x12V\n" +
 	"\rCreateProject\x12!.gatepass.v1.CreateProjectRequest\x1a\".gatepass.v1.CreateProjectResponse\x12X\n" +
@@ -1405,7 +2378,11 @@ const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\x10UpdateMemberRole\x12$.gatepass.v1.UpdateMemberRoleRequest\x1a%.gatepass.v1.UpdateMemberRoleResponse\x12S\n" +
 	"\fRemoveMember\x12 .gatepass.v1.RemoveMemberRequest\x1a!.gatepass.v1.RemoveMemberResponse\x12O\n" +
 	"\tGetPolicy\x12\x1d.gatepass.v1.GetPolicyRequest\x1a\x1e.gatepass.v1.GetPolicyResponse\"\x03\x90\x02\x01\x12S\n" +
-	"\fUpdatePolicy\x12 .gatepass.v1.UpdatePolicyRequest\x1a!.gatepass.v1.UpdatePolicyResponseB\xab\x01\n" +
+	"\fUpdatePolicy\x12 .gatepass.v1.UpdatePolicyRequest\x1a!.gatepass.v1.UpdatePolicyResponse\x12V\n" +
+	"\rCreateWebhook\x12!.gatepass.v1.CreateWebhookRequest\x1a\".gatepass.v1.CreateWebhookResponse\x12X\n" +
+	"\fListWebhooks\x12 .gatepass.v1.ListWebhooksRequest\x1a!.gatepass.v1.ListWebhooksResponse\"\x03\x90\x02\x01\x12V\n" +
+	"\rDeleteWebhook\x12!.gatepass.v1.DeleteWebhookRequest\x1a\".gatepass.v1.DeleteWebhookResponse\x12s\n" +
+	"\x15ListWebhookDeliveries\x12).gatepass.v1.ListWebhookDeliveriesRequest\x1a*.gatepass.v1.ListWebhookDeliveriesResponse\"\x03\x90\x02\x01B\xab\x01\n" +
 	"\x0fcom.gatepass.v1B\x0eWorkspaceProtoP\x01Z;github.com/gatepass/gatepass/pkg/gen/gatepass/v1;gatepassv1\xa2\x02\x03GXX\xaa\x02\vGatepass.V1\xca\x02\vGatepass\\V1\xe2\x02\x17Gatepass\\V1\\GPBMetadata\xea\x02\fGatepass::V1b\x06proto3"
 
 var (
@@ -1420,88 +2397,124 @@ func file_gatepass_v1_workspace_proto_rawDescGZIP() []byte {
 	return file_gatepass_v1_workspace_proto_rawDescData
 }
 
-var file_gatepass_v1_workspace_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_gatepass_v1_workspace_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_gatepass_v1_workspace_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_gatepass_v1_workspace_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_gatepass_v1_workspace_proto_goTypes = []any{
-	(MemberState)(0),                 // 0: gatepass.v1.MemberState
-	(VagueNameAction)(0),             // 1: gatepass.v1.VagueNameAction
-	(*Workspace)(nil),                // 2: gatepass.v1.Workspace
-	(*Project)(nil),                  // 3: gatepass.v1.Project
-	(*Member)(nil),                   // 4: gatepass.v1.Member
-	(*Policy)(nil),                   // 5: gatepass.v1.Policy
-	(*GetPolicyRequest)(nil),         // 6: gatepass.v1.GetPolicyRequest
-	(*GetPolicyResponse)(nil),        // 7: gatepass.v1.GetPolicyResponse
-	(*UpdatePolicyRequest)(nil),      // 8: gatepass.v1.UpdatePolicyRequest
-	(*UpdatePolicyResponse)(nil),     // 9: gatepass.v1.UpdatePolicyResponse
-	(*GetWorkspaceRequest)(nil),      // 10: gatepass.v1.GetWorkspaceRequest
-	(*GetWorkspaceResponse)(nil),     // 11: gatepass.v1.GetWorkspaceResponse
-	(*CreateProjectRequest)(nil),     // 12: gatepass.v1.CreateProjectRequest
-	(*CreateProjectResponse)(nil),    // 13: gatepass.v1.CreateProjectResponse
-	(*ListProjectsRequest)(nil),      // 14: gatepass.v1.ListProjectsRequest
-	(*ListProjectsResponse)(nil),     // 15: gatepass.v1.ListProjectsResponse
-	(*AddMemberRequest)(nil),         // 16: gatepass.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),        // 17: gatepass.v1.AddMemberResponse
-	(*ListMembersRequest)(nil),       // 18: gatepass.v1.ListMembersRequest
-	(*ListMembersResponse)(nil),      // 19: gatepass.v1.ListMembersResponse
-	(*UpdateMemberRoleRequest)(nil),  // 20: gatepass.v1.UpdateMemberRoleRequest
-	(*UpdateMemberRoleResponse)(nil), // 21: gatepass.v1.UpdateMemberRoleResponse
-	(*RemoveMemberRequest)(nil),      // 22: gatepass.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),     // 23: gatepass.v1.RemoveMemberResponse
-	(*timestamppb.Timestamp)(nil),    // 24: google.protobuf.Timestamp
-	(Role)(0),                        // 25: gatepass.v1.Role
-	(*durationpb.Duration)(nil),      // 26: google.protobuf.Duration
-	(*ReviewPolicy)(nil),             // 27: gatepass.v1.ReviewPolicy
-	(*PropagationReceipt)(nil),       // 28: gatepass.v1.PropagationReceipt
+	(MemberState)(0),                      // 0: gatepass.v1.MemberState
+	(NoticeType)(0),                       // 1: gatepass.v1.NoticeType
+	(DeliveryState)(0),                    // 2: gatepass.v1.DeliveryState
+	(VagueNameAction)(0),                  // 3: gatepass.v1.VagueNameAction
+	(*Workspace)(nil),                     // 4: gatepass.v1.Workspace
+	(*Project)(nil),                       // 5: gatepass.v1.Project
+	(*Member)(nil),                        // 6: gatepass.v1.Member
+	(*Webhook)(nil),                       // 7: gatepass.v1.Webhook
+	(*WebhookDelivery)(nil),               // 8: gatepass.v1.WebhookDelivery
+	(*CreateWebhookRequest)(nil),          // 9: gatepass.v1.CreateWebhookRequest
+	(*CreateWebhookResponse)(nil),         // 10: gatepass.v1.CreateWebhookResponse
+	(*ListWebhooksRequest)(nil),           // 11: gatepass.v1.ListWebhooksRequest
+	(*ListWebhooksResponse)(nil),          // 12: gatepass.v1.ListWebhooksResponse
+	(*DeleteWebhookRequest)(nil),          // 13: gatepass.v1.DeleteWebhookRequest
+	(*DeleteWebhookResponse)(nil),         // 14: gatepass.v1.DeleteWebhookResponse
+	(*ListWebhookDeliveriesRequest)(nil),  // 15: gatepass.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil), // 16: gatepass.v1.ListWebhookDeliveriesResponse
+	(*WebhookRecord)(nil),                 // 17: gatepass.v1.WebhookRecord
+	(*Notice)(nil),                        // 18: gatepass.v1.Notice
+	(*Policy)(nil),                        // 19: gatepass.v1.Policy
+	(*GetPolicyRequest)(nil),              // 20: gatepass.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),             // 21: gatepass.v1.GetPolicyResponse
+	(*UpdatePolicyRequest)(nil),           // 22: gatepass.v1.UpdatePolicyRequest
+	(*UpdatePolicyResponse)(nil),          // 23: gatepass.v1.UpdatePolicyResponse
+	(*GetWorkspaceRequest)(nil),           // 24: gatepass.v1.GetWorkspaceRequest
+	(*GetWorkspaceResponse)(nil),          // 25: gatepass.v1.GetWorkspaceResponse
+	(*CreateProjectRequest)(nil),          // 26: gatepass.v1.CreateProjectRequest
+	(*CreateProjectResponse)(nil),         // 27: gatepass.v1.CreateProjectResponse
+	(*ListProjectsRequest)(nil),           // 28: gatepass.v1.ListProjectsRequest
+	(*ListProjectsResponse)(nil),          // 29: gatepass.v1.ListProjectsResponse
+	(*AddMemberRequest)(nil),              // 30: gatepass.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),             // 31: gatepass.v1.AddMemberResponse
+	(*ListMembersRequest)(nil),            // 32: gatepass.v1.ListMembersRequest
+	(*ListMembersResponse)(nil),           // 33: gatepass.v1.ListMembersResponse
+	(*UpdateMemberRoleRequest)(nil),       // 34: gatepass.v1.UpdateMemberRoleRequest
+	(*UpdateMemberRoleResponse)(nil),      // 35: gatepass.v1.UpdateMemberRoleResponse
+	(*RemoveMemberRequest)(nil),           // 36: gatepass.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),          // 37: gatepass.v1.RemoveMemberResponse
+	(*timestamppb.Timestamp)(nil),         // 38: google.protobuf.Timestamp
+	(Role)(0),                             // 39: gatepass.v1.Role
+	(*durationpb.Duration)(nil),           // 40: google.protobuf.Duration
+	(*ReviewPolicy)(nil),                  // 41: gatepass.v1.ReviewPolicy
+	(*PropagationReceipt)(nil),            // 42: gatepass.v1.PropagationReceipt
 }
 var file_gatepass_v1_workspace_proto_depIdxs = []int32{
-	24, // 0: gatepass.v1.Workspace.create_time:type_name -> google.protobuf.Timestamp
-	24, // 1: gatepass.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	25, // 2: gatepass.v1.Member.role:type_name -> gatepass.v1.Role
+	38, // 0: gatepass.v1.Workspace.create_time:type_name -> google.protobuf.Timestamp
+	38, // 1: gatepass.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	39, // 2: gatepass.v1.Member.role:type_name -> gatepass.v1.Role
 	0,  // 3: gatepass.v1.Member.state:type_name -> gatepass.v1.MemberState
-	24, // 4: gatepass.v1.Member.create_time:type_name -> google.protobuf.Timestamp
-	24, // 5: gatepass.v1.Member.update_time:type_name -> google.protobuf.Timestamp
-	26, // 6: gatepass.v1.Policy.default_lifetime:type_name -> google.protobuf.Duration
-	26, // 7: gatepass.v1.Policy.max_lifetime:type_name -> google.protobuf.Duration
-	1,  // 8: gatepass.v1.Policy.vague_name_action:type_name -> gatepass.v1.VagueNameAction
-	27, // 9: gatepass.v1.Policy.review:type_name -> gatepass.v1.ReviewPolicy
-	26, // 10: gatepass.v1.Policy.max_rotation_overlap:type_name -> google.protobuf.Duration
-	5,  // 11: gatepass.v1.GetPolicyResponse.policy:type_name -> gatepass.v1.Policy
-	5,  // 12: gatepass.v1.UpdatePolicyRequest.policy:type_name -> gatepass.v1.Policy
-	5,  // 13: gatepass.v1.UpdatePolicyResponse.policy:type_name -> gatepass.v1.Policy
-	2,  // 14: gatepass.v1.GetWorkspaceResponse.workspace:type_name -> gatepass.v1.Workspace
-	3,  // 15: gatepass.v1.CreateProjectResponse.project:type_name -> gatepass.v1.Project
-	3,  // 16: gatepass.v1.ListProjectsResponse.projects:type_name -> gatepass.v1.Project
-	25, // 17: gatepass.v1.AddMemberRequest.role:type_name -> gatepass.v1.Role
-	4,  // 18: gatepass.v1.AddMemberResponse.member:type_name -> gatepass.v1.Member
-	4,  // 19: gatepass.v1.ListMembersResponse.members:type_name -> gatepass.v1.Member
-	25, // 20: gatepass.v1.UpdateMemberRoleRequest.role:type_name -> gatepass.v1.Role
-	4,  // 21: gatepass.v1.UpdateMemberRoleResponse.member:type_name -> gatepass.v1.Member
-	28, // 22: gatepass.v1.UpdateMemberRoleResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	4,  // 23: gatepass.v1.RemoveMemberResponse.member:type_name -> gatepass.v1.Member
-	28, // 24: gatepass.v1.RemoveMemberResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	10, // 25: gatepass.v1.WorkspaceService.GetWorkspace:input_type -> gatepass.v1.GetWorkspaceRequest
-	12, // 26: gatepass.v1.WorkspaceService.CreateProject:input_type -> gatepass.v1.CreateProjectRequest
-	14, // 27: gatepass.v1.WorkspaceService.ListProjects:input_type -> gatepass.v1.ListProjectsRequest
-	16, // 28: gatepass.v1.WorkspaceService.AddMember:input_type -> gatepass.v1.AddMemberRequest
-	18, // 29: gatepass.v1.WorkspaceService.ListMembers:input_type -> gatepass.v1.ListMembersRequest
-	20, // 30: gatepass.v1.WorkspaceService.UpdateMemberRole:input_type -> gatepass.v1.UpdateMemberRoleRequest
-	22, // 31: gatepass.v1.WorkspaceService.RemoveMember:input_type -> gatepass.v1.RemoveMemberRequest
-	6,  // 32: gatepass.v1.WorkspaceService.GetPolicy:input_type -> gatepass.v1.GetPolicyRequest
-	8,  // 33: gatepass.v1.WorkspaceService.UpdatePolicy:input_type -> gatepass.v1.UpdatePolicyRequest
-	11, // 34: gatepass.v1.WorkspaceService.GetWorkspace:output_type -> gatepass.v1.GetWorkspaceResponse
-	13, // 35: gatepass.v1.WorkspaceService.CreateProject:output_type -> gatepass.v1.CreateProjectResponse
-	15, // 36: gatepass.v1.WorkspaceService.ListProjects:output_type -> gatepass.v1.ListProjectsResponse
-	17, // 37: gatepass.v1.WorkspaceService.AddMember:output_type -> gatepass.v1.AddMemberResponse
-	19, // 38: gatepass.v1.WorkspaceService.ListMembers:output_type -> gatepass.v1.ListMembersResponse
-	21, // 39: gatepass.v1.WorkspaceService.UpdateMemberRole:output_type -> gatepass.v1.UpdateMemberRoleResponse
-	23, // 40: gatepass.v1.WorkspaceService.RemoveMember:output_type -> gatepass.v1.RemoveMemberResponse
-	7,  // 41: gatepass.v1.WorkspaceService.GetPolicy:output_type -> gatepass.v1.GetPolicyResponse
-	9,  // 42: gatepass.v1.WorkspaceService.UpdatePolicy:output_type -> gatepass.v1.UpdatePolicyResponse
-	34, // [34:43] is the sub-list for method output_type
-	25, // [25:34] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	38, // 4: gatepass.v1.Member.create_time:type_name -> google.protobuf.Timestamp
+	38, // 5: gatepass.v1.Member.update_time:type_name -> google.protobuf.Timestamp
+	1,  // 6: gatepass.v1.Webhook.types:type_name -> gatepass.v1.NoticeType
+	38, // 7: gatepass.v1.Webhook.create_time:type_name -> google.protobuf.Timestamp
+	38, // 8: gatepass.v1.Webhook.last_attempt_time:type_name -> google.protobuf.Timestamp
+	2,  // 9: gatepass.v1.WebhookDelivery.state:type_name -> gatepass.v1.DeliveryState
+	38, // 10: gatepass.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
+	38, // 11: gatepass.v1.WebhookDelivery.last_attempt_time:type_name -> google.protobuf.Timestamp
+	38, // 12: gatepass.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	1,  // 13: gatepass.v1.CreateWebhookRequest.types:type_name -> gatepass.v1.NoticeType
+	7,  // 14: gatepass.v1.CreateWebhookResponse.webhook:type_name -> gatepass.v1.Webhook
+	7,  // 15: gatepass.v1.ListWebhooksResponse.webhooks:type_name -> gatepass.v1.Webhook
+	8,  // 16: gatepass.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> gatepass.v1.WebhookDelivery
+	7,  // 17: gatepass.v1.WebhookRecord.webhook:type_name -> gatepass.v1.Webhook
+	1,  // 18: gatepass.v1.Notice.type:type_name -> gatepass.v1.NoticeType
+	38, // 19: gatepass.v1.Notice.time:type_name -> google.protobuf.Timestamp
+	40, // 20: gatepass.v1.Policy.default_lifetime:type_name -> google.protobuf.Duration
+	40, // 21: gatepass.v1.Policy.max_lifetime:type_name -> google.protobuf.Duration
+	3,  // 22: gatepass.v1.Policy.vague_name_action:type_name -> gatepass.v1.VagueNameAction
+	41, // 23: gatepass.v1.Policy.review:type_name -> gatepass.v1.ReviewPolicy
+	40, // 24: gatepass.v1.Policy.max_rotation_overlap:type_name -> google.protobuf.Duration
+	19, // 25: gatepass.v1.GetPolicyResponse.policy:type_name -> gatepass.v1.Policy
+	19, // 26: gatepass.v1.UpdatePolicyRequest.policy:type_name -> gatepass.v1.Policy
+	19, // 27: gatepass.v1.UpdatePolicyResponse.policy:type_name -> gatepass.v1.Policy
+	4,  // 28: gatepass.v1.GetWorkspaceResponse.workspace:type_name -> gatepass.v1.Workspace
+	5,  // 29: gatepass.v1.CreateProjectResponse.project:type_name -> gatepass.v1.Project
+	5,  // 30: gatepass.v1.ListProjectsResponse.projects:type_name -> gatepass.v1.Project
+	39, // 31: gatepass.v1.AddMemberRequest.role:type_name -> gatepass.v1.Role
+	6,  // 32: gatepass.v1.AddMemberResponse.member:type_name -> gatepass.v1.Member
+	6,  // 33: gatepass.v1.ListMembersResponse.members:type_name -> gatepass.v1.Member
+	39, // 34: gatepass.v1.UpdateMemberRoleRequest.role:type_name -> gatepass.v1.Role
+	6,  // 35: gatepass.v1.UpdateMemberRoleResponse.member:type_name -> gatepass.v1.Member
+	42, // 36: gatepass.v1.UpdateMemberRoleResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	6,  // 37: gatepass.v1.RemoveMemberResponse.member:type_name -> gatepass.v1.Member
+	42, // 38: gatepass.v1.RemoveMemberResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	24, // 39: gatepass.v1.WorkspaceService.GetWorkspace:input_type -> gatepass.v1.GetWorkspaceRequest
+	26, // 40: gatepass.v1.WorkspaceService.CreateProject:input_type -> gatepass.v1.CreateProjectRequest
+	28, // 41: gatepass.v1.WorkspaceService.ListProjects:input_type -> gatepass.v1.ListProjectsRequest
+	30, // 42: gatepass.v1.WorkspaceService.AddMember:input_type -> gatepass.v1.AddMemberRequest
+	32, // 43: gatepass.v1.WorkspaceService.ListMembers:input_type -> gatepass.v1.ListMembersRequest
+	34, // 44: gatepass.v1.WorkspaceService.UpdateMemberRole:input_type -> gatepass.v1.UpdateMemberRoleRequest
+	36, // 45: gatepass.v1.WorkspaceService.RemoveMember:input_type -> gatepass.v1.RemoveMemberRequest
+	20, // 46: gatepass.v1.WorkspaceService.GetPolicy:input_type -> gatepass.v1.GetPolicyRequest
+	22, // 47: gatepass.v1.WorkspaceService.UpdatePolicy:input_type -> gatepass.v1.UpdatePolicyRequest
+	9,  // 48: gatepass.v1.WorkspaceService.CreateWebhook:input_type -> gatepass.v1.CreateWebhookRequest
+	11, // 49: gatepass.v1.WorkspaceService.ListWebhooks:input_type -> gatepass.v1.ListWebhooksRequest
+	13, // 50: gatepass.v1.WorkspaceService.DeleteWebhook:input_type -> gatepass.v1.DeleteWebhookRequest
+	15, // 51: gatepass.v1.WorkspaceService.ListWebhookDeliveries:input_type -> gatepass.v1.ListWebhookDeliveriesRequest
+	25, // 52: gatepass.v1.WorkspaceService.GetWorkspace:output_type -> gatepass.v1.GetWorkspaceResponse
+	27, // 53: gatepass.v1.WorkspaceService.CreateProject:output_type -> gatepass.v1.CreateProjectResponse
+	29, // 54: gatepass.v1.WorkspaceService.ListProjects:output_type -> gatepass.v1.ListProjectsResponse
+	31, // 55: gatepass.v1.WorkspaceService.AddMember:output_type -> gatepass.v1.AddMemberResponse
+	33, // 56: gatepass.v1.WorkspaceService.ListMembers:output_type -> gatepass.v1.ListMembersResponse
+	35, // 57: gatepass.v1.WorkspaceService.UpdateMemberRole:output_type -> gatepass.v1.UpdateMemberRoleResponse
+	37, // 58: gatepass.v1.WorkspaceService.RemoveMember:output_type -> gatepass.v1.RemoveMemberResponse
+	21, // 59: gatepass.v1.WorkspaceService.GetPolicy:output_type -> gatepass.v1.GetPolicyResponse
+	23, // 60: gatepass.v1.WorkspaceService.UpdatePolicy:output_type -> gatepass.v1.UpdatePolicyResponse
+	10, // 61: gatepass.v1.WorkspaceService.CreateWebhook:output_type -> gatepass.v1.CreateWebhookResponse
+	12, // 62: gatepass.v1.WorkspaceService.ListWebhooks:output_type -> gatepass.v1.ListWebhooksResponse
+	14, // 63: gatepass.v1.WorkspaceService.DeleteWebhook:output_type -> gatepass.v1.DeleteWebhookResponse
+	16, // 64: gatepass.v1.WorkspaceService.ListWebhookDeliveries:output_type -> gatepass.v1.ListWebhookDeliveriesResponse
+	52, // [52:65] is the sub-list for method output_type
+	39, // [39:52] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_gatepass_v1_workspace_proto_init() }
@@ -1516,8 +2529,8 @@ func file_gatepass_v1_workspace_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatepass_v1_workspace_proto_rawDesc), len(file_gatepass_v1_workspace_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   22,
+			NumEnums:      4,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -77,6 +77,11 @@ type Config struct {
 	// uses reported by validators) are kept; lifecycle records are kept for
 	// good. 0 keeps everything. Default 2160h (90 days).
 	AttemptRetention time.Duration
+	// WebhookRetryBase is the delay before a failed webhook delivery's
+	// first retry (default 5s); each retry doubles it, up to an hour.
+	WebhookRetryBase time.Duration
+	// WebhookRetryWindow is how long a delivery is retried (default 26h).
+	WebhookRetryWindow time.Duration
 	// FailpointHaltPublish stops the outbox publisher: for crash tests
 	// only, and a flag only in a build with -tags failpoints.
 	FailpointHaltPublish bool
@@ -108,6 +113,8 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	l.Duration(&c.BootstrapTokenTTL, "token-ttl", "GATEPASS_BOOTSTRAP_TOKEN_TTL", 90*24*time.Hour, "lifetime of the bootstrap owner token; 0 never expires")
 	l.Telemetry(&c.Telemetry)
 	l.String(&c.LogLevel, "log-level", "GATEPASS_LOG_LEVEL", "info", "debug, info, warn or error")
+	l.Duration(&c.WebhookRetryBase, "webhook-retry-base", "GATEPASS_WEBHOOK_RETRY_BASE", 5*time.Second, "delay before a failed webhook delivery's first retry; each retry doubles it, up to an hour")
+	l.Duration(&c.WebhookRetryWindow, "webhook-retry-window", "GATEPASS_WEBHOOK_RETRY_WINDOW", 26*time.Hour, "how long a webhook delivery is retried before it is marked failed")
 	l.Duration(&c.AttemptRetention, "attempt-retention", "GATEPASS_ATTEMPT_RETENTION", 90*24*time.Hour, "how long refused-attempt audit records are kept (0: for good)")
 	bindFailpoints(l, &c)
 	if err := l.Parse(args); err != nil {
@@ -145,6 +152,7 @@ func (c Config) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"propagation-timeout": c.PropagationTimeout, "heartbeat-interval": c.HeartbeatInterval, "validator-liveness": c.ValidatorLiveness,
 		"max-answer-bound": c.MaxAnswerBound, "max-clock-skew": c.MaxClockSkew,
+		"webhook-retry-base": c.WebhookRetryBase, "webhook-retry-window": c.WebhookRetryWindow,
 	} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))

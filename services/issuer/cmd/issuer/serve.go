@@ -22,6 +22,7 @@ import (
 	"github.com/gatepass/gatepass/pkg/telemetry"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/issuer/internal/lifecycle"
+	"github.com/gatepass/gatepass/services/issuer/internal/notify"
 	"github.com/gatepass/gatepass/services/issuer/internal/publish"
 	"github.com/gatepass/gatepass/services/issuer/internal/rpc"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
@@ -116,12 +117,17 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer unsubscribe()
-	life := &lifecycle.Service{Store: st, Format: format, Now: time.Now, Notify: pub.Notify, Logger: log}
+	deliverer := &notify.Deliverer{
+		Store: st, Publish: conn.nc.Publish, Now: time.Now, Logger: log,
+		RetryBase: cfg.WebhookRetryBase, RetryWindow: cfg.WebhookRetryWindow,
+	}
+	life := &lifecycle.Service{Store: st, Format: format, Now: time.Now, Logger: log,
+		Notify: func() { pub.Notify(); deliverer.Notify() }}
 	deps := &rpc.Deps{
 		Lifecycle: life, Store: st, Publisher: pub, Tracker: tracker, Format: format, Now: time.Now,
 		PropagationTimeout: cfg.PropagationTimeout, Logger: log,
 	}
-	return serveRPC(ctx, cfg, deps, log, func(addr string) {
+	return serveRPC(ctx, cfg, deps, deliverer, log, func(addr string) {
 		// GATEPASS_ISSUER_ADDR comes last: once it is printed, everything is up.
 		if bootSecret != "" {
 			fmt.Fprintf(stdout, "GATEPASS_TOKEN=%s\n", bootSecret)
@@ -135,10 +141,11 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	})
 }
 
-// serveRPC serves the issuer's services, with the publisher, the schedules,
-// attempt pruning and the metrics server as background actors, until ctx
+// serveRPC serves the issuer's services, with the publisher, the notice
+// deliverer, the schedules, attempt pruning and the metrics server as
+// background actors, until ctx
 // ends or an actor fails. ready receives the address once all is up.
-func serveRPC(ctx context.Context, cfg Config, deps *rpc.Deps, log *slog.Logger, ready func(addr string)) error {
+func serveRPC(ctx context.Context, cfg Config, deps *rpc.Deps, deliverer *notify.Deliverer, log *slog.Logger, ready func(addr string)) error {
 	metrics, err := telemetry.NewMetrics(cfg.Telemetry.MetricsListen)
 	if err != nil {
 		return err
@@ -181,6 +188,7 @@ func serveRPC(ctx context.Context, cfg Config, deps *rpc.Deps, log *slog.Logger,
 	defer log.Info("issuer stopped")
 	return srv.ServeWith(ctx,
 		func(ctx context.Context) error { deps.Publisher.Run(ctx); return nil },
+		deliverer.Run,
 		func(ctx context.Context) error {
 			tick := time.NewTicker(time.Second)
 			defer tick.Stop()

@@ -135,5 +135,13 @@ func (s *Service) applyChange(tx *store.Tx, st *gatepassv1.TokenState, a access.
 		return "", err
 	}
 	actor.WorkspaceId, actor.Action, actor.TargetId, actor.Reason = t.GetWorkspaceId(), "token."+a.String(), t.GetId(), reason
-	return eventID, tx.Audit(actor)
+	if err := tx.Audit(actor); err != nil {
+		return "", err
+	}
+	if n := changeNotice(a); n != gatepassv1.NoticeType_NOTICE_TYPE_UNSPECIFIED {
+		if err := s.tokenNotice(tx, n, t, actor.GetActorTokenId()); err != nil {
+			return "", err
+		}
+	}
+	return eventID, nil
 }

@@ -150,6 +150,9 @@ func (s *Service) putNewToken(tx *store.Tx, sec token.Secret, t *gatepassv1.Toke
 	if err != nil {
 		return nil, "", err
 	}
+	if err := s.scheduleExpiry(tx, t); err != nil {
+		return nil, "", err
+	}
 	err = tx.Audit(auditOf(p, "token.create", t.GetId(), "", t.GetWorkspaceId()))
 	return proto.CloneOf(t), eventID, err
 }

@@ -88,10 +88,16 @@ func (s *Service) changeMember(p access.Principal, id, action string, edit func(
 			return err
 		}
 		out = MemberChange{Member: m}
-		if m.GetState() == gatepassv1.MemberState_MEMBER_STATE_REMOVED || m.GetRole() < gatepassv1.Role(current) {
-			out.Events, err = s.restrictTokensOf(tx, p, m)
+		removed := m.GetState() == gatepassv1.MemberState_MEMBER_STATE_REMOVED
+		if removed || m.GetRole() < gatepassv1.Role(current) {
+			if out.Events, err = s.restrictTokensOf(tx, p, m); err != nil {
+				return err
+			}
 		}
-		return err
+		if removed {
+			return s.memberRemovedNotice(tx, p, m, len(out.Events))
+		}
+		return nil
 	})
 	if err != nil {
 		return MemberChange{}, err

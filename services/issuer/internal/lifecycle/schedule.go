@@ -12,8 +12,10 @@ import (
 
 // Scheduled actions stored with store.Schedule.
 const (
-	scheduleDisable byte = 'd'
-	scheduleRevoke  byte = 'r'
+	scheduleDisable  byte = 'd'
+	scheduleRevoke   byte = 'r'
+	scheduleExpiring byte = 'n' // a token.expiring notice
+	scheduleExpired  byte = 'x' // the token.expired notice
 )
 
 // RunSchedules applies scheduled disables and revokes as they fall due,
@@ -42,6 +44,12 @@ func (s *Service) ApplyDue() error {
 		return err
 	}
 	for _, d := range due {
+		if d.Action == scheduleExpiring || d.Action == scheduleExpired {
+			if err := s.Store.Update(func(tx *store.Tx) error { return s.noticeDue(tx, d) }); err != nil {
+				return fmt.Errorf("scheduled notice for %s: %w", d.TokenID, err)
+			}
+			continue
+		}
 		a := access.Disable
 		if d.Action == scheduleRevoke {
 			a = access.Revoke

@@ -62,6 +62,9 @@ func Effective(p *gatepassv1.Policy) *gatepassv1.Policy {
 	if e.GetMaxRotationOverlap() == nil {
 		e.MaxRotationOverlap = durationpb.New(DefaultMaxRotationOverlap)
 	}
+	if len(e.GetExpiryNoticeDays()) == 0 {
+		e.ExpiryNoticeDays = append([]int32(nil), DefaultExpiryNoticeDays...)
+	}
 	r := e.Review
 	r.ExpiringWithinDays = orDefault(r.GetExpiringWithinDays(), DefaultExpiringWithinDays)
 	r.UnusedDays = orDefault(r.GetUnusedDays(), DefaultUnusedDays)
@@ -69,6 +72,10 @@ func Effective(p *gatepassv1.Policy) *gatepassv1.Policy {
 	r.MaxSources = orDefault(r.GetMaxSources(), DefaultMaxSources)
 	return e
 }
+
+// DefaultExpiryNoticeDays are the days before expiry at which
+// token.expiring notices go out.
+var DefaultExpiryNoticeDays = []int32{30, 7, 1}
 
 // DefaultMaxRotationOverlap bounds how long a self-rotated token keeps
 // working beside its replacement.
@@ -93,9 +100,16 @@ func Validate(p *gatepassv1.Policy) error {
 		return &Violation{"policy.default_lifetime", "must not exceed max_lifetime"}
 	case len(p.GetVagueNames()) > 200:
 		return &Violation{"policy.vague_names", "at most 200 names"}
+	case len(p.GetExpiryNoticeDays()) > 8:
+		return &Violation{"policy.expiry_notice_days", "at most 8 thresholds"}
 	case p.GetMaxRotationOverlap() != nil && (p.GetMaxRotationOverlap().CheckValid() != nil || p.GetMaxRotationOverlap().AsDuration() <= 0 ||
 		p.GetMaxRotationOverlap().AsDuration() > 365*24*time.Hour):
 		return &Violation{"policy.max_rotation_overlap", "must be more than 0 and at most 365 days"}
+	}
+	for _, d := range p.GetExpiryNoticeDays() {
+		if d < 1 || d > 365 {
+			return &Violation{"policy.expiry_notice_days", "each must be 1 to 365 days"}
+		}
 	}
 	if _, ok := gatepassv1.VagueNameAction_name[int32(p.GetVagueNameAction())]; !ok {
 		return &Violation{"policy.vague_name_action", "unknown value"}

@@ -225,6 +225,35 @@ var matrixRows = map[string]matrixRow{
 		},
 		allowed: func(c caller) bool { return atLeast(c, owner) && c.reaches(false, scopeWorkspace) },
 	},
+	"gatepass.v1.WorkspaceService.CreateWebhook": {
+		call: func(ctx context.Context, f *fixture) error {
+			// A literal public address: the harness delivers nothing.
+			_, err := f.h.ws.CreateWebhook(ctx, &gatepassv1.CreateWebhookRequest{Url: "https://203.0.113.10/hooks"})
+			return err
+		},
+		allowed: func(c caller) bool { return atLeast(c, admin) && c.reaches(false, scopeWorkspace) },
+	},
+	"gatepass.v1.WorkspaceService.ListWebhooks": {
+		call: func(ctx context.Context, f *fixture) error {
+			_, err := f.h.ws.ListWebhooks(ctx, &gatepassv1.ListWebhooksRequest{})
+			return err
+		},
+		allowed: func(c caller) bool { return atLeast(c, admin) && c.reaches(false, scopeWorkspace) },
+	},
+	"gatepass.v1.WorkspaceService.DeleteWebhook": {
+		call: func(ctx context.Context, f *fixture) error {
+			_, err := f.h.ws.DeleteWebhook(ctx, &gatepassv1.DeleteWebhookRequest{WebhookId: f.webhook()})
+			return err
+		},
+		allowed: func(c caller) bool { return atLeast(c, admin) && c.reaches(true, scopeWorkspace) },
+	},
+	"gatepass.v1.WorkspaceService.ListWebhookDeliveries": {
+		call: func(ctx context.Context, f *fixture) error {
+			_, err := f.h.ws.ListWebhookDeliveries(ctx, &gatepassv1.ListWebhookDeliveriesRequest{WebhookId: f.webhook()})
+			return err
+		},
+		allowed: func(c caller) bool { return atLeast(c, admin) && c.reaches(true, scopeWorkspace) },
+	},
 }
 
 // fixture holds the targets the rows act on, renewed when a call used one.
@@ -237,6 +266,7 @@ type fixture struct {
 	tok     string // an active viewer token in project
 	off     string // a disabled one
 	mem     string // a viewer member
+	hook    string // a webhook
 	stale   bool   // a call succeeded since: the targets may have changed
 }
 
@@ -256,7 +286,7 @@ func (f *fixture) renew() {
 	// detector, longer than one call's deadline.
 	f.owner = as(f.t, f.h.owner)
 	if f.stale {
-		f.tok, f.off, f.mem, f.stale = "", "", "", false
+		f.tok, f.off, f.mem, f.hook, f.stale = "", "", "", "", false
 	}
 }
 
@@ -279,6 +309,19 @@ func (f *fixture) disabledTarget() string {
 		}
 	}
 	return f.off
+}
+
+// webhook returns a webhook of the target workspace.
+func (f *fixture) webhook() string {
+	f.renew()
+	if f.hook == "" {
+		w, err := f.h.ws.CreateWebhook(f.owner, &gatepassv1.CreateWebhookRequest{Url: "https://203.0.113.10/" + f.name()})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		f.hook = w.GetWebhook().GetId()
+	}
+	return f.hook
 }
 
 // member returns an active viewer member.

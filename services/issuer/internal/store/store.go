@@ -92,6 +92,9 @@ func Open(path string, signer *event.Signer, now func() time.Time) (*Store, erro
 		if err := initNameIndex(tx); err != nil {
 			return err
 		}
+		if err := initNotices(tx); err != nil {
+			return err
+		}
 		return initDigest(tx)
 	})
 	if err != nil {

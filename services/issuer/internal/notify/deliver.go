@@ -1,0 +1,272 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gatepass/gatepass/pkg/clock"
+	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
+	"github.com/gatepass/gatepass/services/issuer/internal/store"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Subject is the NATS subject of a workspace's notices.
+func Subject(workspaceID string) string { return "gatepass.notice." + workspaceID }
+
+// Deliverer sends due deliveries.
+type Deliverer struct {
+	Store *store.Store
+	// Publish sends a notice on NATS; nil drops NATS deliveries as sent.
+	Publish func(subject string, body []byte) error
+	Now     func() time.Time
+	// Tick paces the rounds (every second); nil is the machine's clock.
+	Tick clock.Tick
+	// RetryBase is the first retry's delay (default 5s); each retry
+	// doubles it, with jitter, up to an hour.
+	RetryBase time.Duration
+	// RetryWindow is how long a notice is retried (default 26h).
+	RetryWindow time.Duration
+	Logger      *slog.Logger
+
+	once    sync.Once
+	wake    chan struct{}
+	clients [2]*http.Client // public only, and private allowed
+}
+
+const (
+	maxInFlight   = 8
+	maxRetryDelay = time.Hour
+	timeout       = 10 * time.Second
+)
+
+func (d *Deliverer) init() {
+	d.once.Do(func() {
+		d.wake = make(chan struct{}, 1)
+		if d.RetryBase <= 0 {
+			d.RetryBase = 5 * time.Second
+		}
+		if d.RetryWindow <= 0 {
+			d.RetryWindow = 26 * time.Hour
+		}
+		if d.Logger == nil {
+			d.Logger = slog.New(slog.DiscardHandler)
+		}
+		for i, allowPrivate := range []bool{false, true} {
+			d.clients[i] = &http.Client{
+				Timeout: timeout,
+				Transport: &http.Transport{
+					Proxy: nil, DialContext: dialer(allowPrivate).DialContext,
+					MaxIdleConnsPerHost: 2, IdleConnTimeout: time.Minute,
+				},
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			}
+		}
+	})
+}
+
+// Notify wakes the deliverer: new notices were committed.
+func (d *Deliverer) Notify() {
+	d.init()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends.
+func (d *Deliverer) Run(ctx context.Context) error {
+	d.init()
+	ticks, stop := clock.OrReal(d.Tick)(time.Second)
+	defer stop()
+	for {
+		if _, err := d.Round(ctx); err != nil && ctx.Err() == nil {
+			d.Logger.Warn("deliver notices", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.wake:
+		case <-ticks:
+		}
+	}
+}
+
+// Round attempts every delivery due now, maxInFlight at a time, and
+// returns how many it attempted.
+func (d *Deliverer) Round(ctx context.Context) (int, error) {
+	d.init()
+	due, err := d.Store.DueDeliveries(d.Now(), 256)
+	if err != nil || len(due) == 0 {
+		return 0, err
+	}
+	sem := make(chan struct{}, maxInFlight)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for _, dl := range due {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := d.attempt(ctx, dl); err != nil {
+				mu.Lock()
+				firstErr = cmpErr(firstErr, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return len(due), firstErr
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// attempt sends one delivery and records the outcome.
+func (d *Deliverer) attempt(ctx context.Context, dl *gatepassv1.WebhookDelivery) error {
+	var n *gatepassv1.Notice
+	var hook *gatepassv1.WebhookRecord
+	var allowPrivate bool
+	err := d.Store.View(func(tx *store.Tx) error {
+		var err error
+		if n, err = tx.NoticeByID(dl.GetNoticeId()); err != nil {
+			return err
+		}
+		if dl.GetWebhookId() == store.NATSTarget {
+			return nil
+		}
+		if hook, err = tx.Webhook(n.GetWorkspaceId(), dl.GetWebhookId()); err != nil {
+			return err
+		}
+		pol, err := tx.Policy(n.GetWorkspaceId())
+		allowPrivate = pol.GetAllowPrivateWebhookTargets()
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // its webhook was deleted with it
+	}
+	if err != nil {
+		return err
+	}
+	status, sendErr := 0, error(nil)
+	if hook == nil {
+		if d.Publish != nil {
+			sendErr = d.Publish(Subject(n.GetWorkspaceId()), n.GetBody())
+		}
+	} else {
+		status, sendErr = d.post(ctx, hook, allowPrivate, dl.GetId(), n.GetBody())
+	}
+	return d.record(dl, hook, status, sendErr)
+}
+
+// post sends a notice body to an endpoint, signed, and returns the HTTP
+// status.
+func (d *Deliverer) post(ctx context.Context, hook *gatepassv1.WebhookRecord, allowPrivate bool, id string, body []byte) (int, error) {
+	ts := d.Now().Unix()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.GetWebhook().GetUrl(), bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "gatepass-webhooks")
+	req.Header.Set("webhook-id", id)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+	req.Header.Set("webhook-signature", Sign(hook.GetSecret(), id, ts, body))
+	client := d.clients[0]
+	if allowPrivate {
+		client = d.clients[1]
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp.StatusCode, fmt.Errorf("endpoint answered %d", resp.StatusCode)
+	}
+	return resp.StatusCode, nil
+}
+
+// record stores an attempt's outcome: delivered, retried later with
+// backoff, or failed once the retry window has passed.
+func (d *Deliverer) record(dl *gatepassv1.WebhookDelivery, hook *gatepassv1.WebhookRecord, status int, sendErr error) error {
+	now := d.Now()
+	next := proto.CloneOf(dl)
+	next.Attempts++
+	next.LastStatus = int32(status)
+	next.LastAttemptTime = timestamppb.New(now)
+	next.LastError = ""
+	if sendErr == nil {
+		next.State = gatepassv1.DeliveryState_DELIVERY_STATE_DELIVERED
+		next.NextAttemptTime = nil
+	} else {
+		next.LastError = describe(sendErr)
+		at := now.Add(d.backoff(int(next.Attempts)))
+		if at.Sub(dl.GetCreateTime().AsTime()) > d.RetryWindow {
+			next.State = gatepassv1.DeliveryState_DELIVERY_STATE_FAILED
+			next.NextAttemptTime = nil
+		} else {
+			next.NextAttemptTime = timestamppb.New(at)
+		}
+	}
+	if sendErr != nil && next.Attempts == 1 {
+		d.Logger.Info("notice delivery failed; will retry", "delivery_id", dl.GetId(), "webhook_id", dl.GetWebhookId(), "error", next.LastError)
+	}
+	return d.Store.Update(func(tx *store.Tx) error {
+		if err := tx.PutDelivery(next, dl); err != nil {
+			return err
+		}
+		if hook == nil {
+			return nil
+		}
+		stored, err := tx.Webhook(hook.GetWebhook().GetWorkspaceId(), hook.GetWebhook().GetId())
+		if err != nil {
+			return nil //nolint:nilerr // deleted meanwhile: nothing to update
+		}
+		w := stored.GetWebhook()
+		w.LastStatus, w.LastAttemptTime = int32(status), next.GetLastAttemptTime()
+		return tx.PutWebhook(stored)
+	})
+}
+
+// backoff is the delay before retry n (n ≥ 1): RetryBase doubled each
+// time, capped at an hour, with up to a fifth of jitter either way.
+func (d *Deliverer) backoff(n int) time.Duration {
+	delay := d.RetryBase
+	for i := 1; i < n && delay < maxRetryDelay; i++ {
+		delay *= 2
+	}
+	delay = min(delay, maxRetryDelay)
+	jitter := time.Duration(rand.Int64N(int64(delay)/5 + 1))
+	return delay - delay/10 + jitter
+}
+
+// describe turns a delivery error into text safe to show: no URL query
+// (which some providers use for secrets).
+func describe(err error) string {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil && errors.Is(err, inner) {
+			err = inner
+		}
+	}
+	s := err.Error()
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
