@@ -19,31 +19,36 @@ var groups = []struct {
 	{"member", "Add, list, re-role and remove members", memberCommands},
 	{"policy", "Read and set the workspace policy", policyCommands},
 	{"workspace", "Read the workspace", workspaceCommands},
+	{"webhook", "Register webhook endpoints for notices and see their deliveries", webhookCommands},
 	{"", "", reviewCommands}, // review and audit stand at the top level
 }
 
 // shorts are the one-line help of each command.
 var shorts = map[string]string{
-	"token create":   "Create a token; its secret is printed once, to stdout alone",
-	"token list":     "List tokens, newest state first",
-	"token get":      "Show one token with its usage",
-	"token update":   "Rename, describe or transfer a token",
-	"token disable":  "Disable a token (reversible); waits for the validators",
-	"token enable":   "Enable a disabled token; waits for the validators",
-	"token revoke":   "Revoke a token for good; waits for the validators",
-	"token chain":    "Show the rotation chain a token belongs to, oldest first",
-	"token rotate":   "Create a replacement with the same access and schedule the old one's end",
-	"review":         "Find tokens that need attention: vague names, no expiry, broad access, …",
-	"audit":          "Read the audit trail, newest first",
-	"project create": "Create a project",
-	"project list":   "List projects",
-	"member add":     "Add a member",
-	"member list":    "List members",
-	"member update":  "Change a member's role; lowering it caps their tokens",
-	"member remove":  "Remove a member; their tokens are disabled unless the policy keeps them",
-	"policy get":     "Show the workspace policy",
-	"policy set":     "Change the workspace policy (owners)",
-	"workspace get":  "Show the workspace",
+	"token create":       "Create a token; its secret is printed once, to stdout alone",
+	"token list":         "List tokens, newest state first",
+	"token get":          "Show one token with its usage",
+	"token update":       "Rename, describe or transfer a token",
+	"token disable":      "Disable a token (reversible); waits for the validators",
+	"token enable":       "Enable a disabled token; waits for the validators",
+	"token revoke":       "Revoke a token for good; waits for the validators",
+	"token chain":        "Show the rotation chain a token belongs to, oldest first",
+	"token rotate":       "Create a replacement with the same access and schedule the old one's end",
+	"review":             "Find tokens that need attention: vague names, no expiry, broad access, …",
+	"audit":              "Read the audit trail, newest first",
+	"project create":     "Create a project",
+	"project list":       "List projects",
+	"member add":         "Add a member",
+	"member list":        "List members",
+	"member update":      "Change a member's role; lowering it caps their tokens",
+	"member remove":      "Remove a member; their tokens are disabled unless the policy keeps them",
+	"policy get":         "Show the workspace policy",
+	"policy set":         "Change the workspace policy (owners)",
+	"workspace get":      "Show the workspace",
+	"webhook add":        "Register an endpoint for notices; its signing secret is printed once",
+	"webhook list":       "List endpoints with their last status and pending deliveries",
+	"webhook delete":     "Remove an endpoint and its pending deliveries",
+	"webhook deliveries": "Show an endpoint's deliveries, newest first",
 }
 
 // root builds the command tree.
@@ -90,8 +95,11 @@ func (c *cli) leaf(s command) *cobra.Command {
 	use := name
 	if s.args == 1 {
 		use += " ID"
-		if strings.Join(s.words, " ") == "project create" {
+		switch strings.Join(s.words, " ") {
+		case "project create":
 			use = name + " NAME"
+		case "webhook add":
+			use = name + " URL"
 		}
 	}
 	cmd := &cobra.Command{
@@ -113,6 +121,7 @@ func (c *cli) leaf(s command) *cobra.Command {
 	complete(cmd, "status", "active", "disabled", "revoked")
 	complete(cmd, "min-severity", "low", "medium", "high")
 	complete(cmd, "vague-action", "reject", "flag")
+	complete(cmd, "events", "token.expiring", "token.expired", "token.disabled", "token.revoked", "token.leaked", "token.attempt", "member.removed", "review.digest")
 	return cmd
 }
 
