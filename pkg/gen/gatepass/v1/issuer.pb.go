@@ -969,12 +969,24 @@ func (x *RevokeTokenResponse) GetRevokedSuccessorIds() []string {
 type UpdateTokenRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	TokenId string                 `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
-	// Fields to change: "name", "description", "owner_id".
+	// Fields to change: "name", "description", "owner_id", and the
+	// narrowing ones, "role", "project_id", "allowed_cidrs" and
+	// "expire_time", which may only narrow the token's access: widening it
+	// means a new token.
 	UpdateMask  *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	Name        string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	Description string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
 	// Member to transfer the token to; active, with a role at least the token's.
-	OwnerId       string `protobuf:"bytes,5,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	OwnerId string `protobuf:"bytes,5,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	// A lower (or equal) role.
+	Role Role `protobuf:"varint,6,opt,name=role,proto3,enum=gatepass.v1.Role" json:"role,omitempty"`
+	// A project of the token's workspace, for a workspace token.
+	ProjectId string `protobuf:"bytes,7,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	// Networks, each inside one the token already allows (any, when it
+	// allowed every network).
+	AllowedCidrs []string `protobuf:"bytes,8,rep,name=allowed_cidrs,json=allowedCidrs,proto3" json:"allowed_cidrs,omitempty"`
+	// An earlier expiry (any, for a token that never expired).
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1044,9 +1056,40 @@ func (x *UpdateTokenRequest) GetOwnerId() string {
 	return ""
 }
 
+func (x *UpdateTokenRequest) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *UpdateTokenRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *UpdateTokenRequest) GetAllowedCidrs() []string {
+	if x != nil {
+		return x.AllowedCidrs
+	}
+	return nil
+}
+
+func (x *UpdateTokenRequest) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 type UpdateTokenResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Token         *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// How far a narrowing has reached the validators (absent when nothing
+	// validators use changed).
+	Receipt       *PropagationReceipt `protobuf:"bytes,2,opt,name=receipt,proto3" json:"receipt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1088,6 +1131,13 @@ func (x *UpdateTokenResponse) GetToken() *Token {
 	return nil
 }
 
+func (x *UpdateTokenResponse) GetReceipt() *PropagationReceipt {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
+}
+
 type RotateTokenRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	TokenId string                 `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
@@ -1101,7 +1151,13 @@ type RotateTokenRequest struct {
 	// Name of the replacement; defaults to the old token's name.
 	Name string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
 	// Why, for the audit trail; up to 512 characters.
-	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Narrowing for the replacement, by the rules of UpdateToken: a lower
+	// role (unset: the same), a project for a workspace token, networks
+	// inside the old token's.
+	Role          Role     `protobuf:"varint,7,opt,name=role,proto3,enum=gatepass.v1.Role" json:"role,omitempty"`
+	ProjectId     string   `protobuf:"bytes,8,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	AllowedCidrs  []string `protobuf:"bytes,9,rep,name=allowed_cidrs,json=allowedCidrs,proto3" json:"allowed_cidrs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1176,6 +1232,27 @@ func (x *RotateTokenRequest) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *RotateTokenRequest) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *RotateTokenRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *RotateTokenRequest) GetAllowedCidrs() []string {
+	if x != nil {
+		return x.AllowedCidrs
+	}
+	return nil
 }
 
 type RotateTokenResponse struct {
@@ -1839,19 +1916,31 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\x13RevokeTokenResponse\x12(\n" +
 	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x129\n" +
 	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\x122\n" +
-	"\x15revoked_successor_ids\x18\x03 \x03(\tR\x13revokedSuccessorIds\"\xea\x05\n" +
+	"\x15revoked_successor_ids\x18\x03 \x03(\tR\x13revokedSuccessorIds\"\xcb\f\n" +
 	"\x12UpdateTokenRequest\x127\n" +
-	"\btoken_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^tok_[0-9A-Za-z]{22}$R\atokenId\x12c\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB&\xbaH#\xc8\x01\x01\xe2\x01\x1d\x12\x04name\x12\vdescription\x12\bowner_idR\n" +
+	"\btoken_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^tok_[0-9A-Za-z]{22}$R\atokenId\x12\x91\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBT\xbaHQ\xc8\x01\x01\xe2\x01K\x12\x04name\x12\vdescription\x12\bowner_id\x12\x04role\x12\n" +
+	"project_id\x12\rallowed_cidrs\x12\vexpire_timeR\n" +
 	"updateMask\x124\n" +
 	"\x04name\x18\x03 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x18\x10\x03\x18@2\x12^[^\\p{Cc}\\p{Cf}]*$R\x04name\x12@\n" +
 	"\vdescription\x18\x04 \x01(\tB\x1e\xbaH\x1br\x19\x10\x00\x18\x80\b2\x12^[^\\p{Cc}\\p{Cf}]*$R\vdescription\x12:\n" +
-	"\bowner_id\x18\x05 \x01(\tB\x1f\xbaH\x1c\xd8\x01\x01r\x172\x15^mem_[0-9A-Za-z]{22}$R\aownerId:\x81\x03\xbaH\xfd\x02\x1a}\n" +
+	"\bowner_id\x18\x05 \x01(\tB\x1f\xbaH\x1c\xd8\x01\x01r\x172\x15^mem_[0-9A-Za-z]{22}$R\aownerId\x12/\n" +
+	"\x04role\x18\x06 \x01(\x0e2\x11.gatepass.v1.RoleB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04role\x12>\n" +
+	"\n" +
+	"project_id\x18\a \x01(\tB\x1f\xbaH\x1c\xd8\x01\x01r\x172\x15^prj_[0-9A-Za-z]{22}$R\tprojectId\x124\n" +
+	"\rallowed_cidrs\x18\b \x03(\tB\x0f\xbaH\f\x92\x01\t\x10 \"\x05r\x03\xe8\x01\x01R\fallowedCidrs\x12E\n" +
+	"\vexpire_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\b\xbaH\x05\xb2\x01\x02@\x01R\n" +
+	"expireTime:\xc5\a\xbaH\xc1\a\x1a}\n" +
 	"\x19update_mask.name_required\x12(a masked name must be 3 to 64 characters\x1a6!('name' in this.update_mask.paths) || this.name != ''\x1a~\n" +
-	"\x1dupdate_mask.owner_id_required\x12\x1da masked owner_id is required\x1a>!('owner_id' in this.update_mask.paths) || this.owner_id != ''\x1a|\n" +
-	"\x15update_mask.not_empty\x12Aupdate_mask must name at least one of name, description, owner_id\x1a size(this.update_mask.paths) > 0\"?\n" +
+	"\x1dupdate_mask.owner_id_required\x12\x1da masked owner_id is required\x1a>!('owner_id' in this.update_mask.paths) || this.owner_id != ''\x1ac\n" +
+	"\x15update_mask.not_empty\x12(update_mask must name at least one field\x1a size(this.update_mask.paths) > 0\x1am\n" +
+	"\x19update_mask.role_required\x12\x19a masked role is required\x1a5!('role' in this.update_mask.paths) || this.role != 0\x1a\xd6\x01\n" +
+	"\"update_mask.allowed_cidrs_required\x12bmasked allowed_cidrs must name at least one network (allowing every network would widen the token)\x1aL!('allowed_cidrs' in this.update_mask.paths) || size(this.allowed_cidrs) > 0\x1a\x89\x01\n" +
+	" update_mask.expire_time_required\x12 a masked expire_time is required\x1aC!('expire_time' in this.update_mask.paths) || has(this.expire_time)\x1a\x86\x01\n" +
+	"\x1fupdate_mask.project_id_required\x12\x1fa masked project_id is required\x1aB!('project_id' in this.update_mask.paths) || this.project_id != ''\"z\n" +
 	"\x13UpdateTokenResponse\x12(\n" +
-	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\"\xb0\x03\n" +
+	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x129\n" +
+	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"\xd7\x04\n" +
 	"\x12RotateTokenRequest\x127\n" +
 	"\btoken_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^tok_[0-9A-Za-z]{22}$R\atokenId\x12E\n" +
 	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\b\xbaH\x05\xb2\x01\x02@\x01R\n" +
@@ -1859,7 +1948,11 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\x11disable_old_after\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80\xe7\x84\x0f2\x00R\x0fdisableOldAfter\x12T\n" +
 	"\x10revoke_old_after\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80\xe7\x84\x0f2\x00R\x0erevokeOldAfter\x124\n" +
 	"\x04name\x18\x05 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x18\x10\x03\x18@2\x12^[^\\p{Cc}\\p{Cf}]*$R\x04name\x126\n" +
-	"\x06reason\x18\x06 \x01(\tB\x1e\xbaH\x1br\x19\x10\x00\x18\x80\x042\x12^[^\\p{Cc}\\p{Cf}]*$R\x06reason\"\xc3\x01\n" +
+	"\x06reason\x18\x06 \x01(\tB\x1e\xbaH\x1br\x19\x10\x00\x18\x80\x042\x12^[^\\p{Cc}\\p{Cf}]*$R\x06reason\x12/\n" +
+	"\x04role\x18\a \x01(\x0e2\x11.gatepass.v1.RoleB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04role\x12>\n" +
+	"\n" +
+	"project_id\x18\b \x01(\tB\x1f\xbaH\x1c\xd8\x01\x01r\x172\x15^prj_[0-9A-Za-z]{22}$R\tprojectId\x124\n" +
+	"\rallowed_cidrs\x18\t \x03(\tB\x0f\xbaH\f\x92\x01\t\x10 \"\x05r\x03\xe8\x01\x01R\fallowedCidrs\"\xc3\x01\n" +
 	"\x13RotateTokenResponse\x12(\n" +
 	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\x12/\n" +
@@ -2022,49 +2115,53 @@ var file_gatepass_v1_issuer_proto_depIdxs = []int32{
 	29, // 11: gatepass.v1.RevokeTokenResponse.token:type_name -> gatepass.v1.Token
 	30, // 12: gatepass.v1.RevokeTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
 	32, // 13: gatepass.v1.UpdateTokenRequest.update_mask:type_name -> google.protobuf.FieldMask
-	29, // 14: gatepass.v1.UpdateTokenResponse.token:type_name -> gatepass.v1.Token
-	28, // 15: gatepass.v1.RotateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
-	33, // 16: gatepass.v1.RotateTokenRequest.disable_old_after:type_name -> google.protobuf.Duration
-	33, // 17: gatepass.v1.RotateTokenRequest.revoke_old_after:type_name -> google.protobuf.Duration
-	29, // 18: gatepass.v1.RotateTokenResponse.token:type_name -> gatepass.v1.Token
-	29, // 19: gatepass.v1.RotateTokenResponse.old_token:type_name -> gatepass.v1.Token
-	30, // 20: gatepass.v1.RotateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	0,  // 21: gatepass.v1.Finding.type:type_name -> gatepass.v1.FindingType
-	1,  // 22: gatepass.v1.Finding.severity:type_name -> gatepass.v1.Severity
-	2,  // 23: gatepass.v1.Finding.suggested_action:type_name -> gatepass.v1.SuggestedAction
-	1,  // 24: gatepass.v1.ReviewTokensRequest.min_severity:type_name -> gatepass.v1.Severity
-	19, // 25: gatepass.v1.ReviewTokensResponse.findings:type_name -> gatepass.v1.Finding
-	22, // 26: gatepass.v1.ReviewTokensResponse.policy:type_name -> gatepass.v1.ReviewPolicy
-	28, // 27: gatepass.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	28, // 28: gatepass.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	25, // 29: gatepass.v1.ListAuditEventsResponse.events:type_name -> gatepass.v1.AuditEvent
-	28, // 30: gatepass.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	26, // 31: gatepass.v1.AuditEvent.details:type_name -> gatepass.v1.AuditEvent.DetailsEntry
-	3,  // 32: gatepass.v1.IssuerService.CreateToken:input_type -> gatepass.v1.CreateTokenRequest
-	5,  // 33: gatepass.v1.IssuerService.GetToken:input_type -> gatepass.v1.GetTokenRequest
-	7,  // 34: gatepass.v1.IssuerService.ListTokens:input_type -> gatepass.v1.ListTokensRequest
-	9,  // 35: gatepass.v1.IssuerService.DisableToken:input_type -> gatepass.v1.DisableTokenRequest
-	11, // 36: gatepass.v1.IssuerService.EnableToken:input_type -> gatepass.v1.EnableTokenRequest
-	13, // 37: gatepass.v1.IssuerService.RevokeToken:input_type -> gatepass.v1.RevokeTokenRequest
-	15, // 38: gatepass.v1.IssuerService.UpdateToken:input_type -> gatepass.v1.UpdateTokenRequest
-	17, // 39: gatepass.v1.IssuerService.RotateToken:input_type -> gatepass.v1.RotateTokenRequest
-	20, // 40: gatepass.v1.IssuerService.ReviewTokens:input_type -> gatepass.v1.ReviewTokensRequest
-	23, // 41: gatepass.v1.IssuerService.ListAuditEvents:input_type -> gatepass.v1.ListAuditEventsRequest
-	4,  // 42: gatepass.v1.IssuerService.CreateToken:output_type -> gatepass.v1.CreateTokenResponse
-	6,  // 43: gatepass.v1.IssuerService.GetToken:output_type -> gatepass.v1.GetTokenResponse
-	8,  // 44: gatepass.v1.IssuerService.ListTokens:output_type -> gatepass.v1.ListTokensResponse
-	10, // 45: gatepass.v1.IssuerService.DisableToken:output_type -> gatepass.v1.DisableTokenResponse
-	12, // 46: gatepass.v1.IssuerService.EnableToken:output_type -> gatepass.v1.EnableTokenResponse
-	14, // 47: gatepass.v1.IssuerService.RevokeToken:output_type -> gatepass.v1.RevokeTokenResponse
-	16, // 48: gatepass.v1.IssuerService.UpdateToken:output_type -> gatepass.v1.UpdateTokenResponse
-	18, // 49: gatepass.v1.IssuerService.RotateToken:output_type -> gatepass.v1.RotateTokenResponse
-	21, // 50: gatepass.v1.IssuerService.ReviewTokens:output_type -> gatepass.v1.ReviewTokensResponse
-	24, // 51: gatepass.v1.IssuerService.ListAuditEvents:output_type -> gatepass.v1.ListAuditEventsResponse
-	42, // [42:52] is the sub-list for method output_type
-	32, // [32:42] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	27, // 14: gatepass.v1.UpdateTokenRequest.role:type_name -> gatepass.v1.Role
+	28, // 15: gatepass.v1.UpdateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	29, // 16: gatepass.v1.UpdateTokenResponse.token:type_name -> gatepass.v1.Token
+	30, // 17: gatepass.v1.UpdateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	28, // 18: gatepass.v1.RotateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	33, // 19: gatepass.v1.RotateTokenRequest.disable_old_after:type_name -> google.protobuf.Duration
+	33, // 20: gatepass.v1.RotateTokenRequest.revoke_old_after:type_name -> google.protobuf.Duration
+	27, // 21: gatepass.v1.RotateTokenRequest.role:type_name -> gatepass.v1.Role
+	29, // 22: gatepass.v1.RotateTokenResponse.token:type_name -> gatepass.v1.Token
+	29, // 23: gatepass.v1.RotateTokenResponse.old_token:type_name -> gatepass.v1.Token
+	30, // 24: gatepass.v1.RotateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	0,  // 25: gatepass.v1.Finding.type:type_name -> gatepass.v1.FindingType
+	1,  // 26: gatepass.v1.Finding.severity:type_name -> gatepass.v1.Severity
+	2,  // 27: gatepass.v1.Finding.suggested_action:type_name -> gatepass.v1.SuggestedAction
+	1,  // 28: gatepass.v1.ReviewTokensRequest.min_severity:type_name -> gatepass.v1.Severity
+	19, // 29: gatepass.v1.ReviewTokensResponse.findings:type_name -> gatepass.v1.Finding
+	22, // 30: gatepass.v1.ReviewTokensResponse.policy:type_name -> gatepass.v1.ReviewPolicy
+	28, // 31: gatepass.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	28, // 32: gatepass.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	25, // 33: gatepass.v1.ListAuditEventsResponse.events:type_name -> gatepass.v1.AuditEvent
+	28, // 34: gatepass.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	26, // 35: gatepass.v1.AuditEvent.details:type_name -> gatepass.v1.AuditEvent.DetailsEntry
+	3,  // 36: gatepass.v1.IssuerService.CreateToken:input_type -> gatepass.v1.CreateTokenRequest
+	5,  // 37: gatepass.v1.IssuerService.GetToken:input_type -> gatepass.v1.GetTokenRequest
+	7,  // 38: gatepass.v1.IssuerService.ListTokens:input_type -> gatepass.v1.ListTokensRequest
+	9,  // 39: gatepass.v1.IssuerService.DisableToken:input_type -> gatepass.v1.DisableTokenRequest
+	11, // 40: gatepass.v1.IssuerService.EnableToken:input_type -> gatepass.v1.EnableTokenRequest
+	13, // 41: gatepass.v1.IssuerService.RevokeToken:input_type -> gatepass.v1.RevokeTokenRequest
+	15, // 42: gatepass.v1.IssuerService.UpdateToken:input_type -> gatepass.v1.UpdateTokenRequest
+	17, // 43: gatepass.v1.IssuerService.RotateToken:input_type -> gatepass.v1.RotateTokenRequest
+	20, // 44: gatepass.v1.IssuerService.ReviewTokens:input_type -> gatepass.v1.ReviewTokensRequest
+	23, // 45: gatepass.v1.IssuerService.ListAuditEvents:input_type -> gatepass.v1.ListAuditEventsRequest
+	4,  // 46: gatepass.v1.IssuerService.CreateToken:output_type -> gatepass.v1.CreateTokenResponse
+	6,  // 47: gatepass.v1.IssuerService.GetToken:output_type -> gatepass.v1.GetTokenResponse
+	8,  // 48: gatepass.v1.IssuerService.ListTokens:output_type -> gatepass.v1.ListTokensResponse
+	10, // 49: gatepass.v1.IssuerService.DisableToken:output_type -> gatepass.v1.DisableTokenResponse
+	12, // 50: gatepass.v1.IssuerService.EnableToken:output_type -> gatepass.v1.EnableTokenResponse
+	14, // 51: gatepass.v1.IssuerService.RevokeToken:output_type -> gatepass.v1.RevokeTokenResponse
+	16, // 52: gatepass.v1.IssuerService.UpdateToken:output_type -> gatepass.v1.UpdateTokenResponse
+	18, // 53: gatepass.v1.IssuerService.RotateToken:output_type -> gatepass.v1.RotateTokenResponse
+	21, // 54: gatepass.v1.IssuerService.ReviewTokens:output_type -> gatepass.v1.ReviewTokensResponse
+	24, // 55: gatepass.v1.IssuerService.ListAuditEvents:output_type -> gatepass.v1.ListAuditEventsResponse
+	46, // [46:56] is the sub-list for method output_type
+	36, // [36:46] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_gatepass_v1_issuer_proto_init() }

@@ -9,7 +9,6 @@ import (
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/fieldmaskpb"
 )
 
 // tokenCommands create, list, read, change and rotate tokens.
@@ -83,35 +82,7 @@ var tokenCommands = []command{
 			return c.print(resp, func() { c.tokenDetail(resp.GetToken()) })
 		}
 	}},
-	{words: []string{"token", "update"}, args: 1, flags: func(fs *pflag.FlagSet) action {
-		name := fs.String("name", "", "new name")
-		desc := fs.String("description", "", "new description")
-		owner := fs.String("owner", "", "member to transfer the token to")
-		return func(ctx context.Context, c *cli, args []string) error {
-			req := &gatepassv1.UpdateTokenRequest{TokenId: args[0], UpdateMask: &fieldmaskpb.FieldMask{}}
-			fs.Visit(func(f *pflag.Flag) {
-				switch f.Name {
-				case "name":
-					req.Name = *name
-					req.UpdateMask.Paths = append(req.UpdateMask.Paths, "name")
-				case "description":
-					req.Description = *desc
-					req.UpdateMask.Paths = append(req.UpdateMask.Paths, "description")
-				case "owner":
-					req.OwnerId = *owner
-					req.UpdateMask.Paths = append(req.UpdateMask.Paths, "owner_id")
-				}
-			})
-			if len(req.UpdateMask.Paths) == 0 {
-				return usagef("give at least one of -name, -description, -owner")
-			}
-			resp, err := c.issuer.UpdateToken(ctx, req)
-			if err != nil {
-				return err
-			}
-			return c.print(resp, func() { c.tokenDetail(resp.GetToken()) })
-		}
-	}},
+	{words: []string{"token", "update"}, args: 1, flags: bindUpdate},
 	lifecycle("disable"), lifecycle("enable"), lifecycle("revoke"), chain(),
 	{words: []string{"token", "rotate"}, args: 1, flags: func(fs *pflag.FlagSet) action {
 		var exp expiry
@@ -119,6 +90,10 @@ var tokenCommands = []command{
 		disableAfter := fs.Duration("disable-old-after", -1, "disable the old token this long after rotation, e.g. 24h")
 		revokeAfter := fs.Duration("revoke-old-after", -1, "revoke the old token this long after rotation, e.g. 168h")
 		name := fs.String("name", "", "name of the replacement (default: the old name)")
+		narrowRole := fs.String("role", "", "a lower role for the replacement")
+		narrowProject := fs.String("project", "", "a project for the replacement of a workspace token")
+		var narrowCIDRs multi
+		fs.Var(&narrowCIDRs, "cidr", "networks for the replacement, inside the old token's (repeatable)")
 		reason := fs.String("reason", "", "why, for the audit trail")
 		secretFile := fs.String("secret-file", "", "write the secret to this new file (mode 0600) instead of stdout")
 		return func(ctx context.Context, c *cli, args []string) error {
@@ -126,7 +101,12 @@ var tokenCommands = []command{
 			if err != nil {
 				return err
 			}
-			req := &gatepassv1.RotateTokenRequest{TokenId: args[0], ExpireTime: at, Name: *name, Reason: *reason}
+			r, err := parseRole(*narrowRole)
+			if err != nil {
+				return err
+			}
+			req := &gatepassv1.RotateTokenRequest{TokenId: args[0], ExpireTime: at, Name: *name, Reason: *reason,
+				Role: r, ProjectId: *narrowProject, AllowedCidrs: narrowCIDRs}
 			if *disableAfter >= 0 {
 				req.DisableOldAfter = durationpb.New(*disableAfter)
 			}

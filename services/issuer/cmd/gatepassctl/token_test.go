@@ -26,6 +26,13 @@ func TestTokenCommands(t *testing.T) {
 		t.Fatalf("get: %s", got)
 	}
 	must(t, iss, "token", "update", id, "--description", "nightly regression suite")
+	// Narrowing in place; widening is refused.
+	must(t, iss, "token", "update", id, "--role", "viewer", "--cidr", "10.0.0.0/8")
+	wantExit(t, iss, exitRefused, "token", "update", id, "--role", "admin")
+	wantExit(t, iss, exitRefused, "token", "update", id, "--cidr", "192.168.0.0/16")
+	if got := must(t, iss, "-o", "json", "token", "get", id); !strings.Contains(got, "ROLE_VIEWER") || !strings.Contains(got, "10.0.0.0/8") {
+		t.Fatalf("after narrowing: %s", got)
+	}
 	must(t, iss, "token", "disable", id, "--reason", "vendor switch")
 	must(t, iss, "token", "enable", id)
 	// The first version's single-dash flags still work.

@@ -25,6 +25,9 @@ type Rotation struct {
 	// DisableOldAfter and RevokeOldAfter schedule the old token's end.
 	DisableOldAfter, RevokeOldAfter *durationpb.Duration
 	Reason                          string
+	// Narrowing applies to the successor (its ExpireTime is unused: the
+	// successor's expiry is ExpireTime above).
+	Narrowing
 }
 
 // Rotated is the successor, its secret, the old token, and the event to
@@ -135,14 +138,20 @@ func (s *Service) successor(tx *store.Tx, pol *gatepassv1.Policy, p access.Princ
 	if err != nil {
 		return nil, err
 	}
-	fresh, _, err := s.putNewToken(tx, sec, &gatepassv1.Token{
+	next := &gatepassv1.Token{
 		Name: name, Description: old.GetDescription(),
 		WorkspaceId: old.GetWorkspaceId(), ProjectId: old.GetProjectId(), Role: old.GetRole(),
 		OwnerId: old.GetOwnerId(), CreatedBy: p.TokenID,
 		ExpireTime: expire, NeverExpires: never,
 		AllowedCidrs: old.GetAllowedCidrs(), SelfRotate: old.GetSelfRotate(),
 		ReplacesTokenId: old.GetId(),
-	}, p)
+	}
+	n := r.Narrowing
+	n.ExpireTime = nil
+	if _, err := narrow(tx, next, n, now); err != nil {
+		return nil, err
+	}
+	fresh, _, err := s.putNewToken(tx, sec, next, p)
 	return fresh, err
 }
 

@@ -7,6 +7,7 @@ package review
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -81,7 +82,7 @@ type addFunc func(gatepassv1.FindingType, gatepassv1.Severity, gatepassv1.Sugges
 // a role above what its recent use asked for.
 func broad(i Input, add addFunc) {
 	t := i.Token
-	var why []string
+	var why, narrow []string
 	sev := gatepassv1.Severity_SEVERITY_LOW
 	if t.GetProjectId() == "" {
 		why = append(why, "a workspace token (prefer a project token)")
@@ -93,11 +94,43 @@ func broad(i Input, add addFunc) {
 	if need := i.Usage.GetMaxRoleNeeded(); need != gatepassv1.Role_ROLE_UNSPECIFIED && i.Usage.GetUseCount() > 0 && need < t.GetRole() {
 		why = append(why, fmt.Sprintf("recent use needed only %s but it holds %s", roles.Name(need), roles.Name(t.GetRole())))
 		sev = gatepassv1.Severity_SEVERITY_MEDIUM
+		narrow = append(narrow, "--role "+roles.Name(need))
 	}
-	if len(why) > 0 {
-		add(gatepassv1.FindingType_FINDING_TYPE_BROAD_ACCESS, sev, gatepassv1.SuggestedAction_SUGGESTED_ACTION_NARROW_ACCESS,
-			"broader access than needed: %s", joinAnd(why))
+	if len(why) == 0 {
+		return
 	}
+	// A token usable from every network but used from a few addresses
+	// can be pinned to them; on its own that is no finding (most tokens
+	// are not pinned), but it belongs in the narrowing suggested.
+	if cidrs := sourceNetworks(i.Usage.GetSources()); len(t.GetAllowedCidrs()) == 0 && len(cidrs) > 0 && len(cidrs) <= maxSuggestedSources {
+		for _, c := range cidrs {
+			narrow = append(narrow, "--cidr "+c)
+		}
+	}
+	msg := "broader access than needed: " + joinAnd(why)
+	if len(narrow) > 0 {
+		// What recorded use allows, as the command that narrows it in
+		// place (UpdateToken refuses anything that would widen it).
+		msg += "; narrow it in place: gatepassctl token update " + t.GetId() + " " + strings.Join(narrow, " ")
+	}
+	add(gatepassv1.FindingType_FINDING_TYPE_BROAD_ACCESS, sev, gatepassv1.SuggestedAction_SUGGESTED_ACTION_NARROW_ACCESS, "%s", msg)
+}
+
+// maxSuggestedSources is the most client addresses review suggests pinning
+// a token to; more is a token shared by many systems (MANY_SOURCES).
+const maxSuggestedSources = 4
+
+// sourceNetworks turns recorded client addresses into one-address networks.
+func sourceNetworks(sources []string) []string {
+	var out []string
+	for _, s := range sources {
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			continue
+		}
+		out = append(out, netip.PrefixFrom(ip, ip.BitLen()).String())
+	}
+	return out
 }
 
 func joinAnd(parts []string) string {

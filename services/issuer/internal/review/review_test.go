@@ -1,6 +1,7 @@
 package review
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -91,4 +92,25 @@ func TestFixtureWorkspace(t *testing.T) {
 	for _, f := range Review(inputs[7:8], relaxed, now) {
 		t.Errorf("relaxed policy still finds %v", f.GetType())
 	}
+}
+
+// TestBroadAccessNamesTheNarrowing: the finding carries the command that
+// narrows the token to what its recorded use needed.
+func TestBroadAccessNamesTheNarrowing(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	tok := &gatepassv1.Token{Id: "tok_wide", Name: "release-bot", Role: gatepassv1.Role_ROLE_ADMIN, Status: gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE,
+		OwnerId: "mem_a", CreateTime: timestamppb.New(now.Add(-time.Hour)), ExpireTime: timestamppb.New(now.Add(90 * 24 * time.Hour))}
+	use := &gatepassv1.TokenUsage{UseCount: 3, LastUsedTime: timestamppb.New(now), MaxRoleNeeded: gatepassv1.Role_ROLE_TESTER, Sources: []string{"10.0.0.7", "2001:db8::1"}}
+	owner := &gatepassv1.Member{Id: "mem_a", State: gatepassv1.MemberState_MEMBER_STATE_ACTIVE, Role: gatepassv1.Role_ROLE_OWNER}
+	for _, f := range Review([]Input{{tok, use, owner}}, nil, now) {
+		if f.GetType() == gatepassv1.FindingType_FINDING_TYPE_BROAD_ACCESS {
+			want := "gatepassctl token update tok_wide --role tester --cidr 10.0.0.7/32 --cidr 2001:db8::1/128"
+			if !strings.Contains(f.GetMessage(), want) {
+				t.Fatalf("message %q lacks %q", f.GetMessage(), want)
+			}
+			return
+		}
+	}
+	t.Fatal("no broad-access finding")
 }

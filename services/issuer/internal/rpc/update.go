@@ -9,14 +9,22 @@ import (
 
 // UpdateToken implements IssuerService.
 func (s *Issuer) UpdateToken(ctx context.Context, req *gatepassv1.UpdateTokenRequest) (*gatepassv1.UpdateTokenResponse, error) {
-	t, err := s.Lifecycle.Update(principal(ctx), lifecycle.Update{
+	u, err := s.Lifecycle.Update(principal(ctx), lifecycle.Update{
 		TokenID: req.GetTokenId(), Paths: req.GetUpdateMask().GetPaths(),
 		Name: req.GetName(), Description: req.GetDescription(), OwnerID: req.GetOwnerId(),
+		Narrowing: lifecycle.Narrowing{
+			Role: req.GetRole(), ProjectID: req.GetProjectId(), AllowedCIDRs: req.GetAllowedCidrs(), ExpireTime: req.GetExpireTime(),
+		},
 	})
 	if err != nil {
-		return nil, toStatus(err, "token or owner")
+		return nil, toStatus(err, "token, owner or project")
 	}
-	return &gatepassv1.UpdateTokenResponse{Token: t}, nil
+	resp := &gatepassv1.UpdateTokenResponse{Token: u.Token}
+	if u.EventID != "" {
+		// Narrowed access holds once every validator has applied it.
+		resp.Receipt = s.propagate(ctx, u.EventID)
+	}
+	return resp, nil
 }
 
 // RotateToken implements IssuerService.
@@ -25,6 +33,7 @@ func (s *Issuer) RotateToken(ctx context.Context, req *gatepassv1.RotateTokenReq
 		TokenID: req.GetTokenId(), Name: req.GetName(), ExpireTime: req.GetExpireTime(),
 		DisableOldAfter: req.GetDisableOldAfter(), RevokeOldAfter: req.GetRevokeOldAfter(),
 		Reason: req.GetReason(),
+		Narrowing: lifecycle.Narrowing{Role: req.GetRole(), ProjectID: req.GetProjectId(), AllowedCIDRs: nilIfEmpty(req.GetAllowedCidrs())},
 	})
 	if err != nil {
 		return nil, toStatus(err, "token")
@@ -32,4 +41,12 @@ func (s *Issuer) RotateToken(ctx context.Context, req *gatepassv1.RotateTokenReq
 	return &gatepassv1.RotateTokenResponse{
 		Token: r.Token, Secret: r.Secret, OldToken: r.Old, Receipt: s.propagate(ctx, r.EventID),
 	}, nil
+}
+
+// nilIfEmpty: in a rotation, no networks means the old token's.
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
