@@ -27,10 +27,6 @@ type Narrowing struct {
 	ExpireTime *timestamppb.Timestamp
 }
 
-func (n Narrowing) empty() bool {
-	return n.Role == 0 && n.ProjectID == "" && n.AllowedCIDRs == nil && n.ExpireTime == nil
-}
-
 // widens is the error of a narrowing that would widen the token.
 func widens(field, why string) error {
 	return &policy.Violation{Field: field, Msg: why + " would widen the token; widening access means a new token"}
@@ -64,7 +60,7 @@ func narrow(tx *store.Tx, t *gatepassv1.Token, n Narrowing, now time.Time) ([]st
 		changes = append(changes, fmt.Sprintf("allowed_cidrs %v -> %v", t.GetAllowedCidrs(), n.AllowedCIDRs))
 		t.AllowedCidrs = n.AllowedCIDRs
 	}
-	if at := n.ExpireTime; at != nil && !(t.GetExpireTime() != nil && at.AsTime().Equal(t.GetExpireTime().AsTime())) {
+	if at := n.ExpireTime; at != nil && (t.GetExpireTime() == nil || !at.AsTime().Equal(t.GetExpireTime().AsTime())) {
 		switch {
 		case !at.AsTime().After(now):
 			return nil, &policy.Violation{Field: "expire_time", Msg: "must be in the future"}

@@ -32,7 +32,7 @@ func (s *Issuer) RotateToken(ctx context.Context, req *gatepassv1.RotateTokenReq
 	r, err := s.Lifecycle.Rotate(principal(ctx), lifecycle.Rotation{
 		TokenID: req.GetTokenId(), Name: req.GetName(), ExpireTime: req.GetExpireTime(),
 		DisableOldAfter: req.GetDisableOldAfter(), RevokeOldAfter: req.GetRevokeOldAfter(),
-		Reason: req.GetReason(),
+		Reason:    req.GetReason(),
 		Narrowing: lifecycle.Narrowing{Role: req.GetRole(), ProjectID: req.GetProjectId(), AllowedCIDRs: nilIfEmpty(req.GetAllowedCidrs())},
 	})
 	if err != nil {

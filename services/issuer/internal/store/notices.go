@@ -25,7 +25,8 @@ var (
 	bucketDeliveries = []byte("deliveries")
 	// bucketDeliveriesDue: next attempt (8 bytes), delivery id → nil.
 	bucketDeliveriesDue = []byte("deliveries_due")
-	// bucketWebhookDeliveries: webhook id, NUL, delivery id → nil.
+	// bucketWebhookDeliveries: webhook id, NUL, sequence (8 bytes) →
+	// delivery id, in the order deliveries were queued.
 	bucketWebhookDeliveries = []byte("webhook_deliveries")
 )
 
@@ -85,13 +86,13 @@ func (tx *Tx) DeleteWebhook(workspaceID, id string) error {
 	}
 	prefix := []byte(id + "\x00")
 	index := tx.btx.Bucket(bucketWebhookDeliveries)
-	var keys [][]byte
+	var keys, ids [][]byte
 	c := index.Cursor()
-	for k, _ := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		keys = append(keys, append([]byte(nil), k...))
+	for k, v := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		keys, ids = append(keys, append([]byte(nil), k...)), append(ids, append([]byte(nil), v...))
 	}
-	for _, k := range keys {
-		d, err := tx.Delivery(string(k[len(prefix):]))
+	for i, k := range keys {
+		d, err := tx.Delivery(string(ids[i]))
 		if err == nil {
 			_ = tx.btx.Bucket(bucketDeliveriesDue).Delete(dueKey(d))
 			_ = tx.btx.Bucket(bucketDeliveries).Delete([]byte(d.GetId()))
@@ -133,7 +134,12 @@ func (tx *Tx) Notify(n *gatepassv1.Notice, now time.Time) error {
 		if err := tx.PutDelivery(d, nil); err != nil {
 			return err
 		}
-		if err := tx.btx.Bucket(bucketWebhookDeliveries).Put([]byte(target+"\x00"+d.GetId()), nil); err != nil {
+		index := tx.btx.Bucket(bucketWebhookDeliveries)
+		seq, err := index.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := index.Put(binary.BigEndian.AppendUint64([]byte(target+"\x00"), seq), []byte(d.GetId())); err != nil {
 			return err
 		}
 	}
@@ -253,7 +259,7 @@ func (tx *Tx) Deliveries(webhookID string, limit int) ([]*gatepassv1.WebhookDeli
 		k, _ = c.Prev()
 	}
 	for ; bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Prev() {
-		d, err := tx.Delivery(string(k[len(prefix):]))
+		d, err := tx.Delivery(string(c.Bucket().Get(k)))
 		if err != nil {
 			return nil, err
 		}
