@@ -966,6 +966,336 @@ func (x *RevokeTokenResponse) GetRevokedSuccessorIds() []string {
 	return nil
 }
 
+// TokenFilter matches tokens of the caller's workspace (and scope); every
+// field set must match.
+type TokenFilter struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	OwnerId   string                 `protobuf:"bytes,1,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	ProjectId string                 `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	// Created before this time.
+	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
+	Status        TokenStatus            `protobuf:"varint,4,opt,name=status,proto3,enum=gatepass.v1.TokenStatus" json:"status,omitempty"`
+	// Names starting with this (as typed, case-sensitive).
+	NamePrefix    string `protobuf:"bytes,5,opt,name=name_prefix,json=namePrefix,proto3" json:"name_prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenFilter) Reset() {
+	*x = TokenFilter{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenFilter) ProtoMessage() {}
+
+func (x *TokenFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenFilter.ProtoReflect.Descriptor instead.
+func (*TokenFilter) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TokenFilter) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
+func (x *TokenFilter) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *TokenFilter) GetCreatedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedBefore
+	}
+	return nil
+}
+
+func (x *TokenFilter) GetStatus() TokenStatus {
+	if x != nil {
+		return x.Status
+	}
+	return TokenStatus_TOKEN_STATUS_UNSPECIFIED
+}
+
+func (x *TokenFilter) GetNamePrefix() string {
+	if x != nil {
+		return x.NamePrefix
+	}
+	return ""
+}
+
+type BatchDisableTokensRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TokenIds []string               `protobuf:"bytes,1,rep,name=token_ids,json=tokenIds,proto3" json:"token_ids,omitempty"`
+	Filter   *TokenFilter           `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Why, for the audit trail; up to 512 characters.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// List what would change, change nothing.
+	ValidateOnly  bool `protobuf:"varint,4,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchDisableTokensRequest) Reset() {
+	*x = BatchDisableTokensRequest{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchDisableTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchDisableTokensRequest) ProtoMessage() {}
+
+func (x *BatchDisableTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchDisableTokensRequest.ProtoReflect.Descriptor instead.
+func (*BatchDisableTokensRequest) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *BatchDisableTokensRequest) GetTokenIds() []string {
+	if x != nil {
+		return x.TokenIds
+	}
+	return nil
+}
+
+func (x *BatchDisableTokensRequest) GetFilter() *TokenFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *BatchDisableTokensRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *BatchDisableTokensRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
+}
+
+type BatchDisableTokensResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tokens disabled (or that would be): already disabled or revoked
+	// ones are left out.
+	Tokens []*Token `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	// One receipt for the whole batch.
+	Receipt       *PropagationReceipt `protobuf:"bytes,2,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchDisableTokensResponse) Reset() {
+	*x = BatchDisableTokensResponse{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchDisableTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchDisableTokensResponse) ProtoMessage() {}
+
+func (x *BatchDisableTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchDisableTokensResponse.ProtoReflect.Descriptor instead.
+func (*BatchDisableTokensResponse) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *BatchDisableTokensResponse) GetTokens() []*Token {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+func (x *BatchDisableTokensResponse) GetReceipt() *PropagationReceipt {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
+}
+
+type BatchRevokeTokensRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TokenIds []string               `protobuf:"bytes,1,rep,name=token_ids,json=tokenIds,proto3" json:"token_ids,omitempty"`
+	Filter   *TokenFilter           `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Why, for the audit trail; up to 512 characters.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// List what would change, change nothing.
+	ValidateOnly  bool `protobuf:"varint,4,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchRevokeTokensRequest) Reset() {
+	*x = BatchRevokeTokensRequest{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchRevokeTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchRevokeTokensRequest) ProtoMessage() {}
+
+func (x *BatchRevokeTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchRevokeTokensRequest.ProtoReflect.Descriptor instead.
+func (*BatchRevokeTokensRequest) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *BatchRevokeTokensRequest) GetTokenIds() []string {
+	if x != nil {
+		return x.TokenIds
+	}
+	return nil
+}
+
+func (x *BatchRevokeTokensRequest) GetFilter() *TokenFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *BatchRevokeTokensRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *BatchRevokeTokensRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
+}
+
+type BatchRevokeTokensResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tokens revoked (or that would be): already revoked ones are left
+	// out.
+	Tokens []*Token `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	// One receipt for the whole batch.
+	Receipt       *PropagationReceipt `protobuf:"bytes,2,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchRevokeTokensResponse) Reset() {
+	*x = BatchRevokeTokensResponse{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchRevokeTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchRevokeTokensResponse) ProtoMessage() {}
+
+func (x *BatchRevokeTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchRevokeTokensResponse.ProtoReflect.Descriptor instead.
+func (*BatchRevokeTokensResponse) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *BatchRevokeTokensResponse) GetTokens() []*Token {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+func (x *BatchRevokeTokensResponse) GetReceipt() *PropagationReceipt {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
+}
+
 type UpdateTokenRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	TokenId string                 `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
@@ -993,7 +1323,7 @@ type UpdateTokenRequest struct {
 
 func (x *UpdateTokenRequest) Reset() {
 	*x = UpdateTokenRequest{}
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[12]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1335,7 @@ func (x *UpdateTokenRequest) String() string {
 func (*UpdateTokenRequest) ProtoMessage() {}
 
 func (x *UpdateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[12]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1348,7 @@ func (x *UpdateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTokenRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{12}
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateTokenRequest) GetTokenId() string {
@@ -1096,7 +1426,7 @@ type UpdateTokenResponse struct {
 
 func (x *UpdateTokenResponse) Reset() {
 	*x = UpdateTokenResponse{}
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[13]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1108,7 +1438,7 @@ func (x *UpdateTokenResponse) String() string {
 func (*UpdateTokenResponse) ProtoMessage() {}
 
 func (x *UpdateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[13]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1121,7 +1451,7 @@ func (x *UpdateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTokenResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{13}
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateTokenResponse) GetToken() *Token {
@@ -1164,7 +1494,7 @@ type RotateTokenRequest struct {
 
 func (x *RotateTokenRequest) Reset() {
 	*x = RotateTokenRequest{}
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[14]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1506,7 @@ func (x *RotateTokenRequest) String() string {
 func (*RotateTokenRequest) ProtoMessage() {}
 
 func (x *RotateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[14]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1519,7 @@ func (x *RotateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateTokenRequest.ProtoReflect.Descriptor instead.
 func (*RotateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{14}
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RotateTokenRequest) GetTokenId() string {
@@ -1270,7 +1600,7 @@ type RotateTokenResponse struct {
 
 func (x *RotateTokenResponse) Reset() {
 	*x = RotateTokenResponse{}
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[15]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1612,7 @@ func (x *RotateTokenResponse) String() string {
 func (*RotateTokenResponse) ProtoMessage() {}
 
 func (x *RotateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[15]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +1625,7 @@ func (x *RotateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateTokenResponse.ProtoReflect.Descriptor instead.
 func (*RotateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{15}
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RotateTokenResponse) GetToken() *Token {
@@ -1342,7 +1672,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[16]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1684,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[16]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +1697,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{16}
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Finding) GetTokenId() string {
@@ -1424,7 +1754,7 @@ type ReviewTokensRequest struct {
 
 func (x *ReviewTokensRequest) Reset() {
 	*x = ReviewTokensRequest{}
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[17]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1766,7 @@ func (x *ReviewTokensRequest) String() string {
 func (*ReviewTokensRequest) ProtoMessage() {}
 
 func (x *ReviewTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[17]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1779,7 @@ func (x *ReviewTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReviewTokensRequest.ProtoReflect.Descriptor instead.
 func (*ReviewTokensRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{17}
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReviewTokensRequest) GetProjectId() string {
@@ -1477,7 +1807,7 @@ type ReviewTokensResponse struct {
 
 func (x *ReviewTokensResponse) Reset() {
 	*x = ReviewTokensResponse{}
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[18]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1819,7 @@ func (x *ReviewTokensResponse) String() string {
 func (*ReviewTokensResponse) ProtoMessage() {}
 
 func (x *ReviewTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[18]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1832,7 @@ func (x *ReviewTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReviewTokensResponse.ProtoReflect.Descriptor instead.
 func (*ReviewTokensResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{18}
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReviewTokensResponse) GetFindings() []*Finding {
@@ -1536,7 +1866,7 @@ type ReviewPolicy struct {
 
 func (x *ReviewPolicy) Reset() {
 	*x = ReviewPolicy{}
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[19]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1878,7 @@ func (x *ReviewPolicy) String() string {
 func (*ReviewPolicy) ProtoMessage() {}
 
 func (x *ReviewPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[19]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1891,7 @@ func (x *ReviewPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReviewPolicy.ProtoReflect.Descriptor instead.
 func (*ReviewPolicy) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{19}
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReviewPolicy) GetExpiringWithinDays() int32 {
@@ -1613,7 +1943,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[20]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1955,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[20]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1968,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{20}
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListAuditEventsRequest) GetTargetId() string {
@@ -1700,7 +2030,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[21]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1712,7 +2042,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[21]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1725,7 +2055,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{21}
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -1766,7 +2096,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[22]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +2108,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_issuer_proto_msgTypes[22]
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +2121,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{22}
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -1916,7 +2246,33 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\x13RevokeTokenResponse\x12(\n" +
 	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x129\n" +
 	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\x122\n" +
-	"\x15revoked_successor_ids\x18\x03 \x03(\tR\x13revokedSuccessorIds\"\xcb\f\n" +
+	"\x15revoked_successor_ids\x18\x03 \x03(\tR\x13revokedSuccessorIds\"\xc6\x02\n" +
+	"\vTokenFilter\x12:\n" +
+	"\bowner_id\x18\x01 \x01(\tB\x1f\xbaH\x1c\xd8\x01\x01r\x172\x15^mem_[0-9A-Za-z]{22}$R\aownerId\x12>\n" +
+	"\n" +
+	"project_id\x18\x02 \x01(\tB\x1f\xbaH\x1c\xd8\x01\x01r\x172\x15^prj_[0-9A-Za-z]{22}$R\tprojectId\x12A\n" +
+	"\x0ecreated_before\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\x12:\n" +
+	"\x06status\x18\x04 \x01(\x0e2\x18.gatepass.v1.TokenStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12<\n" +
+	"\vname_prefix\x18\x05 \x01(\tB\x1b\xbaH\x18r\x16\x18@2\x12^[^\\p{Cc}\\p{Cf}]*$R\n" +
+	"namePrefix\"\xf8\x02\n" +
+	"\x19BatchDisableTokensRequest\x12C\n" +
+	"\ttoken_ids\x18\x01 \x03(\tB&\xbaH#\x92\x01 \x10\xe8\a\x18\x01\"\x19r\x172\x15^tok_[0-9A-Za-z]{22}$R\btokenIds\x120\n" +
+	"\x06filter\x18\x02 \x01(\v2\x18.gatepass.v1.TokenFilterR\x06filter\x124\n" +
+	"\x06reason\x18\x03 \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x042\x12^[^\\p{Cc}\\p{Cf}]*$R\x06reason\x12#\n" +
+	"\rvalidate_only\x18\x04 \x01(\bR\fvalidateOnly:\x88\x01\xbaH\x84\x01\x1a\x81\x01\n" +
+	"\x19token_ids.excludes_filter\x124name token_ids or a filter, not both and not neither\x1a.(size(this.token_ids) > 0) != has(this.filter)\"\x83\x01\n" +
+	"\x1aBatchDisableTokensResponse\x12*\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x12.gatepass.v1.TokenR\x06tokens\x129\n" +
+	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"\xf7\x02\n" +
+	"\x18BatchRevokeTokensRequest\x12C\n" +
+	"\ttoken_ids\x18\x01 \x03(\tB&\xbaH#\x92\x01 \x10\xe8\a\x18\x01\"\x19r\x172\x15^tok_[0-9A-Za-z]{22}$R\btokenIds\x120\n" +
+	"\x06filter\x18\x02 \x01(\v2\x18.gatepass.v1.TokenFilterR\x06filter\x124\n" +
+	"\x06reason\x18\x03 \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x042\x12^[^\\p{Cc}\\p{Cf}]*$R\x06reason\x12#\n" +
+	"\rvalidate_only\x18\x04 \x01(\bR\fvalidateOnly:\x88\x01\xbaH\x84\x01\x1a\x81\x01\n" +
+	"\x19token_ids.excludes_filter\x124name token_ids or a filter, not both and not neither\x1a.(size(this.token_ids) > 0) != has(this.filter)\"\x82\x01\n" +
+	"\x19BatchRevokeTokensResponse\x12*\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x12.gatepass.v1.TokenR\x06tokens\x129\n" +
+	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt\"\xcb\f\n" +
 	"\x12UpdateTokenRequest\x127\n" +
 	"\btoken_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^tok_[0-9A-Za-z]{22}$R\atokenId\x12\x91\x01\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBT\xbaHQ\xc8\x01\x01\xe2\x01K\x12\x04name\x12\vdescription\x12\bowner_id\x12\x04role\x12\n" +
@@ -2035,7 +2391,7 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\x1eSUGGESTED_ACTION_NARROW_ACCESS\x10\x05\x12\x1b\n" +
 	"\x17SUGGESTED_ACTION_REVOKE\x10\x06\x12 \n" +
 	"\x1cSUGGESTED_ACTION_INVESTIGATE\x10\a\x12 \n" +
-	"\x1cSUGGESTED_ACTION_SPLIT_TOKEN\x10\b2\xdd\x06\n" +
+	"\x1cSUGGESTED_ACTION_SPLIT_TOKEN\x10\b2\xa8\b\n" +
 	"\rIssuerService\x12P\n" +
 	"\vCreateToken\x12\x1f.gatepass.v1.CreateTokenRequest\x1a .gatepass.v1.CreateTokenResponse\x12L\n" +
 	"\bGetToken\x12\x1c.gatepass.v1.GetTokenRequest\x1a\x1d.gatepass.v1.GetTokenResponse\"\x03\x90\x02\x01\x12R\n" +
@@ -2043,7 +2399,9 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"ListTokens\x12\x1e.gatepass.v1.ListTokensRequest\x1a\x1f.gatepass.v1.ListTokensResponse\"\x03\x90\x02\x01\x12S\n" +
 	"\fDisableToken\x12 .gatepass.v1.DisableTokenRequest\x1a!.gatepass.v1.DisableTokenResponse\x12P\n" +
 	"\vEnableToken\x12\x1f.gatepass.v1.EnableTokenRequest\x1a .gatepass.v1.EnableTokenResponse\x12P\n" +
-	"\vRevokeToken\x12\x1f.gatepass.v1.RevokeTokenRequest\x1a .gatepass.v1.RevokeTokenResponse\x12P\n" +
+	"\vRevokeToken\x12\x1f.gatepass.v1.RevokeTokenRequest\x1a .gatepass.v1.RevokeTokenResponse\x12e\n" +
+	"\x12BatchDisableTokens\x12&.gatepass.v1.BatchDisableTokensRequest\x1a'.gatepass.v1.BatchDisableTokensResponse\x12b\n" +
+	"\x11BatchRevokeTokens\x12%.gatepass.v1.BatchRevokeTokensRequest\x1a&.gatepass.v1.BatchRevokeTokensResponse\x12P\n" +
 	"\vUpdateToken\x12\x1f.gatepass.v1.UpdateTokenRequest\x1a .gatepass.v1.UpdateTokenResponse\x12P\n" +
 	"\vRotateToken\x12\x1f.gatepass.v1.RotateTokenRequest\x1a .gatepass.v1.RotateTokenResponse\x12X\n" +
 	"\fReviewTokens\x12 .gatepass.v1.ReviewTokensRequest\x1a!.gatepass.v1.ReviewTokensResponse\"\x03\x90\x02\x01\x12a\n" +
@@ -2063,105 +2421,122 @@ func file_gatepass_v1_issuer_proto_rawDescGZIP() []byte {
 }
 
 var file_gatepass_v1_issuer_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_gatepass_v1_issuer_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_gatepass_v1_issuer_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_gatepass_v1_issuer_proto_goTypes = []any{
-	(FindingType)(0),                // 0: gatepass.v1.FindingType
-	(Severity)(0),                   // 1: gatepass.v1.Severity
-	(SuggestedAction)(0),            // 2: gatepass.v1.SuggestedAction
-	(*CreateTokenRequest)(nil),      // 3: gatepass.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),     // 4: gatepass.v1.CreateTokenResponse
-	(*GetTokenRequest)(nil),         // 5: gatepass.v1.GetTokenRequest
-	(*GetTokenResponse)(nil),        // 6: gatepass.v1.GetTokenResponse
-	(*ListTokensRequest)(nil),       // 7: gatepass.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),      // 8: gatepass.v1.ListTokensResponse
-	(*DisableTokenRequest)(nil),     // 9: gatepass.v1.DisableTokenRequest
-	(*DisableTokenResponse)(nil),    // 10: gatepass.v1.DisableTokenResponse
-	(*EnableTokenRequest)(nil),      // 11: gatepass.v1.EnableTokenRequest
-	(*EnableTokenResponse)(nil),     // 12: gatepass.v1.EnableTokenResponse
-	(*RevokeTokenRequest)(nil),      // 13: gatepass.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),     // 14: gatepass.v1.RevokeTokenResponse
-	(*UpdateTokenRequest)(nil),      // 15: gatepass.v1.UpdateTokenRequest
-	(*UpdateTokenResponse)(nil),     // 16: gatepass.v1.UpdateTokenResponse
-	(*RotateTokenRequest)(nil),      // 17: gatepass.v1.RotateTokenRequest
-	(*RotateTokenResponse)(nil),     // 18: gatepass.v1.RotateTokenResponse
-	(*Finding)(nil),                 // 19: gatepass.v1.Finding
-	(*ReviewTokensRequest)(nil),     // 20: gatepass.v1.ReviewTokensRequest
-	(*ReviewTokensResponse)(nil),    // 21: gatepass.v1.ReviewTokensResponse
-	(*ReviewPolicy)(nil),            // 22: gatepass.v1.ReviewPolicy
-	(*ListAuditEventsRequest)(nil),  // 23: gatepass.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil), // 24: gatepass.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),              // 25: gatepass.v1.AuditEvent
-	nil,                             // 26: gatepass.v1.AuditEvent.DetailsEntry
-	(Role)(0),                       // 27: gatepass.v1.Role
-	(*timestamppb.Timestamp)(nil),   // 28: google.protobuf.Timestamp
-	(*Token)(nil),                   // 29: gatepass.v1.Token
-	(*PropagationReceipt)(nil),      // 30: gatepass.v1.PropagationReceipt
-	(TokenStatus)(0),                // 31: gatepass.v1.TokenStatus
-	(*fieldmaskpb.FieldMask)(nil),   // 32: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),     // 33: google.protobuf.Duration
+	(FindingType)(0),                   // 0: gatepass.v1.FindingType
+	(Severity)(0),                      // 1: gatepass.v1.Severity
+	(SuggestedAction)(0),               // 2: gatepass.v1.SuggestedAction
+	(*CreateTokenRequest)(nil),         // 3: gatepass.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),        // 4: gatepass.v1.CreateTokenResponse
+	(*GetTokenRequest)(nil),            // 5: gatepass.v1.GetTokenRequest
+	(*GetTokenResponse)(nil),           // 6: gatepass.v1.GetTokenResponse
+	(*ListTokensRequest)(nil),          // 7: gatepass.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),         // 8: gatepass.v1.ListTokensResponse
+	(*DisableTokenRequest)(nil),        // 9: gatepass.v1.DisableTokenRequest
+	(*DisableTokenResponse)(nil),       // 10: gatepass.v1.DisableTokenResponse
+	(*EnableTokenRequest)(nil),         // 11: gatepass.v1.EnableTokenRequest
+	(*EnableTokenResponse)(nil),        // 12: gatepass.v1.EnableTokenResponse
+	(*RevokeTokenRequest)(nil),         // 13: gatepass.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),        // 14: gatepass.v1.RevokeTokenResponse
+	(*TokenFilter)(nil),                // 15: gatepass.v1.TokenFilter
+	(*BatchDisableTokensRequest)(nil),  // 16: gatepass.v1.BatchDisableTokensRequest
+	(*BatchDisableTokensResponse)(nil), // 17: gatepass.v1.BatchDisableTokensResponse
+	(*BatchRevokeTokensRequest)(nil),   // 18: gatepass.v1.BatchRevokeTokensRequest
+	(*BatchRevokeTokensResponse)(nil),  // 19: gatepass.v1.BatchRevokeTokensResponse
+	(*UpdateTokenRequest)(nil),         // 20: gatepass.v1.UpdateTokenRequest
+	(*UpdateTokenResponse)(nil),        // 21: gatepass.v1.UpdateTokenResponse
+	(*RotateTokenRequest)(nil),         // 22: gatepass.v1.RotateTokenRequest
+	(*RotateTokenResponse)(nil),        // 23: gatepass.v1.RotateTokenResponse
+	(*Finding)(nil),                    // 24: gatepass.v1.Finding
+	(*ReviewTokensRequest)(nil),        // 25: gatepass.v1.ReviewTokensRequest
+	(*ReviewTokensResponse)(nil),       // 26: gatepass.v1.ReviewTokensResponse
+	(*ReviewPolicy)(nil),               // 27: gatepass.v1.ReviewPolicy
+	(*ListAuditEventsRequest)(nil),     // 28: gatepass.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),    // 29: gatepass.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),                 // 30: gatepass.v1.AuditEvent
+	nil,                                // 31: gatepass.v1.AuditEvent.DetailsEntry
+	(Role)(0),                          // 32: gatepass.v1.Role
+	(*timestamppb.Timestamp)(nil),      // 33: google.protobuf.Timestamp
+	(*Token)(nil),                      // 34: gatepass.v1.Token
+	(*PropagationReceipt)(nil),         // 35: gatepass.v1.PropagationReceipt
+	(TokenStatus)(0),                   // 36: gatepass.v1.TokenStatus
+	(*fieldmaskpb.FieldMask)(nil),      // 37: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),        // 38: google.protobuf.Duration
 }
 var file_gatepass_v1_issuer_proto_depIdxs = []int32{
-	27, // 0: gatepass.v1.CreateTokenRequest.role:type_name -> gatepass.v1.Role
-	28, // 1: gatepass.v1.CreateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
-	29, // 2: gatepass.v1.CreateTokenResponse.token:type_name -> gatepass.v1.Token
-	30, // 3: gatepass.v1.CreateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	29, // 4: gatepass.v1.GetTokenResponse.token:type_name -> gatepass.v1.Token
-	31, // 5: gatepass.v1.ListTokensRequest.status:type_name -> gatepass.v1.TokenStatus
-	29, // 6: gatepass.v1.ListTokensResponse.tokens:type_name -> gatepass.v1.Token
-	29, // 7: gatepass.v1.DisableTokenResponse.token:type_name -> gatepass.v1.Token
-	30, // 8: gatepass.v1.DisableTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	29, // 9: gatepass.v1.EnableTokenResponse.token:type_name -> gatepass.v1.Token
-	30, // 10: gatepass.v1.EnableTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	29, // 11: gatepass.v1.RevokeTokenResponse.token:type_name -> gatepass.v1.Token
-	30, // 12: gatepass.v1.RevokeTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	32, // 13: gatepass.v1.UpdateTokenRequest.update_mask:type_name -> google.protobuf.FieldMask
-	27, // 14: gatepass.v1.UpdateTokenRequest.role:type_name -> gatepass.v1.Role
-	28, // 15: gatepass.v1.UpdateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
-	29, // 16: gatepass.v1.UpdateTokenResponse.token:type_name -> gatepass.v1.Token
-	30, // 17: gatepass.v1.UpdateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	28, // 18: gatepass.v1.RotateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
-	33, // 19: gatepass.v1.RotateTokenRequest.disable_old_after:type_name -> google.protobuf.Duration
-	33, // 20: gatepass.v1.RotateTokenRequest.revoke_old_after:type_name -> google.protobuf.Duration
-	27, // 21: gatepass.v1.RotateTokenRequest.role:type_name -> gatepass.v1.Role
-	29, // 22: gatepass.v1.RotateTokenResponse.token:type_name -> gatepass.v1.Token
-	29, // 23: gatepass.v1.RotateTokenResponse.old_token:type_name -> gatepass.v1.Token
-	30, // 24: gatepass.v1.RotateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	0,  // 25: gatepass.v1.Finding.type:type_name -> gatepass.v1.FindingType
-	1,  // 26: gatepass.v1.Finding.severity:type_name -> gatepass.v1.Severity
-	2,  // 27: gatepass.v1.Finding.suggested_action:type_name -> gatepass.v1.SuggestedAction
-	1,  // 28: gatepass.v1.ReviewTokensRequest.min_severity:type_name -> gatepass.v1.Severity
-	19, // 29: gatepass.v1.ReviewTokensResponse.findings:type_name -> gatepass.v1.Finding
-	22, // 30: gatepass.v1.ReviewTokensResponse.policy:type_name -> gatepass.v1.ReviewPolicy
-	28, // 31: gatepass.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	28, // 32: gatepass.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	25, // 33: gatepass.v1.ListAuditEventsResponse.events:type_name -> gatepass.v1.AuditEvent
-	28, // 34: gatepass.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	26, // 35: gatepass.v1.AuditEvent.details:type_name -> gatepass.v1.AuditEvent.DetailsEntry
-	3,  // 36: gatepass.v1.IssuerService.CreateToken:input_type -> gatepass.v1.CreateTokenRequest
-	5,  // 37: gatepass.v1.IssuerService.GetToken:input_type -> gatepass.v1.GetTokenRequest
-	7,  // 38: gatepass.v1.IssuerService.ListTokens:input_type -> gatepass.v1.ListTokensRequest
-	9,  // 39: gatepass.v1.IssuerService.DisableToken:input_type -> gatepass.v1.DisableTokenRequest
-	11, // 40: gatepass.v1.IssuerService.EnableToken:input_type -> gatepass.v1.EnableTokenRequest
-	13, // 41: gatepass.v1.IssuerService.RevokeToken:input_type -> gatepass.v1.RevokeTokenRequest
-	15, // 42: gatepass.v1.IssuerService.UpdateToken:input_type -> gatepass.v1.UpdateTokenRequest
-	17, // 43: gatepass.v1.IssuerService.RotateToken:input_type -> gatepass.v1.RotateTokenRequest
-	20, // 44: gatepass.v1.IssuerService.ReviewTokens:input_type -> gatepass.v1.ReviewTokensRequest
-	23, // 45: gatepass.v1.IssuerService.ListAuditEvents:input_type -> gatepass.v1.ListAuditEventsRequest
-	4,  // 46: gatepass.v1.IssuerService.CreateToken:output_type -> gatepass.v1.CreateTokenResponse
-	6,  // 47: gatepass.v1.IssuerService.GetToken:output_type -> gatepass.v1.GetTokenResponse
-	8,  // 48: gatepass.v1.IssuerService.ListTokens:output_type -> gatepass.v1.ListTokensResponse
-	10, // 49: gatepass.v1.IssuerService.DisableToken:output_type -> gatepass.v1.DisableTokenResponse
-	12, // 50: gatepass.v1.IssuerService.EnableToken:output_type -> gatepass.v1.EnableTokenResponse
-	14, // 51: gatepass.v1.IssuerService.RevokeToken:output_type -> gatepass.v1.RevokeTokenResponse
-	16, // 52: gatepass.v1.IssuerService.UpdateToken:output_type -> gatepass.v1.UpdateTokenResponse
-	18, // 53: gatepass.v1.IssuerService.RotateToken:output_type -> gatepass.v1.RotateTokenResponse
-	21, // 54: gatepass.v1.IssuerService.ReviewTokens:output_type -> gatepass.v1.ReviewTokensResponse
-	24, // 55: gatepass.v1.IssuerService.ListAuditEvents:output_type -> gatepass.v1.ListAuditEventsResponse
-	46, // [46:56] is the sub-list for method output_type
-	36, // [36:46] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	32, // 0: gatepass.v1.CreateTokenRequest.role:type_name -> gatepass.v1.Role
+	33, // 1: gatepass.v1.CreateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	34, // 2: gatepass.v1.CreateTokenResponse.token:type_name -> gatepass.v1.Token
+	35, // 3: gatepass.v1.CreateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	34, // 4: gatepass.v1.GetTokenResponse.token:type_name -> gatepass.v1.Token
+	36, // 5: gatepass.v1.ListTokensRequest.status:type_name -> gatepass.v1.TokenStatus
+	34, // 6: gatepass.v1.ListTokensResponse.tokens:type_name -> gatepass.v1.Token
+	34, // 7: gatepass.v1.DisableTokenResponse.token:type_name -> gatepass.v1.Token
+	35, // 8: gatepass.v1.DisableTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	34, // 9: gatepass.v1.EnableTokenResponse.token:type_name -> gatepass.v1.Token
+	35, // 10: gatepass.v1.EnableTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	34, // 11: gatepass.v1.RevokeTokenResponse.token:type_name -> gatepass.v1.Token
+	35, // 12: gatepass.v1.RevokeTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	33, // 13: gatepass.v1.TokenFilter.created_before:type_name -> google.protobuf.Timestamp
+	36, // 14: gatepass.v1.TokenFilter.status:type_name -> gatepass.v1.TokenStatus
+	15, // 15: gatepass.v1.BatchDisableTokensRequest.filter:type_name -> gatepass.v1.TokenFilter
+	34, // 16: gatepass.v1.BatchDisableTokensResponse.tokens:type_name -> gatepass.v1.Token
+	35, // 17: gatepass.v1.BatchDisableTokensResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	15, // 18: gatepass.v1.BatchRevokeTokensRequest.filter:type_name -> gatepass.v1.TokenFilter
+	34, // 19: gatepass.v1.BatchRevokeTokensResponse.tokens:type_name -> gatepass.v1.Token
+	35, // 20: gatepass.v1.BatchRevokeTokensResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	37, // 21: gatepass.v1.UpdateTokenRequest.update_mask:type_name -> google.protobuf.FieldMask
+	32, // 22: gatepass.v1.UpdateTokenRequest.role:type_name -> gatepass.v1.Role
+	33, // 23: gatepass.v1.UpdateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	34, // 24: gatepass.v1.UpdateTokenResponse.token:type_name -> gatepass.v1.Token
+	35, // 25: gatepass.v1.UpdateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	33, // 26: gatepass.v1.RotateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	38, // 27: gatepass.v1.RotateTokenRequest.disable_old_after:type_name -> google.protobuf.Duration
+	38, // 28: gatepass.v1.RotateTokenRequest.revoke_old_after:type_name -> google.protobuf.Duration
+	32, // 29: gatepass.v1.RotateTokenRequest.role:type_name -> gatepass.v1.Role
+	34, // 30: gatepass.v1.RotateTokenResponse.token:type_name -> gatepass.v1.Token
+	34, // 31: gatepass.v1.RotateTokenResponse.old_token:type_name -> gatepass.v1.Token
+	35, // 32: gatepass.v1.RotateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	0,  // 33: gatepass.v1.Finding.type:type_name -> gatepass.v1.FindingType
+	1,  // 34: gatepass.v1.Finding.severity:type_name -> gatepass.v1.Severity
+	2,  // 35: gatepass.v1.Finding.suggested_action:type_name -> gatepass.v1.SuggestedAction
+	1,  // 36: gatepass.v1.ReviewTokensRequest.min_severity:type_name -> gatepass.v1.Severity
+	24, // 37: gatepass.v1.ReviewTokensResponse.findings:type_name -> gatepass.v1.Finding
+	27, // 38: gatepass.v1.ReviewTokensResponse.policy:type_name -> gatepass.v1.ReviewPolicy
+	33, // 39: gatepass.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	33, // 40: gatepass.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	30, // 41: gatepass.v1.ListAuditEventsResponse.events:type_name -> gatepass.v1.AuditEvent
+	33, // 42: gatepass.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	31, // 43: gatepass.v1.AuditEvent.details:type_name -> gatepass.v1.AuditEvent.DetailsEntry
+	3,  // 44: gatepass.v1.IssuerService.CreateToken:input_type -> gatepass.v1.CreateTokenRequest
+	5,  // 45: gatepass.v1.IssuerService.GetToken:input_type -> gatepass.v1.GetTokenRequest
+	7,  // 46: gatepass.v1.IssuerService.ListTokens:input_type -> gatepass.v1.ListTokensRequest
+	9,  // 47: gatepass.v1.IssuerService.DisableToken:input_type -> gatepass.v1.DisableTokenRequest
+	11, // 48: gatepass.v1.IssuerService.EnableToken:input_type -> gatepass.v1.EnableTokenRequest
+	13, // 49: gatepass.v1.IssuerService.RevokeToken:input_type -> gatepass.v1.RevokeTokenRequest
+	16, // 50: gatepass.v1.IssuerService.BatchDisableTokens:input_type -> gatepass.v1.BatchDisableTokensRequest
+	18, // 51: gatepass.v1.IssuerService.BatchRevokeTokens:input_type -> gatepass.v1.BatchRevokeTokensRequest
+	20, // 52: gatepass.v1.IssuerService.UpdateToken:input_type -> gatepass.v1.UpdateTokenRequest
+	22, // 53: gatepass.v1.IssuerService.RotateToken:input_type -> gatepass.v1.RotateTokenRequest
+	25, // 54: gatepass.v1.IssuerService.ReviewTokens:input_type -> gatepass.v1.ReviewTokensRequest
+	28, // 55: gatepass.v1.IssuerService.ListAuditEvents:input_type -> gatepass.v1.ListAuditEventsRequest
+	4,  // 56: gatepass.v1.IssuerService.CreateToken:output_type -> gatepass.v1.CreateTokenResponse
+	6,  // 57: gatepass.v1.IssuerService.GetToken:output_type -> gatepass.v1.GetTokenResponse
+	8,  // 58: gatepass.v1.IssuerService.ListTokens:output_type -> gatepass.v1.ListTokensResponse
+	10, // 59: gatepass.v1.IssuerService.DisableToken:output_type -> gatepass.v1.DisableTokenResponse
+	12, // 60: gatepass.v1.IssuerService.EnableToken:output_type -> gatepass.v1.EnableTokenResponse
+	14, // 61: gatepass.v1.IssuerService.RevokeToken:output_type -> gatepass.v1.RevokeTokenResponse
+	17, // 62: gatepass.v1.IssuerService.BatchDisableTokens:output_type -> gatepass.v1.BatchDisableTokensResponse
+	19, // 63: gatepass.v1.IssuerService.BatchRevokeTokens:output_type -> gatepass.v1.BatchRevokeTokensResponse
+	21, // 64: gatepass.v1.IssuerService.UpdateToken:output_type -> gatepass.v1.UpdateTokenResponse
+	23, // 65: gatepass.v1.IssuerService.RotateToken:output_type -> gatepass.v1.RotateTokenResponse
+	26, // 66: gatepass.v1.IssuerService.ReviewTokens:output_type -> gatepass.v1.ReviewTokensResponse
+	29, // 67: gatepass.v1.IssuerService.ListAuditEvents:output_type -> gatepass.v1.ListAuditEventsResponse
+	56, // [56:68] is the sub-list for method output_type
+	44, // [44:56] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_gatepass_v1_issuer_proto_init() }
@@ -2176,7 +2551,7 @@ func file_gatepass_v1_issuer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatepass_v1_issuer_proto_rawDesc), len(file_gatepass_v1_issuer_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   24,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

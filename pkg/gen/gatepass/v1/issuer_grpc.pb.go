@@ -19,16 +19,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IssuerService_CreateToken_FullMethodName     = "/gatepass.v1.IssuerService/CreateToken"
-	IssuerService_GetToken_FullMethodName        = "/gatepass.v1.IssuerService/GetToken"
-	IssuerService_ListTokens_FullMethodName      = "/gatepass.v1.IssuerService/ListTokens"
-	IssuerService_DisableToken_FullMethodName    = "/gatepass.v1.IssuerService/DisableToken"
-	IssuerService_EnableToken_FullMethodName     = "/gatepass.v1.IssuerService/EnableToken"
-	IssuerService_RevokeToken_FullMethodName     = "/gatepass.v1.IssuerService/RevokeToken"
-	IssuerService_UpdateToken_FullMethodName     = "/gatepass.v1.IssuerService/UpdateToken"
-	IssuerService_RotateToken_FullMethodName     = "/gatepass.v1.IssuerService/RotateToken"
-	IssuerService_ReviewTokens_FullMethodName    = "/gatepass.v1.IssuerService/ReviewTokens"
-	IssuerService_ListAuditEvents_FullMethodName = "/gatepass.v1.IssuerService/ListAuditEvents"
+	IssuerService_CreateToken_FullMethodName        = "/gatepass.v1.IssuerService/CreateToken"
+	IssuerService_GetToken_FullMethodName           = "/gatepass.v1.IssuerService/GetToken"
+	IssuerService_ListTokens_FullMethodName         = "/gatepass.v1.IssuerService/ListTokens"
+	IssuerService_DisableToken_FullMethodName       = "/gatepass.v1.IssuerService/DisableToken"
+	IssuerService_EnableToken_FullMethodName        = "/gatepass.v1.IssuerService/EnableToken"
+	IssuerService_RevokeToken_FullMethodName        = "/gatepass.v1.IssuerService/RevokeToken"
+	IssuerService_BatchDisableTokens_FullMethodName = "/gatepass.v1.IssuerService/BatchDisableTokens"
+	IssuerService_BatchRevokeTokens_FullMethodName  = "/gatepass.v1.IssuerService/BatchRevokeTokens"
+	IssuerService_UpdateToken_FullMethodName        = "/gatepass.v1.IssuerService/UpdateToken"
+	IssuerService_RotateToken_FullMethodName        = "/gatepass.v1.IssuerService/RotateToken"
+	IssuerService_ReviewTokens_FullMethodName       = "/gatepass.v1.IssuerService/ReviewTokens"
+	IssuerService_ListAuditEvents_FullMethodName    = "/gatepass.v1.IssuerService/ListAuditEvents"
 )
 
 // IssuerServiceClient is the client API for IssuerService service.
@@ -54,6 +56,12 @@ type IssuerServiceClient interface {
 	EnableToken(ctx context.Context, in *EnableTokenRequest, opts ...grpc.CallOption) (*EnableTokenResponse, error)
 	// RevokeToken ends a token for good, everywhere.
 	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error)
+	// BatchDisableTokens disables up to 1,000 tokens, named or matched by a
+	// filter, in one transaction with one receipt and one audit record
+	// (AIP-235). With validate_only it changes nothing and lists what would.
+	BatchDisableTokens(ctx context.Context, in *BatchDisableTokensRequest, opts ...grpc.CallOption) (*BatchDisableTokensResponse, error)
+	// BatchRevokeTokens revokes, as BatchDisableTokens disables.
+	BatchRevokeTokens(ctx context.Context, in *BatchRevokeTokensRequest, opts ...grpc.CallOption) (*BatchRevokeTokensResponse, error)
 	// UpdateToken renames, redescribes or transfers a token to another owner.
 	UpdateToken(ctx context.Context, in *UpdateTokenRequest, opts ...grpc.CallOption) (*UpdateTokenResponse, error)
 	// RotateToken creates a replacement with the same scope, role, owner and
@@ -136,6 +144,26 @@ func (c *issuerServiceClient) RevokeToken(ctx context.Context, in *RevokeTokenRe
 	return out, nil
 }
 
+func (c *issuerServiceClient) BatchDisableTokens(ctx context.Context, in *BatchDisableTokensRequest, opts ...grpc.CallOption) (*BatchDisableTokensResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchDisableTokensResponse)
+	err := c.cc.Invoke(ctx, IssuerService_BatchDisableTokens_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *issuerServiceClient) BatchRevokeTokens(ctx context.Context, in *BatchRevokeTokensRequest, opts ...grpc.CallOption) (*BatchRevokeTokensResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchRevokeTokensResponse)
+	err := c.cc.Invoke(ctx, IssuerService_BatchRevokeTokens_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *issuerServiceClient) UpdateToken(ctx context.Context, in *UpdateTokenRequest, opts ...grpc.CallOption) (*UpdateTokenResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(UpdateTokenResponse)
@@ -199,6 +227,12 @@ type IssuerServiceServer interface {
 	EnableToken(context.Context, *EnableTokenRequest) (*EnableTokenResponse, error)
 	// RevokeToken ends a token for good, everywhere.
 	RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error)
+	// BatchDisableTokens disables up to 1,000 tokens, named or matched by a
+	// filter, in one transaction with one receipt and one audit record
+	// (AIP-235). With validate_only it changes nothing and lists what would.
+	BatchDisableTokens(context.Context, *BatchDisableTokensRequest) (*BatchDisableTokensResponse, error)
+	// BatchRevokeTokens revokes, as BatchDisableTokens disables.
+	BatchRevokeTokens(context.Context, *BatchRevokeTokensRequest) (*BatchRevokeTokensResponse, error)
 	// UpdateToken renames, redescribes or transfers a token to another owner.
 	UpdateToken(context.Context, *UpdateTokenRequest) (*UpdateTokenResponse, error)
 	// RotateToken creates a replacement with the same scope, role, owner and
@@ -238,6 +272,12 @@ func (UnimplementedIssuerServiceServer) EnableToken(context.Context, *EnableToke
 }
 func (UnimplementedIssuerServiceServer) RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeToken not implemented")
+}
+func (UnimplementedIssuerServiceServer) BatchDisableTokens(context.Context, *BatchDisableTokensRequest) (*BatchDisableTokensResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchDisableTokens not implemented")
+}
+func (UnimplementedIssuerServiceServer) BatchRevokeTokens(context.Context, *BatchRevokeTokensRequest) (*BatchRevokeTokensResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchRevokeTokens not implemented")
 }
 func (UnimplementedIssuerServiceServer) UpdateToken(context.Context, *UpdateTokenRequest) (*UpdateTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateToken not implemented")
@@ -380,6 +420,42 @@ func _IssuerService_RevokeToken_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IssuerService_BatchDisableTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchDisableTokensRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IssuerServiceServer).BatchDisableTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IssuerService_BatchDisableTokens_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IssuerServiceServer).BatchDisableTokens(ctx, req.(*BatchDisableTokensRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IssuerService_BatchRevokeTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchRevokeTokensRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IssuerServiceServer).BatchRevokeTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IssuerService_BatchRevokeTokens_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IssuerServiceServer).BatchRevokeTokens(ctx, req.(*BatchRevokeTokensRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _IssuerService_UpdateToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(UpdateTokenRequest)
 	if err := dec(in); err != nil {
@@ -482,6 +558,14 @@ var IssuerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeToken",
 			Handler:    _IssuerService_RevokeToken_Handler,
+		},
+		{
+			MethodName: "BatchDisableTokens",
+			Handler:    _IssuerService_BatchDisableTokens_Handler,
+		},
+		{
+			MethodName: "BatchRevokeTokens",
+			Handler:    _IssuerService_BatchRevokeTokens_Handler,
 		},
 		{
 			MethodName: "UpdateToken",

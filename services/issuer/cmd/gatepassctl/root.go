@@ -93,6 +93,9 @@ Exit codes: 0 ok, 1 request refused, 2 usage, 3 auth, 4 server or network,
 func (c *cli) leaf(s command) *cobra.Command {
 	name := s.words[len(s.words)-1]
 	use := name
+	if s.args < 0 {
+		use += " [ID...]"
+	}
 	if s.args == 1 {
 		use += " ID"
 		switch strings.Join(s.words, " ") {
@@ -106,7 +109,7 @@ func (c *cli) leaf(s command) *cobra.Command {
 		Use:   use,
 		Short: shorts[strings.Join(s.words, " ")],
 		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) != s.args {
+			if s.args >= 0 && len(args) != s.args {
 				return usagef("%s: want %d argument(s), got %d", strings.Join(s.words, " "), s.args, len(args))
 			}
 			return nil

@@ -83,7 +83,7 @@ var tokenCommands = []command{
 		}
 	}},
 	{words: []string{"token", "update"}, args: 1, flags: bindUpdate},
-	lifecycle("disable"), lifecycle("enable"), lifecycle("revoke"), chain(),
+	lifecycle("disable"), lifecycle("enable"), lifecycle("revoke"), chain(), batch("disable"), batch("revoke"),
 	{words: []string{"token", "rotate"}, args: 1, flags: func(fs *pflag.FlagSet) action {
 		var exp expiry
 		exp.bind(fs, false)

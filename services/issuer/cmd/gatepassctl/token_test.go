@@ -51,6 +51,29 @@ func TestTokenCommands(t *testing.T) {
 	}
 }
 
+// TestBatchCommands: a dry run lists and changes nothing; the batch then
+// revokes what the filter matches.
+func TestBatchCommands(t *testing.T) {
+	t.Parallel()
+	iss := issuertest.Start(t)
+	for _, name := range []string{"legacy-sync-a", "legacy-sync-b", "ci-regression-runner"} {
+		must(t, iss, "token", "create", "--name", name, "--role", "tester", "--never-expires")
+	}
+	if out := must(t, iss, "token", "batch-revoke", "--name-prefix", "legacy-", "--validate-only"); !strings.Contains(out, "would revoke 2 token(s)") {
+		t.Fatalf("dry run: %s", out)
+	}
+	if out := must(t, iss, "token", "list", "--status", "revoked"); strings.Contains(out, "legacy-sync-a") {
+		t.Fatalf("the dry run revoked: %s", out)
+	}
+	must(t, iss, "token", "batch-revoke", "--name-prefix", "legacy-", "--reason", "retired")
+	if out := must(t, iss, "token", "list", "--status", "revoked"); !strings.Contains(out, "legacy-sync-a") || !strings.Contains(out, "legacy-sync-b") || strings.Contains(out, "ci-regression-runner") {
+		t.Fatalf("after the batch: %s", out)
+	}
+	must(t, iss, "token", "batch-disable", tokenNamed(t, iss, "ci-regression-runner"))
+	wantExit(t, iss, exitUsage, "token", "batch-disable")
+	wantExit(t, iss, exitUsage, "token", "batch-disable", "tok_0000000000000000000000", "--owner", "mem_0000000000000000000000")
+}
+
 func TestTokenCommandUsage(t *testing.T) {
 	t.Parallel()
 	iss := issuertest.Start(t)

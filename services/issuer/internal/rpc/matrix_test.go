@@ -119,6 +119,20 @@ var matrixRows = map[string]matrixRow{
 		},
 		allowed: func(c caller) bool { return atLeast(c, admin) && c.reaches(true, scopeWorkspace, scopeOwn) },
 	},
+	"gatepass.v1.IssuerService.BatchDisableTokens": {
+		call: func(ctx context.Context, f *fixture) error {
+			_, err := f.h.issuer.BatchDisableTokens(ctx, &gatepassv1.BatchDisableTokensRequest{TokenIds: []string{f.target(true)}})
+			return err
+		},
+		allowed: func(c caller) bool { return atLeast(c, admin) && c.reaches(true, scopeWorkspace, scopeOwn) },
+	},
+	"gatepass.v1.IssuerService.BatchRevokeTokens": {
+		call: func(ctx context.Context, f *fixture) error {
+			_, err := f.h.issuer.BatchRevokeTokens(ctx, &gatepassv1.BatchRevokeTokensRequest{TokenIds: []string{f.target(true)}})
+			return err
+		},
+		allowed: func(c caller) bool { return atLeast(c, admin) && c.reaches(true, scopeWorkspace, scopeOwn) },
+	},
 	"gatepass.v1.IssuerService.EnableToken": {
 		call: func(ctx context.Context, f *fixture) error {
 			_, err := f.h.issuer.EnableToken(ctx, &gatepassv1.EnableTokenRequest{TokenId: f.disabledTarget()})

@@ -399,11 +399,15 @@ func violatedField(err error) string {
 // with the reason. Any other field of any issuer request without a rule
 // fails TestEveryRequestFieldHasRules: a new field cannot go unchecked.
 var withoutRules = map[protoreflect.FullName]string{
-	"gatepass.v1.CreateTokenRequest.never_expires":  "a bool; the message rule relates it to expire_time",
-	"gatepass.v1.CreateTokenRequest.self_rotate":    "a bool: any value is valid",
-	"gatepass.v1.RevokeTokenRequest.cascade":        "a bool: any value is valid",
-	"gatepass.v1.ListAuditEventsRequest.start_time": "any well-formed time bounds a search",
-	"gatepass.v1.ListAuditEventsRequest.end_time":   "any well-formed time bounds a search",
+	"gatepass.v1.CreateTokenRequest.never_expires":        "a bool; the message rule relates it to expire_time",
+	"gatepass.v1.CreateTokenRequest.self_rotate":          "a bool: any value is valid",
+	"gatepass.v1.RevokeTokenRequest.cascade":              "a bool: any value is valid",
+	"gatepass.v1.BatchDisableTokensRequest.filter":        "a message: its own fields carry rules; the message rule relates it to token_ids",
+	"gatepass.v1.BatchDisableTokensRequest.validate_only": "a bool: any value is valid",
+	"gatepass.v1.BatchRevokeTokensRequest.filter":         "a message: its own fields carry rules; the message rule relates it to token_ids",
+	"gatepass.v1.BatchRevokeTokensRequest.validate_only":  "a bool: any value is valid",
+	"gatepass.v1.ListAuditEventsRequest.start_time":       "any well-formed time bounds a search",
+	"gatepass.v1.ListAuditEventsRequest.end_time":         "any well-formed time bounds a search",
 }
 
 // TestEveryRequestFieldHasRules: every field of every issuer request
