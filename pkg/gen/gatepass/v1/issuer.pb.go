@@ -250,9 +250,12 @@ type CreateTokenRequest struct {
 	// Client networks the token may be used from, e.g. "10.0.0.0/8".
 	AllowedCidrs []string `protobuf:"bytes,8,rep,name=allowed_cidrs,json=allowedCidrs,proto3" json:"allowed_cidrs,omitempty"`
 	// Lets the token rotate itself, e.g. from the pipeline that uses it.
-	SelfRotate    bool `protobuf:"varint,9,opt,name=self_rotate,json=selfRotate,proto3" json:"self_rotate,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SelfRotate bool `protobuf:"varint,9,opt,name=self_rotate,json=selfRotate,proto3" json:"self_rotate,omitempty"`
+	// Why the token must never expire; required with never_expires where
+	// the workspace policy says so, and kept in the audit trail.
+	NeverExpiresJustification string `protobuf:"bytes,10,opt,name=never_expires_justification,json=neverExpiresJustification,proto3" json:"never_expires_justification,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *CreateTokenRequest) Reset() {
@@ -346,6 +349,13 @@ func (x *CreateTokenRequest) GetSelfRotate() bool {
 		return x.SelfRotate
 	}
 	return false
+}
+
+func (x *CreateTokenRequest) GetNeverExpiresJustification() string {
+	if x != nil {
+		return x.NeverExpiresJustification
+	}
+	return ""
 }
 
 type CreateTokenResponse struct {
@@ -2191,7 +2201,7 @@ var File_gatepass_v1_issuer_proto protoreflect.FileDescriptor
 
 const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\n" +
-	"\x18gatepass/v1/issuer.proto\x12\vgatepass.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17gatepass/v1/token.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x05\n" +
+	"\x18gatepass/v1/issuer.proto\x12\vgatepass.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17gatepass/v1/token.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x05\n" +
 	"\x12CreateTokenRequest\x121\n" +
 	"\x04name\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x03\x18@2\x12^[^\\p{Cc}\\p{Cf}]*$R\x04name\x12@\n" +
 	"\vdescription\x18\x02 \x01(\tB\x1e\xbaH\x1br\x19\x10\x00\x18\x80\b2\x12^[^\\p{Cc}\\p{Cf}]*$R\vdescription\x12>\n" +
@@ -2205,7 +2215,9 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\bowner_id\x18\a \x01(\tB\x1f\xbaH\x1c\xd8\x01\x01r\x172\x15^mem_[0-9A-Za-z]{22}$R\aownerId\x124\n" +
 	"\rallowed_cidrs\x18\b \x03(\tB\x0f\xbaH\f\x92\x01\t\x10 \"\x05r\x03\xe8\x01\x01R\fallowedCidrs\x12\x1f\n" +
 	"\vself_rotate\x18\t \x01(\bR\n" +
-	"selfRotate:\x94\x01\xbaH\x90\x01\x1a\x8d\x01\n" +
+	"selfRotate\x12\\\n" +
+	"\x1bnever_expires_justification\x18\n" +
+	" \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x042\x12^[^\\p{Cc}\\p{Cf}]*$R\x19neverExpiresJustification:\x94\x01\xbaH\x90\x01\x1a\x8d\x01\n" +
 	"\"never_expires.excludes_expire_time\x127never_expires must not be set together with expire_time\x1a.!(has(this.expire_time) && this.never_expires)\"\x92\x01\n" +
 	"\x13CreateTokenResponse\x12(\n" +
 	"\x05token\x18\x01 \x01(\v2\x12.gatepass.v1.TokenR\x05token\x12\x16\n" +

@@ -1265,8 +1265,16 @@ type Policy struct {
 	// plain http). Off: such targets are refused at registration and at
 	// every connection.
 	AllowPrivateWebhookTargets bool `protobuf:"varint,11,opt,name=allow_private_webhook_targets,json=allowPrivateWebhookTargets,proto3" json:"allow_private_webhook_targets,omitempty"`
-	unknownFields              protoimpl.UnknownFields
-	sizeCache                  protoimpl.SizeCache
+	// Disables active tokens unused this many days (counted from creation
+	// for a token never used); 0 leaves them. Applied by the issuer every
+	// policy interval.
+	DisableUnusedDays int32 `protobuf:"varint,12,opt,name=disable_unused_days,json=disableUnusedDays,proto3" json:"disable_unused_days,omitempty"`
+	// Revokes tokens disabled this many days; 0 leaves them.
+	RevokeDisabledDays int32 `protobuf:"varint,13,opt,name=revoke_disabled_days,json=revokeDisabledDays,proto3" json:"revoke_disabled_days,omitempty"`
+	// Requires never_expires_justification for a token that never expires.
+	RequireNeverExpiresJustification bool `protobuf:"varint,14,opt,name=require_never_expires_justification,json=requireNeverExpiresJustification,proto3" json:"require_never_expires_justification,omitempty"`
+	unknownFields                    protoimpl.UnknownFields
+	sizeCache                        protoimpl.SizeCache
 }
 
 func (x *Policy) Reset() {
@@ -1373,6 +1381,27 @@ func (x *Policy) GetExpiryNoticeDays() []int32 {
 func (x *Policy) GetAllowPrivateWebhookTargets() bool {
 	if x != nil {
 		return x.AllowPrivateWebhookTargets
+	}
+	return false
+}
+
+func (x *Policy) GetDisableUnusedDays() int32 {
+	if x != nil {
+		return x.DisableUnusedDays
+	}
+	return 0
+}
+
+func (x *Policy) GetRevokeDisabledDays() int32 {
+	if x != nil {
+		return x.RevokeDisabledDays
+	}
+	return 0
+}
+
+func (x *Policy) GetRequireNeverExpiresJustification() bool {
+	if x != nil {
+		return x.RequireNeverExpiresJustification
 	}
 	return false
 }
@@ -2288,7 +2317,7 @@ const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12+\n" +
 	"\x04type\x18\x03 \x01(\x0e2\x17.gatepass.v1.NoticeTypeR\x04type\x12.\n" +
 	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
-	"\x04body\x18\x05 \x01(\fR\x04body\"\xac\x05\n" +
+	"\x04body\x18\x05 \x01(\fR\x04body\"\xdd\x06\n" +
 	"\x06Policy\x12D\n" +
 	"\x10default_lifetime\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x0fdefaultLifetime\x12<\n" +
 	"\fmax_lifetime\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\vmaxLifetime\x120\n" +
@@ -2302,7 +2331,10 @@ const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\x14max_rotation_overlap\x18\t \x01(\v2\x19.google.protobuf.DurationR\x12maxRotationOverlap\x12,\n" +
 	"\x12expiry_notice_days\x18\n" +
 	" \x03(\x05R\x10expiryNoticeDays\x12A\n" +
-	"\x1dallow_private_webhook_targets\x18\v \x01(\bR\x1aallowPrivateWebhookTargets\"\x12\n" +
+	"\x1dallow_private_webhook_targets\x18\v \x01(\bR\x1aallowPrivateWebhookTargets\x12.\n" +
+	"\x13disable_unused_days\x18\f \x01(\x05R\x11disableUnusedDays\x120\n" +
+	"\x14revoke_disabled_days\x18\r \x01(\x05R\x12revokeDisabledDays\x12M\n" +
+	"#require_never_expires_justification\x18\x0e \x01(\bR requireNeverExpiresJustification\"\x12\n" +
 	"\x10GetPolicyRequest\"@\n" +
 	"\x11GetPolicyResponse\x12+\n" +
 	"\x06policy\x18\x01 \x01(\v2\x13.gatepass.v1.PolicyR\x06policy\"J\n" +

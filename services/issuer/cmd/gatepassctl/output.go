@@ -217,12 +217,25 @@ func (c *cli) policyTable(p *gatepassv1.Policy) {
 	w.row("vague names", strings.Join(p.GetVagueNames(), ", "))
 	w.row("vague name action", strings.ToLower(strings.TrimPrefix(p.GetVagueNameAction().String(), "VAGUE_NAME_ACTION_")))
 	w.row("keep tokens of removed members", fmt.Sprint(p.GetKeepTokensOfRemovedMembers()))
+	w.row("max rotation overlap", dur(p.GetMaxRotationOverlap(), p.GetMaxRotationOverlap() != nil))
+	w.row("require never-expires justification", fmt.Sprint(p.GetRequireNeverExpiresJustification()))
+	w.row("disable unused after days", offOr(p.GetDisableUnusedDays()))
+	w.row("revoke disabled after days", offOr(p.GetRevokeDisabledDays()))
+	w.row("expiry notice days", fmt.Sprint(p.GetExpiryNoticeDays()))
+	w.row("allow private webhook targets", fmt.Sprint(p.GetAllowPrivateWebhookTargets()))
 	r := p.GetReview()
 	w.row("review: expiring within days", fmt.Sprint(r.GetExpiringWithinDays()))
 	w.row("review: unused days", fmt.Sprint(r.GetUnusedDays()))
 	w.row("review: disabled days", fmt.Sprint(r.GetDisabledDays()))
 	w.row("review: max sources", fmt.Sprint(r.GetMaxSources()))
 	w.flush()
+}
+
+func offOr(days int32) string {
+	if days == 0 {
+		return "off"
+	}
+	return fmt.Sprint(days)
 }
 
 // clean escapes control and format characters (and tabs, which would break

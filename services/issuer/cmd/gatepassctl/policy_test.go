@@ -19,4 +19,15 @@ func TestPolicyCommands(t *testing.T) {
 	wantExit(t, iss, exitRefused, "token", "create", "--name", "forever-runner", "--role", "tester", "--never-expires")
 	wantExit(t, iss, exitRefused, "token", "create", "--name", "long-runner", "--role", "tester", "--expires-in", "1000h")
 	must(t, iss, "token", "create", "--name", "weekly-runner", "--role", "tester")
+	must(t, iss, "policy", "set", "--forbid-never-expires=false", "--max-lifetime", "0", "--require-never-expires-justification", "--disable-unused-days", "90",
+		"--expiry-notice-days", "14,3")
+	got := must(t, iss, "policy", "get")
+	for _, want := range []string{"disable unused after days            90", "[14 3]"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("policy get lacks %q:\n%s", want, got)
+		}
+	}
+	wantExit(t, iss, exitRefused, "token", "create", "--name", "forever-runner", "--role", "tester", "--never-expires")
+	must(t, iss, "token", "create", "--name", "forever-runner", "--role", "tester", "--never-expires", "--justification", "appliance firmware cannot rotate")
+	wantExit(t, iss, exitUsage, "policy", "set", "--expiry-notice-days", "soon")
 }

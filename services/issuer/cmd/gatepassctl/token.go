@@ -24,6 +24,7 @@ var tokenCommands = []command{
 		var cidrs multi
 		fs.Var(&cidrs, "cidr", "client network allowed to use the token (repeatable)")
 		self := fs.Bool("self-rotate", false, "let the token rotate itself")
+		why := fs.String("justification", "", "why the token never expires (the policy may require it)")
 		secretFile := fs.String("secret-file", "", "write the secret to this new file (mode 0600) instead of stdout")
 		return func(ctx context.Context, c *cli, _ []string) error {
 			r, err := parseRole(*role)
@@ -37,6 +38,7 @@ var tokenCommands = []command{
 			resp, err := c.issuer.CreateToken(ctx, &gatepassv1.CreateTokenRequest{
 				Name: *name, Description: *desc, ProjectId: *project, Role: r, OwnerId: *owner,
 				ExpireTime: at, NeverExpires: exp.never, AllowedCidrs: cidrs, SelfRotate: *self,
+				NeverExpiresJustification: *why,
 			})
 			if err != nil {
 				return err

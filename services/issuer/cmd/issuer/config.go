@@ -82,6 +82,9 @@ type Config struct {
 	WebhookRetryBase time.Duration
 	// WebhookRetryWindow is how long a delivery is retried (default 26h).
 	WebhookRetryWindow time.Duration
+	// PolicyInterval is how often the workspaces' lifecycle policies
+	// (disable unused, revoke disabled) run (default 1h; also at start).
+	PolicyInterval time.Duration
 	// FailpointHaltPublish stops the outbox publisher: for crash tests
 	// only, and a flag only in a build with -tags failpoints.
 	FailpointHaltPublish bool
@@ -115,6 +118,7 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	l.String(&c.LogLevel, "log-level", "GATEPASS_LOG_LEVEL", "info", "debug, info, warn or error")
 	l.Duration(&c.WebhookRetryBase, "webhook-retry-base", "GATEPASS_WEBHOOK_RETRY_BASE", 5*time.Second, "delay before a failed webhook delivery's first retry; each retry doubles it, up to an hour")
 	l.Duration(&c.WebhookRetryWindow, "webhook-retry-window", "GATEPASS_WEBHOOK_RETRY_WINDOW", 26*time.Hour, "how long a webhook delivery is retried before it is marked failed")
+	l.Duration(&c.PolicyInterval, "policy-interval", "GATEPASS_POLICY_INTERVAL", time.Hour, "how often lifecycle policies (disable unused, revoke disabled tokens) run; also at start")
 	l.Duration(&c.AttemptRetention, "attempt-retention", "GATEPASS_ATTEMPT_RETENTION", 90*24*time.Hour, "how long refused-attempt audit records are kept (0: for good)")
 	bindFailpoints(l, &c)
 	if err := l.Parse(args); err != nil {
@@ -152,7 +156,7 @@ func (c Config) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"propagation-timeout": c.PropagationTimeout, "heartbeat-interval": c.HeartbeatInterval, "validator-liveness": c.ValidatorLiveness,
 		"max-answer-bound": c.MaxAnswerBound, "max-clock-skew": c.MaxClockSkew,
-		"webhook-retry-base": c.WebhookRetryBase, "webhook-retry-window": c.WebhookRetryWindow,
+		"webhook-retry-base": c.WebhookRetryBase, "webhook-retry-window": c.WebhookRetryWindow, "policy-interval": c.PolicyInterval,
 	} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))

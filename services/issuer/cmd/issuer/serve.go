@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatepass/gatepass/pkg/clock"
 	"github.com/gatepass/gatepass/pkg/config"
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
@@ -190,9 +191,15 @@ func serveRPC(ctx context.Context, cfg Config, deps *rpc.Deps, deliverer *notify
 		func(ctx context.Context) error { deps.Publisher.Run(ctx); return nil },
 		deliverer.Run,
 		func(ctx context.Context) error {
-			tick := time.NewTicker(time.Second)
-			defer tick.Stop()
-			deps.Lifecycle.RunSchedules(ctx, tick.C)
+			ticks, stop := clock.RealTick(time.Second)
+			defer stop()
+			deps.Lifecycle.RunSchedules(ctx, ticks)
+			return nil
+		},
+		func(ctx context.Context) error {
+			ticks, stop := clock.RealTick(cfg.PolicyInterval)
+			defer stop()
+			deps.Lifecycle.RunPolicies(ctx, ticks)
 			return nil
 		},
 		func(ctx context.Context) error {

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"fmt"
+	"strings"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/token"
@@ -24,6 +25,9 @@ type NewToken struct {
 	OwnerID      string
 	AllowedCIDRs []string
 	SelfRotate   bool
+	// Justification says why a token never expires; the policy may
+	// require it.
+	Justification string
 }
 
 // Created is a new token, its secret (to be shown once) and its event.
@@ -69,6 +73,9 @@ func (s *Service) Create(p access.Principal, n NewToken) (Created, error) {
 		if err != nil {
 			return err
 		}
+		if err := justified(pol, never, n.Justification); err != nil {
+			return err
+		}
 		out.Token, out.EventID, err = s.putNewToken(tx, sec, &gatepassv1.Token{
 			Name: n.Name, Description: n.Description,
 			WorkspaceId: p.WorkspaceID, ProjectId: n.ProjectID, Role: n.Role,
@@ -76,7 +83,11 @@ func (s *Service) Create(p access.Principal, n NewToken) (Created, error) {
 			ExpireTime: expire, NeverExpires: never,
 			AllowedCidrs: n.AllowedCIDRs, SelfRotate: n.SelfRotate,
 		}, p)
-		return err
+		if err != nil || !never {
+			return err
+		}
+		rec := auditOf(p, "token.never_expires", out.Token.GetId(), n.Justification, p.WorkspaceID)
+		return tx.Audit(rec)
 	})
 	if err != nil {
 		return Created{}, err
@@ -85,6 +96,14 @@ func (s *Service) Create(p access.Principal, n NewToken) (Created, error) {
 	s.log().Info("token created", "token_id", out.Token.GetId(), "by", p.TokenID)
 	out.Secret = sec.String()
 	return out, nil
+}
+
+// justified applies the policy that a token that never expires says why.
+func justified(pol *gatepassv1.Policy, never bool, why string) error {
+	if never && pol.GetRequireNeverExpiresJustification() && strings.TrimSpace(why) == "" {
+		return &policy.Violation{Field: "never_expires_justification", Msg: "the workspace policy requires a reason for a token that never expires"}
+	}
+	return nil
 }
 
 // checkProject requires projectID, when set, to be a project of the workspace.

@@ -100,6 +100,10 @@ func Validate(p *gatepassv1.Policy) error {
 		return &Violation{"policy.default_lifetime", "must not exceed max_lifetime"}
 	case len(p.GetVagueNames()) > 200:
 		return &Violation{"policy.vague_names", "at most 200 names"}
+	case p.GetDisableUnusedDays() < 0 || p.GetDisableUnusedDays() > 3650:
+		return &Violation{"policy.disable_unused_days", "must be 0 (off) to 3650"}
+	case p.GetRevokeDisabledDays() < 0 || p.GetRevokeDisabledDays() > 3650:
+		return &Violation{"policy.revoke_disabled_days", "must be 0 (off) to 3650"}
 	case len(p.GetExpiryNoticeDays()) > 8:
 		return &Violation{"policy.expiry_notice_days", "at most 8 thresholds"}
 	case p.GetMaxRotationOverlap() != nil && (p.GetMaxRotationOverlap().CheckValid() != nil || p.GetMaxRotationOverlap().AsDuration() <= 0 ||

@@ -23,6 +23,7 @@ func (s *Issuer) CreateToken(ctx context.Context, req *gatepassv1.CreateTokenReq
 		ProjectID: req.GetProjectId(), Role: req.GetRole(),
 		ExpireTime: req.GetExpireTime(), NeverExpires: req.GetNeverExpires(),
 		OwnerID: req.GetOwnerId(), AllowedCIDRs: req.GetAllowedCidrs(), SelfRotate: req.GetSelfRotate(),
+		Justification: req.GetNeverExpiresJustification(),
 	})
 	if err != nil {
 		return nil, toStatus(err, "project or owner")

@@ -14,6 +14,16 @@ func (tx *Tx) Workspace(id string) (*gatepassv1.Workspace, error) {
 	return get(tx, bucketWorkspaces, id, &gatepassv1.Workspace{})
 }
 
+// WorkspaceIDs lists every workspace's id.
+func (tx *Tx) WorkspaceIDs() []string {
+	var out []string
+	_ = tx.btx.Bucket(bucketWorkspaces).ForEach(func(k, _ []byte) error {
+		out = append(out, string(k))
+		return nil
+	})
+	return out
+}
+
 // PutWorkspace writes a workspace.
 func (tx *Tx) PutWorkspace(w *gatepassv1.Workspace) error {
 	return put(tx, bucketWorkspaces, w.GetId(), w)
