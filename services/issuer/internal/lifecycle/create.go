@@ -83,9 +83,10 @@ func (s *Service) Create(p access.Principal, n NewToken) (Created, error) {
 			ExpireTime: expire, NeverExpires: never,
 			AllowedCidrs: n.AllowedCIDRs, SelfRotate: n.SelfRotate,
 		}, p)
-		if err != nil || !never {
+		if err != nil || !never || n.Justification == "" {
 			return err
 		}
+		// The reason a token never expires stays in the audit trail.
 		rec := auditOf(p, "token.never_expires", out.Token.GetId(), n.Justification, p.WorkspaceID)
 		return tx.Audit(rec)
 	})
