@@ -229,6 +229,60 @@ func (SuggestedAction) EnumDescriptor() ([]byte, []int) {
 	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{2}
 }
 
+// LeakAction is what was done to a leaked token.
+type LeakAction int32
+
+const (
+	LeakAction_LEAK_ACTION_UNSPECIFIED LeakAction = 0
+	// Nothing: it was already revoked (or, under a disable policy, disabled).
+	LeakAction_LEAK_ACTION_NONE    LeakAction = 1
+	LeakAction_LEAK_ACTION_DISABLE LeakAction = 2
+	LeakAction_LEAK_ACTION_REVOKE  LeakAction = 3
+)
+
+// Enum value maps for LeakAction.
+var (
+	LeakAction_name = map[int32]string{
+		0: "LEAK_ACTION_UNSPECIFIED",
+		1: "LEAK_ACTION_NONE",
+		2: "LEAK_ACTION_DISABLE",
+		3: "LEAK_ACTION_REVOKE",
+	}
+	LeakAction_value = map[string]int32{
+		"LEAK_ACTION_UNSPECIFIED": 0,
+		"LEAK_ACTION_NONE":        1,
+		"LEAK_ACTION_DISABLE":     2,
+		"LEAK_ACTION_REVOKE":      3,
+	}
+)
+
+func (x LeakAction) Enum() *LeakAction {
+	p := new(LeakAction)
+	*p = x
+	return p
+}
+
+func (x LeakAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LeakAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_gatepass_v1_issuer_proto_enumTypes[3].Descriptor()
+}
+
+func (LeakAction) Type() protoreflect.EnumType {
+	return &file_gatepass_v1_issuer_proto_enumTypes[3]
+}
+
+func (x LeakAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LeakAction.Descriptor instead.
+func (LeakAction) EnumDescriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{3}
+}
+
 type CreateTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 3 to 64 characters naming owner and purpose, e.g. "ci-regression-runner".
@@ -2197,6 +2251,192 @@ func (x *AuditEvent) GetDetails() map[string]string {
 	return nil
 }
 
+type ReportLeakedTokensRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Secrets found exposed. Never echoed, logged or stored.
+	Secrets []string `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	// SHA-256 digests of secrets found exposed.
+	SecretSha256 [][]byte `protobuf:"bytes,2,rep,name=secret_sha256,json=secretSha256,proto3" json:"secret_sha256,omitempty"`
+	// Where they were found, for the audit trail and the notice.
+	SourceUrl     string `protobuf:"bytes,3,opt,name=source_url,json=sourceUrl,proto3" json:"source_url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportLeakedTokensRequest) Reset() {
+	*x = ReportLeakedTokensRequest{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportLeakedTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportLeakedTokensRequest) ProtoMessage() {}
+
+func (x *ReportLeakedTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportLeakedTokensRequest.ProtoReflect.Descriptor instead.
+func (*ReportLeakedTokensRequest) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ReportLeakedTokensRequest) GetSecrets() []string {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *ReportLeakedTokensRequest) GetSecretSha256() [][]byte {
+	if x != nil {
+		return x.SecretSha256
+	}
+	return nil
+}
+
+func (x *ReportLeakedTokensRequest) GetSourceUrl() string {
+	if x != nil {
+		return x.SourceUrl
+	}
+	return ""
+}
+
+// LeakResult is the outcome for one reported secret or digest.
+type LeakResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Position in the request: secrets first, then secret_sha256.
+	Index         int32      `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Found         bool       `protobuf:"varint,2,opt,name=found,proto3" json:"found,omitempty"`
+	TokenId       string     `protobuf:"bytes,3,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	Action        LeakAction `protobuf:"varint,4,opt,name=action,proto3,enum=gatepass.v1.LeakAction" json:"action,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeakResult) Reset() {
+	*x = LeakResult{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeakResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeakResult) ProtoMessage() {}
+
+func (x *LeakResult) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeakResult.ProtoReflect.Descriptor instead.
+func (*LeakResult) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *LeakResult) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *LeakResult) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *LeakResult) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *LeakResult) GetAction() LeakAction {
+	if x != nil {
+		return x.Action
+	}
+	return LeakAction_LEAK_ACTION_UNSPECIFIED
+}
+
+type ReportLeakedTokensResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Results []*LeakResult          `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	// One receipt for every change made.
+	Receipt       *PropagationReceipt `protobuf:"bytes,2,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportLeakedTokensResponse) Reset() {
+	*x = ReportLeakedTokensResponse{}
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportLeakedTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportLeakedTokensResponse) ProtoMessage() {}
+
+func (x *ReportLeakedTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_issuer_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportLeakedTokensResponse.ProtoReflect.Descriptor instead.
+func (*ReportLeakedTokensResponse) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_issuer_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ReportLeakedTokensResponse) GetResults() []*LeakResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *ReportLeakedTokensResponse) GetReceipt() *PropagationReceipt {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
+}
+
 var File_gatepass_v1_issuer_proto protoreflect.FileDescriptor
 
 const file_gatepass_v1_issuer_proto_rawDesc = "" +
@@ -2375,7 +2615,22 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\adetails\x18\t \x03(\v2$.gatepass.v1.AuditEvent.DetailsEntryR\adetails\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xe3\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf6\x02\n" +
+	"\x19ReportLeakedTokensRequest\x12,\n" +
+	"\asecrets\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xe8\a\"\ar\x05\x10\x01\x18\x80\x02R\asecrets\x124\n" +
+	"\rsecret_sha256\x18\x02 \x03(\fB\x0f\xbaH\f\x92\x01\t\x10\xe8\a\"\x04z\x02h R\fsecretSha256\x12*\n" +
+	"\n" +
+	"source_url\x18\x03 \x01(\tB\v\xbaH\br\x06\x18\x80\x10\x88\x01\x01R\tsourceUrl:\xc8\x01\xbaH\xc4\x01\x1a\xc1\x01\n" +
+	"\x14secrets.at_least_one\x12=report at least one secret or digest, and at most 1000 in all\x1ajsize(this.secrets) + size(this.secret_sha256) > 0 && size(this.secrets) + size(this.secret_sha256) <= 1000\"\x84\x01\n" +
+	"\n" +
+	"LeakResult\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x14\n" +
+	"\x05found\x18\x02 \x01(\bR\x05found\x12\x19\n" +
+	"\btoken_id\x18\x03 \x01(\tR\atokenId\x12/\n" +
+	"\x06action\x18\x04 \x01(\x0e2\x17.gatepass.v1.LeakActionR\x06action\"\x8a\x01\n" +
+	"\x1aReportLeakedTokensResponse\x121\n" +
+	"\aresults\x18\x01 \x03(\v2\x17.gatepass.v1.LeakResultR\aresults\x129\n" +
+	"\areceipt\x18\x02 \x01(\v2\x1f.gatepass.v1.PropagationReceiptR\areceipt*\xe3\x02\n" +
 	"\vFindingType\x12\x1c\n" +
 	"\x18FINDING_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17FINDING_TYPE_VAGUE_NAME\x10\x01\x12\x1f\n" +
@@ -2403,7 +2658,13 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\x1eSUGGESTED_ACTION_NARROW_ACCESS\x10\x05\x12\x1b\n" +
 	"\x17SUGGESTED_ACTION_REVOKE\x10\x06\x12 \n" +
 	"\x1cSUGGESTED_ACTION_INVESTIGATE\x10\a\x12 \n" +
-	"\x1cSUGGESTED_ACTION_SPLIT_TOKEN\x10\b2\xa8\b\n" +
+	"\x1cSUGGESTED_ACTION_SPLIT_TOKEN\x10\b*p\n" +
+	"\n" +
+	"LeakAction\x12\x1b\n" +
+	"\x17LEAK_ACTION_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10LEAK_ACTION_NONE\x10\x01\x12\x17\n" +
+	"\x13LEAK_ACTION_DISABLE\x10\x02\x12\x16\n" +
+	"\x12LEAK_ACTION_REVOKE\x10\x032\x8f\t\n" +
 	"\rIssuerService\x12P\n" +
 	"\vCreateToken\x12\x1f.gatepass.v1.CreateTokenRequest\x1a .gatepass.v1.CreateTokenResponse\x12L\n" +
 	"\bGetToken\x12\x1c.gatepass.v1.GetTokenRequest\x1a\x1d.gatepass.v1.GetTokenResponse\"\x03\x90\x02\x01\x12R\n" +
@@ -2413,7 +2674,8 @@ const file_gatepass_v1_issuer_proto_rawDesc = "" +
 	"\vEnableToken\x12\x1f.gatepass.v1.EnableTokenRequest\x1a .gatepass.v1.EnableTokenResponse\x12P\n" +
 	"\vRevokeToken\x12\x1f.gatepass.v1.RevokeTokenRequest\x1a .gatepass.v1.RevokeTokenResponse\x12e\n" +
 	"\x12BatchDisableTokens\x12&.gatepass.v1.BatchDisableTokensRequest\x1a'.gatepass.v1.BatchDisableTokensResponse\x12b\n" +
-	"\x11BatchRevokeTokens\x12%.gatepass.v1.BatchRevokeTokensRequest\x1a&.gatepass.v1.BatchRevokeTokensResponse\x12P\n" +
+	"\x11BatchRevokeTokens\x12%.gatepass.v1.BatchRevokeTokensRequest\x1a&.gatepass.v1.BatchRevokeTokensResponse\x12e\n" +
+	"\x12ReportLeakedTokens\x12&.gatepass.v1.ReportLeakedTokensRequest\x1a'.gatepass.v1.ReportLeakedTokensResponse\x12P\n" +
 	"\vUpdateToken\x12\x1f.gatepass.v1.UpdateTokenRequest\x1a .gatepass.v1.UpdateTokenResponse\x12P\n" +
 	"\vRotateToken\x12\x1f.gatepass.v1.RotateTokenRequest\x1a .gatepass.v1.RotateTokenResponse\x12X\n" +
 	"\fReviewTokens\x12 .gatepass.v1.ReviewTokensRequest\x1a!.gatepass.v1.ReviewTokensResponse\"\x03\x90\x02\x01\x12a\n" +
@@ -2432,123 +2694,132 @@ func file_gatepass_v1_issuer_proto_rawDescGZIP() []byte {
 	return file_gatepass_v1_issuer_proto_rawDescData
 }
 
-var file_gatepass_v1_issuer_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_gatepass_v1_issuer_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_gatepass_v1_issuer_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_gatepass_v1_issuer_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_gatepass_v1_issuer_proto_goTypes = []any{
 	(FindingType)(0),                   // 0: gatepass.v1.FindingType
 	(Severity)(0),                      // 1: gatepass.v1.Severity
 	(SuggestedAction)(0),               // 2: gatepass.v1.SuggestedAction
-	(*CreateTokenRequest)(nil),         // 3: gatepass.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),        // 4: gatepass.v1.CreateTokenResponse
-	(*GetTokenRequest)(nil),            // 5: gatepass.v1.GetTokenRequest
-	(*GetTokenResponse)(nil),           // 6: gatepass.v1.GetTokenResponse
-	(*ListTokensRequest)(nil),          // 7: gatepass.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),         // 8: gatepass.v1.ListTokensResponse
-	(*DisableTokenRequest)(nil),        // 9: gatepass.v1.DisableTokenRequest
-	(*DisableTokenResponse)(nil),       // 10: gatepass.v1.DisableTokenResponse
-	(*EnableTokenRequest)(nil),         // 11: gatepass.v1.EnableTokenRequest
-	(*EnableTokenResponse)(nil),        // 12: gatepass.v1.EnableTokenResponse
-	(*RevokeTokenRequest)(nil),         // 13: gatepass.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),        // 14: gatepass.v1.RevokeTokenResponse
-	(*TokenFilter)(nil),                // 15: gatepass.v1.TokenFilter
-	(*BatchDisableTokensRequest)(nil),  // 16: gatepass.v1.BatchDisableTokensRequest
-	(*BatchDisableTokensResponse)(nil), // 17: gatepass.v1.BatchDisableTokensResponse
-	(*BatchRevokeTokensRequest)(nil),   // 18: gatepass.v1.BatchRevokeTokensRequest
-	(*BatchRevokeTokensResponse)(nil),  // 19: gatepass.v1.BatchRevokeTokensResponse
-	(*UpdateTokenRequest)(nil),         // 20: gatepass.v1.UpdateTokenRequest
-	(*UpdateTokenResponse)(nil),        // 21: gatepass.v1.UpdateTokenResponse
-	(*RotateTokenRequest)(nil),         // 22: gatepass.v1.RotateTokenRequest
-	(*RotateTokenResponse)(nil),        // 23: gatepass.v1.RotateTokenResponse
-	(*Finding)(nil),                    // 24: gatepass.v1.Finding
-	(*ReviewTokensRequest)(nil),        // 25: gatepass.v1.ReviewTokensRequest
-	(*ReviewTokensResponse)(nil),       // 26: gatepass.v1.ReviewTokensResponse
-	(*ReviewPolicy)(nil),               // 27: gatepass.v1.ReviewPolicy
-	(*ListAuditEventsRequest)(nil),     // 28: gatepass.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),    // 29: gatepass.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),                 // 30: gatepass.v1.AuditEvent
-	nil,                                // 31: gatepass.v1.AuditEvent.DetailsEntry
-	(Role)(0),                          // 32: gatepass.v1.Role
-	(*timestamppb.Timestamp)(nil),      // 33: google.protobuf.Timestamp
-	(*Token)(nil),                      // 34: gatepass.v1.Token
-	(*PropagationReceipt)(nil),         // 35: gatepass.v1.PropagationReceipt
-	(TokenStatus)(0),                   // 36: gatepass.v1.TokenStatus
-	(*fieldmaskpb.FieldMask)(nil),      // 37: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),        // 38: google.protobuf.Duration
+	(LeakAction)(0),                    // 3: gatepass.v1.LeakAction
+	(*CreateTokenRequest)(nil),         // 4: gatepass.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),        // 5: gatepass.v1.CreateTokenResponse
+	(*GetTokenRequest)(nil),            // 6: gatepass.v1.GetTokenRequest
+	(*GetTokenResponse)(nil),           // 7: gatepass.v1.GetTokenResponse
+	(*ListTokensRequest)(nil),          // 8: gatepass.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),         // 9: gatepass.v1.ListTokensResponse
+	(*DisableTokenRequest)(nil),        // 10: gatepass.v1.DisableTokenRequest
+	(*DisableTokenResponse)(nil),       // 11: gatepass.v1.DisableTokenResponse
+	(*EnableTokenRequest)(nil),         // 12: gatepass.v1.EnableTokenRequest
+	(*EnableTokenResponse)(nil),        // 13: gatepass.v1.EnableTokenResponse
+	(*RevokeTokenRequest)(nil),         // 14: gatepass.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),        // 15: gatepass.v1.RevokeTokenResponse
+	(*TokenFilter)(nil),                // 16: gatepass.v1.TokenFilter
+	(*BatchDisableTokensRequest)(nil),  // 17: gatepass.v1.BatchDisableTokensRequest
+	(*BatchDisableTokensResponse)(nil), // 18: gatepass.v1.BatchDisableTokensResponse
+	(*BatchRevokeTokensRequest)(nil),   // 19: gatepass.v1.BatchRevokeTokensRequest
+	(*BatchRevokeTokensResponse)(nil),  // 20: gatepass.v1.BatchRevokeTokensResponse
+	(*UpdateTokenRequest)(nil),         // 21: gatepass.v1.UpdateTokenRequest
+	(*UpdateTokenResponse)(nil),        // 22: gatepass.v1.UpdateTokenResponse
+	(*RotateTokenRequest)(nil),         // 23: gatepass.v1.RotateTokenRequest
+	(*RotateTokenResponse)(nil),        // 24: gatepass.v1.RotateTokenResponse
+	(*Finding)(nil),                    // 25: gatepass.v1.Finding
+	(*ReviewTokensRequest)(nil),        // 26: gatepass.v1.ReviewTokensRequest
+	(*ReviewTokensResponse)(nil),       // 27: gatepass.v1.ReviewTokensResponse
+	(*ReviewPolicy)(nil),               // 28: gatepass.v1.ReviewPolicy
+	(*ListAuditEventsRequest)(nil),     // 29: gatepass.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),    // 30: gatepass.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),                 // 31: gatepass.v1.AuditEvent
+	(*ReportLeakedTokensRequest)(nil),  // 32: gatepass.v1.ReportLeakedTokensRequest
+	(*LeakResult)(nil),                 // 33: gatepass.v1.LeakResult
+	(*ReportLeakedTokensResponse)(nil), // 34: gatepass.v1.ReportLeakedTokensResponse
+	nil,                                // 35: gatepass.v1.AuditEvent.DetailsEntry
+	(Role)(0),                          // 36: gatepass.v1.Role
+	(*timestamppb.Timestamp)(nil),      // 37: google.protobuf.Timestamp
+	(*Token)(nil),                      // 38: gatepass.v1.Token
+	(*PropagationReceipt)(nil),         // 39: gatepass.v1.PropagationReceipt
+	(TokenStatus)(0),                   // 40: gatepass.v1.TokenStatus
+	(*fieldmaskpb.FieldMask)(nil),      // 41: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),        // 42: google.protobuf.Duration
 }
 var file_gatepass_v1_issuer_proto_depIdxs = []int32{
-	32, // 0: gatepass.v1.CreateTokenRequest.role:type_name -> gatepass.v1.Role
-	33, // 1: gatepass.v1.CreateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
-	34, // 2: gatepass.v1.CreateTokenResponse.token:type_name -> gatepass.v1.Token
-	35, // 3: gatepass.v1.CreateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	34, // 4: gatepass.v1.GetTokenResponse.token:type_name -> gatepass.v1.Token
-	36, // 5: gatepass.v1.ListTokensRequest.status:type_name -> gatepass.v1.TokenStatus
-	34, // 6: gatepass.v1.ListTokensResponse.tokens:type_name -> gatepass.v1.Token
-	34, // 7: gatepass.v1.DisableTokenResponse.token:type_name -> gatepass.v1.Token
-	35, // 8: gatepass.v1.DisableTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	34, // 9: gatepass.v1.EnableTokenResponse.token:type_name -> gatepass.v1.Token
-	35, // 10: gatepass.v1.EnableTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	34, // 11: gatepass.v1.RevokeTokenResponse.token:type_name -> gatepass.v1.Token
-	35, // 12: gatepass.v1.RevokeTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	33, // 13: gatepass.v1.TokenFilter.created_before:type_name -> google.protobuf.Timestamp
-	36, // 14: gatepass.v1.TokenFilter.status:type_name -> gatepass.v1.TokenStatus
-	15, // 15: gatepass.v1.BatchDisableTokensRequest.filter:type_name -> gatepass.v1.TokenFilter
-	34, // 16: gatepass.v1.BatchDisableTokensResponse.tokens:type_name -> gatepass.v1.Token
-	35, // 17: gatepass.v1.BatchDisableTokensResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	15, // 18: gatepass.v1.BatchRevokeTokensRequest.filter:type_name -> gatepass.v1.TokenFilter
-	34, // 19: gatepass.v1.BatchRevokeTokensResponse.tokens:type_name -> gatepass.v1.Token
-	35, // 20: gatepass.v1.BatchRevokeTokensResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	37, // 21: gatepass.v1.UpdateTokenRequest.update_mask:type_name -> google.protobuf.FieldMask
-	32, // 22: gatepass.v1.UpdateTokenRequest.role:type_name -> gatepass.v1.Role
-	33, // 23: gatepass.v1.UpdateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
-	34, // 24: gatepass.v1.UpdateTokenResponse.token:type_name -> gatepass.v1.Token
-	35, // 25: gatepass.v1.UpdateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	33, // 26: gatepass.v1.RotateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
-	38, // 27: gatepass.v1.RotateTokenRequest.disable_old_after:type_name -> google.protobuf.Duration
-	38, // 28: gatepass.v1.RotateTokenRequest.revoke_old_after:type_name -> google.protobuf.Duration
-	32, // 29: gatepass.v1.RotateTokenRequest.role:type_name -> gatepass.v1.Role
-	34, // 30: gatepass.v1.RotateTokenResponse.token:type_name -> gatepass.v1.Token
-	34, // 31: gatepass.v1.RotateTokenResponse.old_token:type_name -> gatepass.v1.Token
-	35, // 32: gatepass.v1.RotateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	36, // 0: gatepass.v1.CreateTokenRequest.role:type_name -> gatepass.v1.Role
+	37, // 1: gatepass.v1.CreateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	38, // 2: gatepass.v1.CreateTokenResponse.token:type_name -> gatepass.v1.Token
+	39, // 3: gatepass.v1.CreateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	38, // 4: gatepass.v1.GetTokenResponse.token:type_name -> gatepass.v1.Token
+	40, // 5: gatepass.v1.ListTokensRequest.status:type_name -> gatepass.v1.TokenStatus
+	38, // 6: gatepass.v1.ListTokensResponse.tokens:type_name -> gatepass.v1.Token
+	38, // 7: gatepass.v1.DisableTokenResponse.token:type_name -> gatepass.v1.Token
+	39, // 8: gatepass.v1.DisableTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	38, // 9: gatepass.v1.EnableTokenResponse.token:type_name -> gatepass.v1.Token
+	39, // 10: gatepass.v1.EnableTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	38, // 11: gatepass.v1.RevokeTokenResponse.token:type_name -> gatepass.v1.Token
+	39, // 12: gatepass.v1.RevokeTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	37, // 13: gatepass.v1.TokenFilter.created_before:type_name -> google.protobuf.Timestamp
+	40, // 14: gatepass.v1.TokenFilter.status:type_name -> gatepass.v1.TokenStatus
+	16, // 15: gatepass.v1.BatchDisableTokensRequest.filter:type_name -> gatepass.v1.TokenFilter
+	38, // 16: gatepass.v1.BatchDisableTokensResponse.tokens:type_name -> gatepass.v1.Token
+	39, // 17: gatepass.v1.BatchDisableTokensResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	16, // 18: gatepass.v1.BatchRevokeTokensRequest.filter:type_name -> gatepass.v1.TokenFilter
+	38, // 19: gatepass.v1.BatchRevokeTokensResponse.tokens:type_name -> gatepass.v1.Token
+	39, // 20: gatepass.v1.BatchRevokeTokensResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	41, // 21: gatepass.v1.UpdateTokenRequest.update_mask:type_name -> google.protobuf.FieldMask
+	36, // 22: gatepass.v1.UpdateTokenRequest.role:type_name -> gatepass.v1.Role
+	37, // 23: gatepass.v1.UpdateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	38, // 24: gatepass.v1.UpdateTokenResponse.token:type_name -> gatepass.v1.Token
+	39, // 25: gatepass.v1.UpdateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	37, // 26: gatepass.v1.RotateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	42, // 27: gatepass.v1.RotateTokenRequest.disable_old_after:type_name -> google.protobuf.Duration
+	42, // 28: gatepass.v1.RotateTokenRequest.revoke_old_after:type_name -> google.protobuf.Duration
+	36, // 29: gatepass.v1.RotateTokenRequest.role:type_name -> gatepass.v1.Role
+	38, // 30: gatepass.v1.RotateTokenResponse.token:type_name -> gatepass.v1.Token
+	38, // 31: gatepass.v1.RotateTokenResponse.old_token:type_name -> gatepass.v1.Token
+	39, // 32: gatepass.v1.RotateTokenResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
 	0,  // 33: gatepass.v1.Finding.type:type_name -> gatepass.v1.FindingType
 	1,  // 34: gatepass.v1.Finding.severity:type_name -> gatepass.v1.Severity
 	2,  // 35: gatepass.v1.Finding.suggested_action:type_name -> gatepass.v1.SuggestedAction
 	1,  // 36: gatepass.v1.ReviewTokensRequest.min_severity:type_name -> gatepass.v1.Severity
-	24, // 37: gatepass.v1.ReviewTokensResponse.findings:type_name -> gatepass.v1.Finding
-	27, // 38: gatepass.v1.ReviewTokensResponse.policy:type_name -> gatepass.v1.ReviewPolicy
-	33, // 39: gatepass.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	33, // 40: gatepass.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	30, // 41: gatepass.v1.ListAuditEventsResponse.events:type_name -> gatepass.v1.AuditEvent
-	33, // 42: gatepass.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	31, // 43: gatepass.v1.AuditEvent.details:type_name -> gatepass.v1.AuditEvent.DetailsEntry
-	3,  // 44: gatepass.v1.IssuerService.CreateToken:input_type -> gatepass.v1.CreateTokenRequest
-	5,  // 45: gatepass.v1.IssuerService.GetToken:input_type -> gatepass.v1.GetTokenRequest
-	7,  // 46: gatepass.v1.IssuerService.ListTokens:input_type -> gatepass.v1.ListTokensRequest
-	9,  // 47: gatepass.v1.IssuerService.DisableToken:input_type -> gatepass.v1.DisableTokenRequest
-	11, // 48: gatepass.v1.IssuerService.EnableToken:input_type -> gatepass.v1.EnableTokenRequest
-	13, // 49: gatepass.v1.IssuerService.RevokeToken:input_type -> gatepass.v1.RevokeTokenRequest
-	16, // 50: gatepass.v1.IssuerService.BatchDisableTokens:input_type -> gatepass.v1.BatchDisableTokensRequest
-	18, // 51: gatepass.v1.IssuerService.BatchRevokeTokens:input_type -> gatepass.v1.BatchRevokeTokensRequest
-	20, // 52: gatepass.v1.IssuerService.UpdateToken:input_type -> gatepass.v1.UpdateTokenRequest
-	22, // 53: gatepass.v1.IssuerService.RotateToken:input_type -> gatepass.v1.RotateTokenRequest
-	25, // 54: gatepass.v1.IssuerService.ReviewTokens:input_type -> gatepass.v1.ReviewTokensRequest
-	28, // 55: gatepass.v1.IssuerService.ListAuditEvents:input_type -> gatepass.v1.ListAuditEventsRequest
-	4,  // 56: gatepass.v1.IssuerService.CreateToken:output_type -> gatepass.v1.CreateTokenResponse
-	6,  // 57: gatepass.v1.IssuerService.GetToken:output_type -> gatepass.v1.GetTokenResponse
-	8,  // 58: gatepass.v1.IssuerService.ListTokens:output_type -> gatepass.v1.ListTokensResponse
-	10, // 59: gatepass.v1.IssuerService.DisableToken:output_type -> gatepass.v1.DisableTokenResponse
-	12, // 60: gatepass.v1.IssuerService.EnableToken:output_type -> gatepass.v1.EnableTokenResponse
-	14, // 61: gatepass.v1.IssuerService.RevokeToken:output_type -> gatepass.v1.RevokeTokenResponse
-	17, // 62: gatepass.v1.IssuerService.BatchDisableTokens:output_type -> gatepass.v1.BatchDisableTokensResponse
-	19, // 63: gatepass.v1.IssuerService.BatchRevokeTokens:output_type -> gatepass.v1.BatchRevokeTokensResponse
-	21, // 64: gatepass.v1.IssuerService.UpdateToken:output_type -> gatepass.v1.UpdateTokenResponse
-	23, // 65: gatepass.v1.IssuerService.RotateToken:output_type -> gatepass.v1.RotateTokenResponse
-	26, // 66: gatepass.v1.IssuerService.ReviewTokens:output_type -> gatepass.v1.ReviewTokensResponse
-	29, // 67: gatepass.v1.IssuerService.ListAuditEvents:output_type -> gatepass.v1.ListAuditEventsResponse
-	56, // [56:68] is the sub-list for method output_type
-	44, // [44:56] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	25, // 37: gatepass.v1.ReviewTokensResponse.findings:type_name -> gatepass.v1.Finding
+	28, // 38: gatepass.v1.ReviewTokensResponse.policy:type_name -> gatepass.v1.ReviewPolicy
+	37, // 39: gatepass.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	37, // 40: gatepass.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	31, // 41: gatepass.v1.ListAuditEventsResponse.events:type_name -> gatepass.v1.AuditEvent
+	37, // 42: gatepass.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	35, // 43: gatepass.v1.AuditEvent.details:type_name -> gatepass.v1.AuditEvent.DetailsEntry
+	3,  // 44: gatepass.v1.LeakResult.action:type_name -> gatepass.v1.LeakAction
+	33, // 45: gatepass.v1.ReportLeakedTokensResponse.results:type_name -> gatepass.v1.LeakResult
+	39, // 46: gatepass.v1.ReportLeakedTokensResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	4,  // 47: gatepass.v1.IssuerService.CreateToken:input_type -> gatepass.v1.CreateTokenRequest
+	6,  // 48: gatepass.v1.IssuerService.GetToken:input_type -> gatepass.v1.GetTokenRequest
+	8,  // 49: gatepass.v1.IssuerService.ListTokens:input_type -> gatepass.v1.ListTokensRequest
+	10, // 50: gatepass.v1.IssuerService.DisableToken:input_type -> gatepass.v1.DisableTokenRequest
+	12, // 51: gatepass.v1.IssuerService.EnableToken:input_type -> gatepass.v1.EnableTokenRequest
+	14, // 52: gatepass.v1.IssuerService.RevokeToken:input_type -> gatepass.v1.RevokeTokenRequest
+	17, // 53: gatepass.v1.IssuerService.BatchDisableTokens:input_type -> gatepass.v1.BatchDisableTokensRequest
+	19, // 54: gatepass.v1.IssuerService.BatchRevokeTokens:input_type -> gatepass.v1.BatchRevokeTokensRequest
+	32, // 55: gatepass.v1.IssuerService.ReportLeakedTokens:input_type -> gatepass.v1.ReportLeakedTokensRequest
+	21, // 56: gatepass.v1.IssuerService.UpdateToken:input_type -> gatepass.v1.UpdateTokenRequest
+	23, // 57: gatepass.v1.IssuerService.RotateToken:input_type -> gatepass.v1.RotateTokenRequest
+	26, // 58: gatepass.v1.IssuerService.ReviewTokens:input_type -> gatepass.v1.ReviewTokensRequest
+	29, // 59: gatepass.v1.IssuerService.ListAuditEvents:input_type -> gatepass.v1.ListAuditEventsRequest
+	5,  // 60: gatepass.v1.IssuerService.CreateToken:output_type -> gatepass.v1.CreateTokenResponse
+	7,  // 61: gatepass.v1.IssuerService.GetToken:output_type -> gatepass.v1.GetTokenResponse
+	9,  // 62: gatepass.v1.IssuerService.ListTokens:output_type -> gatepass.v1.ListTokensResponse
+	11, // 63: gatepass.v1.IssuerService.DisableToken:output_type -> gatepass.v1.DisableTokenResponse
+	13, // 64: gatepass.v1.IssuerService.EnableToken:output_type -> gatepass.v1.EnableTokenResponse
+	15, // 65: gatepass.v1.IssuerService.RevokeToken:output_type -> gatepass.v1.RevokeTokenResponse
+	18, // 66: gatepass.v1.IssuerService.BatchDisableTokens:output_type -> gatepass.v1.BatchDisableTokensResponse
+	20, // 67: gatepass.v1.IssuerService.BatchRevokeTokens:output_type -> gatepass.v1.BatchRevokeTokensResponse
+	34, // 68: gatepass.v1.IssuerService.ReportLeakedTokens:output_type -> gatepass.v1.ReportLeakedTokensResponse
+	22, // 69: gatepass.v1.IssuerService.UpdateToken:output_type -> gatepass.v1.UpdateTokenResponse
+	24, // 70: gatepass.v1.IssuerService.RotateToken:output_type -> gatepass.v1.RotateTokenResponse
+	27, // 71: gatepass.v1.IssuerService.ReviewTokens:output_type -> gatepass.v1.ReviewTokensResponse
+	30, // 72: gatepass.v1.IssuerService.ListAuditEvents:output_type -> gatepass.v1.ListAuditEventsResponse
+	60, // [60:73] is the sub-list for method output_type
+	47, // [47:60] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_gatepass_v1_issuer_proto_init() }
@@ -2562,8 +2833,8 @@ func file_gatepass_v1_issuer_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatepass_v1_issuer_proto_rawDesc), len(file_gatepass_v1_issuer_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   29,
+			NumEnums:      4,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

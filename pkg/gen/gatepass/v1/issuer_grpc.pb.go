@@ -27,6 +27,7 @@ const (
 	IssuerService_RevokeToken_FullMethodName        = "/gatepass.v1.IssuerService/RevokeToken"
 	IssuerService_BatchDisableTokens_FullMethodName = "/gatepass.v1.IssuerService/BatchDisableTokens"
 	IssuerService_BatchRevokeTokens_FullMethodName  = "/gatepass.v1.IssuerService/BatchRevokeTokens"
+	IssuerService_ReportLeakedTokens_FullMethodName = "/gatepass.v1.IssuerService/ReportLeakedTokens"
 	IssuerService_UpdateToken_FullMethodName        = "/gatepass.v1.IssuerService/UpdateToken"
 	IssuerService_RotateToken_FullMethodName        = "/gatepass.v1.IssuerService/RotateToken"
 	IssuerService_ReviewTokens_FullMethodName       = "/gatepass.v1.IssuerService/ReviewTokens"
@@ -62,6 +63,12 @@ type IssuerServiceClient interface {
 	BatchDisableTokens(ctx context.Context, in *BatchDisableTokensRequest, opts ...grpc.CallOption) (*BatchDisableTokensResponse, error)
 	// BatchRevokeTokens revokes, as BatchDisableTokens disables.
 	BatchRevokeTokens(ctx context.Context, in *BatchRevokeTokensRequest, opts ...grpc.CallOption) (*BatchRevokeTokensResponse, error)
+	// ReportLeakedTokens applies the leak policy of each token's workspace
+	// (revoke by default) to tokens found exposed, named by their secrets or
+	// their SHA-256 digests, and waits for the validators. A secret proves
+	// possession: any authenticated caller may report one. A digest acts
+	// only on tokens the caller could revoke; others are "not found".
+	ReportLeakedTokens(ctx context.Context, in *ReportLeakedTokensRequest, opts ...grpc.CallOption) (*ReportLeakedTokensResponse, error)
 	// UpdateToken renames, redescribes or transfers a token to another owner.
 	UpdateToken(ctx context.Context, in *UpdateTokenRequest, opts ...grpc.CallOption) (*UpdateTokenResponse, error)
 	// RotateToken creates a replacement with the same scope, role, owner and
@@ -164,6 +171,16 @@ func (c *issuerServiceClient) BatchRevokeTokens(ctx context.Context, in *BatchRe
 	return out, nil
 }
 
+func (c *issuerServiceClient) ReportLeakedTokens(ctx context.Context, in *ReportLeakedTokensRequest, opts ...grpc.CallOption) (*ReportLeakedTokensResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportLeakedTokensResponse)
+	err := c.cc.Invoke(ctx, IssuerService_ReportLeakedTokens_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *issuerServiceClient) UpdateToken(ctx context.Context, in *UpdateTokenRequest, opts ...grpc.CallOption) (*UpdateTokenResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(UpdateTokenResponse)
@@ -233,6 +250,12 @@ type IssuerServiceServer interface {
 	BatchDisableTokens(context.Context, *BatchDisableTokensRequest) (*BatchDisableTokensResponse, error)
 	// BatchRevokeTokens revokes, as BatchDisableTokens disables.
 	BatchRevokeTokens(context.Context, *BatchRevokeTokensRequest) (*BatchRevokeTokensResponse, error)
+	// ReportLeakedTokens applies the leak policy of each token's workspace
+	// (revoke by default) to tokens found exposed, named by their secrets or
+	// their SHA-256 digests, and waits for the validators. A secret proves
+	// possession: any authenticated caller may report one. A digest acts
+	// only on tokens the caller could revoke; others are "not found".
+	ReportLeakedTokens(context.Context, *ReportLeakedTokensRequest) (*ReportLeakedTokensResponse, error)
 	// UpdateToken renames, redescribes or transfers a token to another owner.
 	UpdateToken(context.Context, *UpdateTokenRequest) (*UpdateTokenResponse, error)
 	// RotateToken creates a replacement with the same scope, role, owner and
@@ -278,6 +301,9 @@ func (UnimplementedIssuerServiceServer) BatchDisableTokens(context.Context, *Bat
 }
 func (UnimplementedIssuerServiceServer) BatchRevokeTokens(context.Context, *BatchRevokeTokensRequest) (*BatchRevokeTokensResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method BatchRevokeTokens not implemented")
+}
+func (UnimplementedIssuerServiceServer) ReportLeakedTokens(context.Context, *ReportLeakedTokensRequest) (*ReportLeakedTokensResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportLeakedTokens not implemented")
 }
 func (UnimplementedIssuerServiceServer) UpdateToken(context.Context, *UpdateTokenRequest) (*UpdateTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateToken not implemented")
@@ -456,6 +482,24 @@ func _IssuerService_BatchRevokeTokens_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IssuerService_ReportLeakedTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportLeakedTokensRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IssuerServiceServer).ReportLeakedTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IssuerService_ReportLeakedTokens_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IssuerServiceServer).ReportLeakedTokens(ctx, req.(*ReportLeakedTokensRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _IssuerService_UpdateToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(UpdateTokenRequest)
 	if err := dec(in); err != nil {
@@ -566,6 +610,10 @@ var IssuerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "BatchRevokeTokens",
 			Handler:    _IssuerService_BatchRevokeTokens_Handler,
+		},
+		{
+			MethodName: "ReportLeakedTokens",
+			Handler:    _IssuerService_ReportLeakedTokens_Handler,
 		},
 		{
 			MethodName: "UpdateToken",

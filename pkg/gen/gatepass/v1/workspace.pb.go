@@ -1273,8 +1273,11 @@ type Policy struct {
 	RevokeDisabledDays int32 `protobuf:"varint,13,opt,name=revoke_disabled_days,json=revokeDisabledDays,proto3" json:"revoke_disabled_days,omitempty"`
 	// Requires never_expires_justification for a token that never expires.
 	RequireNeverExpiresJustification bool `protobuf:"varint,14,opt,name=require_never_expires_justification,json=requireNeverExpiresJustification,proto3" json:"require_never_expires_justification,omitempty"`
-	unknownFields                    protoimpl.UnknownFields
-	sizeCache                        protoimpl.SizeCache
+	// What a reported leak does to a token: LEAK_ACTION_REVOKE (unset) or
+	// LEAK_ACTION_DISABLE.
+	LeakAction    LeakAction `protobuf:"varint,15,opt,name=leak_action,json=leakAction,proto3,enum=gatepass.v1.LeakAction" json:"leak_action,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Policy) Reset() {
@@ -1404,6 +1407,13 @@ func (x *Policy) GetRequireNeverExpiresJustification() bool {
 		return x.RequireNeverExpiresJustification
 	}
 	return false
+}
+
+func (x *Policy) GetLeakAction() LeakAction {
+	if x != nil {
+		return x.LeakAction
+	}
+	return LeakAction_LEAK_ACTION_UNSPECIFIED
 }
 
 type GetPolicyRequest struct {
@@ -2317,7 +2327,7 @@ const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12+\n" +
 	"\x04type\x18\x03 \x01(\x0e2\x17.gatepass.v1.NoticeTypeR\x04type\x12.\n" +
 	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
-	"\x04body\x18\x05 \x01(\fR\x04body\"\xdd\x06\n" +
+	"\x04body\x18\x05 \x01(\fR\x04body\"\x97\a\n" +
 	"\x06Policy\x12D\n" +
 	"\x10default_lifetime\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x0fdefaultLifetime\x12<\n" +
 	"\fmax_lifetime\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\vmaxLifetime\x120\n" +
@@ -2334,7 +2344,9 @@ const file_gatepass_v1_workspace_proto_rawDesc = "" +
 	"\x1dallow_private_webhook_targets\x18\v \x01(\bR\x1aallowPrivateWebhookTargets\x12.\n" +
 	"\x13disable_unused_days\x18\f \x01(\x05R\x11disableUnusedDays\x120\n" +
 	"\x14revoke_disabled_days\x18\r \x01(\x05R\x12revokeDisabledDays\x12M\n" +
-	"#require_never_expires_justification\x18\x0e \x01(\bR requireNeverExpiresJustification\"\x12\n" +
+	"#require_never_expires_justification\x18\x0e \x01(\bR requireNeverExpiresJustification\x128\n" +
+	"\vleak_action\x18\x0f \x01(\x0e2\x17.gatepass.v1.LeakActionR\n" +
+	"leakAction\"\x12\n" +
 	"\x10GetPolicyRequest\"@\n" +
 	"\x11GetPolicyResponse\x12+\n" +
 	"\x06policy\x18\x01 \x01(\v2\x13.gatepass.v1.PolicyR\x06policy\"J\n" +
@@ -2474,7 +2486,8 @@ var file_gatepass_v1_workspace_proto_goTypes = []any{
 	(Role)(0),                             // 39: gatepass.v1.Role
 	(*durationpb.Duration)(nil),           // 40: google.protobuf.Duration
 	(*ReviewPolicy)(nil),                  // 41: gatepass.v1.ReviewPolicy
-	(*PropagationReceipt)(nil),            // 42: gatepass.v1.PropagationReceipt
+	(LeakAction)(0),                       // 42: gatepass.v1.LeakAction
+	(*PropagationReceipt)(nil),            // 43: gatepass.v1.PropagationReceipt
 }
 var file_gatepass_v1_workspace_proto_depIdxs = []int32{
 	38, // 0: gatepass.v1.Workspace.create_time:type_name -> google.protobuf.Timestamp
@@ -2502,51 +2515,52 @@ var file_gatepass_v1_workspace_proto_depIdxs = []int32{
 	3,  // 22: gatepass.v1.Policy.vague_name_action:type_name -> gatepass.v1.VagueNameAction
 	41, // 23: gatepass.v1.Policy.review:type_name -> gatepass.v1.ReviewPolicy
 	40, // 24: gatepass.v1.Policy.max_rotation_overlap:type_name -> google.protobuf.Duration
-	19, // 25: gatepass.v1.GetPolicyResponse.policy:type_name -> gatepass.v1.Policy
-	19, // 26: gatepass.v1.UpdatePolicyRequest.policy:type_name -> gatepass.v1.Policy
-	19, // 27: gatepass.v1.UpdatePolicyResponse.policy:type_name -> gatepass.v1.Policy
-	4,  // 28: gatepass.v1.GetWorkspaceResponse.workspace:type_name -> gatepass.v1.Workspace
-	5,  // 29: gatepass.v1.CreateProjectResponse.project:type_name -> gatepass.v1.Project
-	5,  // 30: gatepass.v1.ListProjectsResponse.projects:type_name -> gatepass.v1.Project
-	39, // 31: gatepass.v1.AddMemberRequest.role:type_name -> gatepass.v1.Role
-	6,  // 32: gatepass.v1.AddMemberResponse.member:type_name -> gatepass.v1.Member
-	6,  // 33: gatepass.v1.ListMembersResponse.members:type_name -> gatepass.v1.Member
-	39, // 34: gatepass.v1.UpdateMemberRoleRequest.role:type_name -> gatepass.v1.Role
-	6,  // 35: gatepass.v1.UpdateMemberRoleResponse.member:type_name -> gatepass.v1.Member
-	42, // 36: gatepass.v1.UpdateMemberRoleResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	6,  // 37: gatepass.v1.RemoveMemberResponse.member:type_name -> gatepass.v1.Member
-	42, // 38: gatepass.v1.RemoveMemberResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
-	24, // 39: gatepass.v1.WorkspaceService.GetWorkspace:input_type -> gatepass.v1.GetWorkspaceRequest
-	26, // 40: gatepass.v1.WorkspaceService.CreateProject:input_type -> gatepass.v1.CreateProjectRequest
-	28, // 41: gatepass.v1.WorkspaceService.ListProjects:input_type -> gatepass.v1.ListProjectsRequest
-	30, // 42: gatepass.v1.WorkspaceService.AddMember:input_type -> gatepass.v1.AddMemberRequest
-	32, // 43: gatepass.v1.WorkspaceService.ListMembers:input_type -> gatepass.v1.ListMembersRequest
-	34, // 44: gatepass.v1.WorkspaceService.UpdateMemberRole:input_type -> gatepass.v1.UpdateMemberRoleRequest
-	36, // 45: gatepass.v1.WorkspaceService.RemoveMember:input_type -> gatepass.v1.RemoveMemberRequest
-	20, // 46: gatepass.v1.WorkspaceService.GetPolicy:input_type -> gatepass.v1.GetPolicyRequest
-	22, // 47: gatepass.v1.WorkspaceService.UpdatePolicy:input_type -> gatepass.v1.UpdatePolicyRequest
-	9,  // 48: gatepass.v1.WorkspaceService.CreateWebhook:input_type -> gatepass.v1.CreateWebhookRequest
-	11, // 49: gatepass.v1.WorkspaceService.ListWebhooks:input_type -> gatepass.v1.ListWebhooksRequest
-	13, // 50: gatepass.v1.WorkspaceService.DeleteWebhook:input_type -> gatepass.v1.DeleteWebhookRequest
-	15, // 51: gatepass.v1.WorkspaceService.ListWebhookDeliveries:input_type -> gatepass.v1.ListWebhookDeliveriesRequest
-	25, // 52: gatepass.v1.WorkspaceService.GetWorkspace:output_type -> gatepass.v1.GetWorkspaceResponse
-	27, // 53: gatepass.v1.WorkspaceService.CreateProject:output_type -> gatepass.v1.CreateProjectResponse
-	29, // 54: gatepass.v1.WorkspaceService.ListProjects:output_type -> gatepass.v1.ListProjectsResponse
-	31, // 55: gatepass.v1.WorkspaceService.AddMember:output_type -> gatepass.v1.AddMemberResponse
-	33, // 56: gatepass.v1.WorkspaceService.ListMembers:output_type -> gatepass.v1.ListMembersResponse
-	35, // 57: gatepass.v1.WorkspaceService.UpdateMemberRole:output_type -> gatepass.v1.UpdateMemberRoleResponse
-	37, // 58: gatepass.v1.WorkspaceService.RemoveMember:output_type -> gatepass.v1.RemoveMemberResponse
-	21, // 59: gatepass.v1.WorkspaceService.GetPolicy:output_type -> gatepass.v1.GetPolicyResponse
-	23, // 60: gatepass.v1.WorkspaceService.UpdatePolicy:output_type -> gatepass.v1.UpdatePolicyResponse
-	10, // 61: gatepass.v1.WorkspaceService.CreateWebhook:output_type -> gatepass.v1.CreateWebhookResponse
-	12, // 62: gatepass.v1.WorkspaceService.ListWebhooks:output_type -> gatepass.v1.ListWebhooksResponse
-	14, // 63: gatepass.v1.WorkspaceService.DeleteWebhook:output_type -> gatepass.v1.DeleteWebhookResponse
-	16, // 64: gatepass.v1.WorkspaceService.ListWebhookDeliveries:output_type -> gatepass.v1.ListWebhookDeliveriesResponse
-	52, // [52:65] is the sub-list for method output_type
-	39, // [39:52] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	42, // 25: gatepass.v1.Policy.leak_action:type_name -> gatepass.v1.LeakAction
+	19, // 26: gatepass.v1.GetPolicyResponse.policy:type_name -> gatepass.v1.Policy
+	19, // 27: gatepass.v1.UpdatePolicyRequest.policy:type_name -> gatepass.v1.Policy
+	19, // 28: gatepass.v1.UpdatePolicyResponse.policy:type_name -> gatepass.v1.Policy
+	4,  // 29: gatepass.v1.GetWorkspaceResponse.workspace:type_name -> gatepass.v1.Workspace
+	5,  // 30: gatepass.v1.CreateProjectResponse.project:type_name -> gatepass.v1.Project
+	5,  // 31: gatepass.v1.ListProjectsResponse.projects:type_name -> gatepass.v1.Project
+	39, // 32: gatepass.v1.AddMemberRequest.role:type_name -> gatepass.v1.Role
+	6,  // 33: gatepass.v1.AddMemberResponse.member:type_name -> gatepass.v1.Member
+	6,  // 34: gatepass.v1.ListMembersResponse.members:type_name -> gatepass.v1.Member
+	39, // 35: gatepass.v1.UpdateMemberRoleRequest.role:type_name -> gatepass.v1.Role
+	6,  // 36: gatepass.v1.UpdateMemberRoleResponse.member:type_name -> gatepass.v1.Member
+	43, // 37: gatepass.v1.UpdateMemberRoleResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	6,  // 38: gatepass.v1.RemoveMemberResponse.member:type_name -> gatepass.v1.Member
+	43, // 39: gatepass.v1.RemoveMemberResponse.receipt:type_name -> gatepass.v1.PropagationReceipt
+	24, // 40: gatepass.v1.WorkspaceService.GetWorkspace:input_type -> gatepass.v1.GetWorkspaceRequest
+	26, // 41: gatepass.v1.WorkspaceService.CreateProject:input_type -> gatepass.v1.CreateProjectRequest
+	28, // 42: gatepass.v1.WorkspaceService.ListProjects:input_type -> gatepass.v1.ListProjectsRequest
+	30, // 43: gatepass.v1.WorkspaceService.AddMember:input_type -> gatepass.v1.AddMemberRequest
+	32, // 44: gatepass.v1.WorkspaceService.ListMembers:input_type -> gatepass.v1.ListMembersRequest
+	34, // 45: gatepass.v1.WorkspaceService.UpdateMemberRole:input_type -> gatepass.v1.UpdateMemberRoleRequest
+	36, // 46: gatepass.v1.WorkspaceService.RemoveMember:input_type -> gatepass.v1.RemoveMemberRequest
+	20, // 47: gatepass.v1.WorkspaceService.GetPolicy:input_type -> gatepass.v1.GetPolicyRequest
+	22, // 48: gatepass.v1.WorkspaceService.UpdatePolicy:input_type -> gatepass.v1.UpdatePolicyRequest
+	9,  // 49: gatepass.v1.WorkspaceService.CreateWebhook:input_type -> gatepass.v1.CreateWebhookRequest
+	11, // 50: gatepass.v1.WorkspaceService.ListWebhooks:input_type -> gatepass.v1.ListWebhooksRequest
+	13, // 51: gatepass.v1.WorkspaceService.DeleteWebhook:input_type -> gatepass.v1.DeleteWebhookRequest
+	15, // 52: gatepass.v1.WorkspaceService.ListWebhookDeliveries:input_type -> gatepass.v1.ListWebhookDeliveriesRequest
+	25, // 53: gatepass.v1.WorkspaceService.GetWorkspace:output_type -> gatepass.v1.GetWorkspaceResponse
+	27, // 54: gatepass.v1.WorkspaceService.CreateProject:output_type -> gatepass.v1.CreateProjectResponse
+	29, // 55: gatepass.v1.WorkspaceService.ListProjects:output_type -> gatepass.v1.ListProjectsResponse
+	31, // 56: gatepass.v1.WorkspaceService.AddMember:output_type -> gatepass.v1.AddMemberResponse
+	33, // 57: gatepass.v1.WorkspaceService.ListMembers:output_type -> gatepass.v1.ListMembersResponse
+	35, // 58: gatepass.v1.WorkspaceService.UpdateMemberRole:output_type -> gatepass.v1.UpdateMemberRoleResponse
+	37, // 59: gatepass.v1.WorkspaceService.RemoveMember:output_type -> gatepass.v1.RemoveMemberResponse
+	21, // 60: gatepass.v1.WorkspaceService.GetPolicy:output_type -> gatepass.v1.GetPolicyResponse
+	23, // 61: gatepass.v1.WorkspaceService.UpdatePolicy:output_type -> gatepass.v1.UpdatePolicyResponse
+	10, // 62: gatepass.v1.WorkspaceService.CreateWebhook:output_type -> gatepass.v1.CreateWebhookResponse
+	12, // 63: gatepass.v1.WorkspaceService.ListWebhooks:output_type -> gatepass.v1.ListWebhooksResponse
+	14, // 64: gatepass.v1.WorkspaceService.DeleteWebhook:output_type -> gatepass.v1.DeleteWebhookResponse
+	16, // 65: gatepass.v1.WorkspaceService.ListWebhookDeliveries:output_type -> gatepass.v1.ListWebhookDeliveriesResponse
+	53, // [53:66] is the sub-list for method output_type
+	40, // [40:53] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_gatepass_v1_workspace_proto_init() }

@@ -38,6 +38,7 @@ type spec struct {
 // connected, the issuer's clients.
 type cli struct {
 	getenv         func(string) string
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	output         string
 	issuerAddr     string

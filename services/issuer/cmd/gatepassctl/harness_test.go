@@ -14,11 +14,17 @@ import (
 // exit code and output.
 func ctl(t *testing.T, iss *issuertest.Issuer, secret string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return ctlIn(t, iss, secret, "", args...)
+}
+
+// ctlIn is ctl with stdin.
+func ctlIn(t *testing.T, iss *issuertest.Issuer, secret, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	env := map[string]string{"GATEPASS_ISSUER_ADDR": iss.Addr, "GATEPASS_TOKEN": secret}
 	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	code = run(ctx, args, func(k string) string { return env[k] }, &out, &errOut)
+	code = run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(stdin), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 

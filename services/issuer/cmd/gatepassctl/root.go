@@ -20,6 +20,7 @@ var groups = []struct {
 	{"policy", "Read and set the workspace policy", policyCommands},
 	{"workspace", "Read the workspace", workspaceCommands},
 	{"webhook", "Register webhook endpoints for notices and see their deliveries", webhookCommands},
+	{"leak", "Report secrets found exposed: they are revoked (or disabled, by policy)", leakCommands},
 	{"", "", reviewCommands}, // review and audit stand at the top level
 }
 
@@ -46,6 +47,7 @@ var shorts = map[string]string{
 	"policy set":         "Change the workspace policy (owners)",
 	"workspace get":      "Show the workspace",
 	"webhook add":        "Register an endpoint for notices; its signing secret is printed once",
+	"leak report":        "Report secrets read from stdin (one a line) as leaked, with --source",
 	"webhook list":       "List endpoints with their last status and pending deliveries",
 	"webhook delete":     "Remove an endpoint and its pending deliveries",
 	"webhook deliveries": "Show an endpoint's deliveries, newest first",

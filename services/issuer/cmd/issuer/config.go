@@ -82,6 +82,10 @@ type Config struct {
 	WebhookRetryBase time.Duration
 	// WebhookRetryWindow is how long a delivery is retried (default 26h).
 	WebhookRetryWindow time.Duration
+	// SecretScanningListen is the address of the secret scanning partner
+	// endpoint (empty: off); SecretScanningKeys the file of GitHub's
+	// verification keys it needs.
+	SecretScanningListen, SecretScanningKeys string
 	// PolicyInterval is how often the workspaces' lifecycle policies
 	// (disable unused, revoke disabled) run (default 1h; also at start).
 	PolicyInterval time.Duration
@@ -118,6 +122,8 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	l.String(&c.LogLevel, "log-level", "GATEPASS_LOG_LEVEL", "info", "debug, info, warn or error")
 	l.Duration(&c.WebhookRetryBase, "webhook-retry-base", "GATEPASS_WEBHOOK_RETRY_BASE", 5*time.Second, "delay before a failed webhook delivery's first retry; each retry doubles it, up to an hour")
 	l.Duration(&c.WebhookRetryWindow, "webhook-retry-window", "GATEPASS_WEBHOOK_RETRY_WINDOW", 26*time.Hour, "how long a webhook delivery is retried before it is marked failed")
+	l.String(&c.SecretScanningListen, "secret-scanning-listen", "GATEPASS_SECRET_SCANNING_LISTEN", "", "address of the secret scanning partner endpoint (empty: off)")
+	l.String(&c.SecretScanningKeys, "secret-scanning-keys", "GATEPASS_SECRET_SCANNING_KEYS", "", "file of the scanner's ECDSA verification keys, in GitHub's key-list JSON")
 	l.Duration(&c.PolicyInterval, "policy-interval", "GATEPASS_POLICY_INTERVAL", time.Hour, "how often lifecycle policies (disable unused, revoke disabled tokens) run; also at start")
 	l.Duration(&c.AttemptRetention, "attempt-retention", "GATEPASS_ATTEMPT_RETENTION", 90*24*time.Hour, "how long refused-attempt audit records are kept (0: for good)")
 	bindFailpoints(l, &c)
@@ -146,6 +152,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.EmbeddedNATSAddr); err != nil {
 			errs = append(errs, fmt.Errorf("embedded-nats-listen: %w", err))
 		}
+	}
+	if c.SecretScanningListen != "" && c.SecretScanningKeys == "" {
+		errs = append(errs, errors.New("secret-scanning-keys is required with secret-scanning-listen"))
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir is required"))

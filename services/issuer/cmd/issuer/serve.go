@@ -26,6 +26,7 @@ import (
 	"github.com/gatepass/gatepass/services/issuer/internal/notify"
 	"github.com/gatepass/gatepass/services/issuer/internal/publish"
 	"github.com/gatepass/gatepass/services/issuer/internal/rpc"
+	"github.com/gatepass/gatepass/services/issuer/internal/scanning"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/metric"
@@ -128,7 +129,10 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		Lifecycle: life, Store: st, Publisher: pub, Tracker: tracker, Format: format, Now: time.Now,
 		PropagationTimeout: cfg.PropagationTimeout, Logger: log,
 	}
-	return serveRPC(ctx, cfg, deps, deliverer, log, func(addr string) {
+	return serveRPC(ctx, cfg, deps, deliverer, log, func(addr, scanAddr string) {
+		if scanAddr != "" {
+			fmt.Fprintf(stdout, "GATEPASS_SECRET_SCANNING_ADDR=%s\n", scanAddr)
+		}
 		// GATEPASS_ISSUER_ADDR comes last: once it is printed, everything is up.
 		if bootSecret != "" {
 			fmt.Fprintf(stdout, "GATEPASS_TOKEN=%s\n", bootSecret)
@@ -145,8 +149,8 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 // serveRPC serves the issuer's services, with the publisher, the notice
 // deliverer, the schedules, attempt pruning and the metrics server as
 // background actors, until ctx
-// ends or an actor fails. ready receives the address once all is up.
-func serveRPC(ctx context.Context, cfg Config, deps *rpc.Deps, deliverer *notify.Deliverer, log *slog.Logger, ready func(addr string)) error {
+// ends or an actor fails. ready receives the addresses once all is up.
+func serveRPC(ctx context.Context, cfg Config, deps *rpc.Deps, deliverer *notify.Deliverer, log *slog.Logger, ready func(addr, scanAddr string)) error {
 	metrics, err := telemetry.NewMetrics(cfg.Telemetry.MetricsListen)
 	if err != nil {
 		return err
@@ -184,10 +188,25 @@ func serveRPC(ctx context.Context, cfg Config, deps *rpc.Deps, deliverer *notify
 	if a := metrics.Addr(); a != "" {
 		log.Info("serving metrics", "addr", "http://"+a+"/metrics")
 	}
-	ready(srv.Addr())
+	scan, scanAddr, err := secretScanning(cfg, deps, log)
+	if err != nil {
+		return err
+	}
+	actors := background(cfg, deps, deliverer, metrics, log)
+	if scan != nil {
+		actors = append(actors, scan)
+		log.Info("serving secret scanning reports", "addr", "http://"+scanAddr+scanning.Path)
+	}
+	ready(srv.Addr(), scanAddr)
 	log.Info("issuer serving", "addr", srv.Addr())
 	defer log.Info("issuer stopped")
-	return srv.ServeWith(ctx,
+	return srv.ServeWith(ctx, actors...)
+}
+
+// background is the issuer's background work: publishing, delivering
+// notices, schedules, lifecycle policies, attempt pruning, and metrics.
+func background(cfg Config, deps *rpc.Deps, deliverer *notify.Deliverer, metrics *telemetry.Metrics, log *slog.Logger) []grpcserver.Actor {
+	return []grpcserver.Actor{
 		func(ctx context.Context) error { deps.Publisher.Run(ctx); return nil },
 		deliverer.Run,
 		func(ctx context.Context) error {
@@ -214,7 +233,7 @@ func serveRPC(ctx context.Context, cfg Config, deps *rpc.Deps, deliverer *notify
 			}
 			return nil
 		},
-	)
+	}
 }
 
 // registerMetrics publishes the number of live validators.

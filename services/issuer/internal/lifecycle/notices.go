@@ -39,6 +39,8 @@ type tokenNotice struct {
 	ExpiresIn string `json:"expires_in,omitempty"`
 	// Actor is the token that made the change ("" for a schedule).
 	Actor string `json:"actor_token_id,omitempty"`
+	// Source is where a leaked token was found.
+	Source string `json:"source_url,omitempty"`
 }
 
 func (s *Service) notice(tx *store.Tx, workspaceID string, t gatepassv1.NoticeType, data any) error {
@@ -51,6 +53,15 @@ func (s *Service) notice(tx *store.Tx, workspaceID string, t gatepassv1.NoticeTy
 }
 
 func (s *Service) tokenNotice(tx *store.Tx, typ gatepassv1.NoticeType, t *gatepassv1.Token, actor string) error {
+	n := s.tokenData(t, actor)
+	if typ == gatepassv1.NoticeType_NOTICE_TYPE_TOKEN_EXPIRING && n.ExpireTime != nil {
+		n.ExpiresIn = n.ExpireTime.Sub(s.Now()).Round(time.Second).String()
+	}
+	return s.notice(tx, t.GetWorkspaceId(), typ, n)
+}
+
+// tokenData is what a notice tells of a token.
+func (s *Service) tokenData(t *gatepassv1.Token, actor string) tokenNotice {
 	n := tokenNotice{
 		TokenID: t.GetId(), Name: t.GetName(), WorkspaceID: t.GetWorkspaceId(), ProjectID: t.GetProjectId(),
 		Role: roles.Name(t.GetRole()), OwnerID: t.GetOwnerId(), Status: statusName(t.GetStatus()),
@@ -59,11 +70,8 @@ func (s *Service) tokenNotice(tx *store.Tx, typ gatepassv1.NoticeType, t *gatepa
 	if t.GetExpireTime() != nil {
 		at := t.GetExpireTime().AsTime().UTC()
 		n.ExpireTime = &at
-		if typ == gatepassv1.NoticeType_NOTICE_TYPE_TOKEN_EXPIRING {
-			n.ExpiresIn = at.Sub(s.Now()).Round(time.Second).String()
-		}
 	}
-	return s.notice(tx, t.GetWorkspaceId(), typ, n)
+	return n
 }
 
 func statusName(st gatepassv1.TokenStatus) string {

@@ -62,6 +62,9 @@ func Effective(p *gatepassv1.Policy) *gatepassv1.Policy {
 	if e.GetMaxRotationOverlap() == nil {
 		e.MaxRotationOverlap = durationpb.New(DefaultMaxRotationOverlap)
 	}
+	if e.GetLeakAction() == gatepassv1.LeakAction_LEAK_ACTION_UNSPECIFIED {
+		e.LeakAction = gatepassv1.LeakAction_LEAK_ACTION_REVOKE
+	}
 	if len(e.GetExpiryNoticeDays()) == 0 {
 		e.ExpiryNoticeDays = append([]int32(nil), DefaultExpiryNoticeDays...)
 	}
@@ -104,6 +107,8 @@ func Validate(p *gatepassv1.Policy) error {
 		return &Violation{"policy.disable_unused_days", "must be 0 (off) to 3650"}
 	case p.GetRevokeDisabledDays() < 0 || p.GetRevokeDisabledDays() > 3650:
 		return &Violation{"policy.revoke_disabled_days", "must be 0 (off) to 3650"}
+	case p.GetLeakAction() == gatepassv1.LeakAction_LEAK_ACTION_NONE:
+		return &Violation{"policy.leak_action", "must revoke or disable: a leaked token cannot be left working"}
 	case len(p.GetExpiryNoticeDays()) > 8:
 		return &Violation{"policy.expiry_notice_days", "at most 8 thresholds"}
 	case p.GetMaxRotationOverlap() != nil && (p.GetMaxRotationOverlap().CheckValid() != nil || p.GetMaxRotationOverlap().AsDuration() <= 0 ||
@@ -114,6 +119,9 @@ func Validate(p *gatepassv1.Policy) error {
 		if d < 1 || d > 365 {
 			return &Violation{"policy.expiry_notice_days", "each must be 1 to 365 days"}
 		}
+	}
+	if _, ok := gatepassv1.LeakAction_name[int32(p.GetLeakAction())]; !ok {
+		return &Violation{"policy.leak_action", "unknown value"}
 	}
 	if _, ok := gatepassv1.VagueNameAction_name[int32(p.GetVagueNameAction())]; !ok {
 		return &Violation{"policy.vague_name_action", "unknown value"}

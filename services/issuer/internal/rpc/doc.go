@@ -88,3 +88,10 @@ func toStatus(err error, what string) error {
 	}
 	return status.Error(codes.Internal, "internal error")
 }
+
+// Propagate waits, as a lifecycle RPC does, until the event is applied by
+// every live validator or the propagation timeout passes; for callers
+// outside gRPC (the secret scanning endpoint).
+func (d *Deps) Propagate(ctx context.Context, eventID string) *gatepassv1.PropagationReceipt {
+	return d.propagate(ctx, eventID)
+}

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"strings"
 	"testing"
@@ -129,6 +130,20 @@ var matrixRows = map[string]matrixRow{
 	"gatepass.v1.IssuerService.BatchRevokeTokens": {
 		call: func(ctx context.Context, f *fixture) error {
 			_, err := f.h.issuer.BatchRevokeTokens(ctx, &gatepassv1.BatchRevokeTokensRequest{TokenIds: []string{f.target(true)}})
+			return err
+		},
+		allowed: func(c caller) bool { return atLeast(c, admin) && c.reaches(true, scopeWorkspace, scopeOwn) },
+	},
+	"gatepass.v1.IssuerService.ReportLeakedTokens": {
+		call: func(ctx context.Context, f *fixture) error {
+			// By digest: only callers that could revoke the token act on it;
+			// the answer is the same otherwise ("not found"), so the row
+			// checks the token's state afterwards.
+			d := f.targetDigest()
+			resp, err := f.h.issuer.ReportLeakedTokens(ctx, &gatepassv1.ReportLeakedTokensRequest{SecretSha256: [][]byte{d}, SourceUrl: "https://example.com/leak"})
+			if err == nil && !resp.GetResults()[0].GetFound() {
+				return status.Error(codes.NotFound, "not found")
+			}
 			return err
 		},
 		allowed: func(c caller) bool { return atLeast(c, admin) && c.reaches(true, scopeWorkspace, scopeOwn) },
@@ -277,11 +292,12 @@ type fixture struct {
 	owner   context.Context
 	project string
 	n       int
-	tok     string // an active viewer token in project
-	off     string // a disabled one
-	mem     string // a viewer member
-	hook    string // a webhook
-	stale   bool   // a call succeeded since: the targets may have changed
+	tok     string            // an active viewer token in project
+	off     string            // a disabled one
+	mem     string            // a viewer member
+	hook    string            // a webhook
+	secrets map[string]string // by token id
+	stale   bool              // a call succeeded since: the targets may have changed
 }
 
 func (f *fixture) name() string {
@@ -290,8 +306,15 @@ func (f *fixture) name() string {
 }
 
 func (f *fixture) newToken() string {
-	_, tok := f.h.mustCreate(f.t, f.h.owner, &gatepassv1.CreateTokenRequest{Name: f.name(), Role: viewer, ProjectId: f.project, NeverExpires: true})
+	sec, tok := f.h.mustCreate(f.t, f.h.owner, &gatepassv1.CreateTokenRequest{Name: f.name(), Role: viewer, ProjectId: f.project, NeverExpires: true})
+	f.secrets[tok.GetId()] = sec
 	return tok.GetId()
+}
+
+// targetDigest is the SHA-256 of the target's secret.
+func (f *fixture) targetDigest() []byte {
+	d := sha256.Sum256([]byte(f.secrets[f.target(true)]))
+	return d[:]
 }
 
 // renew forgets targets a successful call may have changed.
@@ -455,7 +478,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		projects = append(projects, p.GetProject().GetId())
 	}
 	callers := makeCallers(t, h, clk, projects[0], projects[1])
-	f := &fixture{t: t, h: h, owner: owner, project: projects[0]}
+	f := &fixture{t: t, h: h, owner: owner, project: projects[0], secrets: map[string]string{}}
 
 	for _, m := range issuerRPCs(t) {
 		name := string(m.FullName())
