@@ -198,4 +198,3 @@ func LoadKeys(path string) (map[string]*ecdsa.PublicKey, error) {
 	}
 	return keys, nil
 }
-

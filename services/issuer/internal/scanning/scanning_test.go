@@ -87,8 +87,10 @@ func TestPartnerReports(t *testing.T) {
 		return resp
 	}
 	forged := sign(t, key, append([]byte(" "), body...))
-	if resp := post(forged); resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("forged report: %d", resp.StatusCode)
+	refused := post(forged)
+	refused.Body.Close()
+	if refused.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("forged report: %d", refused.StatusCode)
 	}
 	if status(t, st, leaked.Token.GetId()) != gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE {
 		t.Fatal("a forged report changed the token")
