@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatepass/gatepass/services/validator/internal/introspect"
+
 	"github.com/gatepass/gatepass/pkg/config"
 	"github.com/gatepass/gatepass/pkg/event"
 	"github.com/gatepass/gatepass/pkg/natsconn"
@@ -63,6 +65,10 @@ type Config struct {
 	// X-Forwarded-Method and X-Forwarded-Uri). The other pair is ignored.
 	// Default nginx.
 	CheckStyle string
+	// IntrospectionClients are the RFC 7662 introspection clients,
+	// "id:secret,…" (secrets of 16 characters or more); empty: no
+	// /introspect.
+	IntrospectionClients string
 	// TrustedProxies whose X-Forwarded-For the HTTP check believes
 	// (comma-separated CIDRs). Default 127.0.0.1/32,::1/128.
 	TrustedProxies string
@@ -97,6 +103,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	l.String(&c.TokenPrefix, "token-prefix", "GATEPASS_TOKEN_PREFIX", token.DefaultPrefix, "token secret prefix")
 	l.Bool(&c.Reflection, "reflection", "GATEPASS_REFLECTION", true, "register gRPC server reflection")
 	l.String(&c.CheckListen, "check-listen", "GATEPASS_CHECK_LISTEN", "127.0.0.1:7403", "HTTP check endpoint address (empty: off)")
+	l.String(&c.IntrospectionClients, "introspection-clients", "GATEPASS_INTROSPECTION_CLIENTS", "", "RFC 7662 introspection clients on the check listener, id:secret,… (empty: off)")
 	l.String(&c.CheckStyle, "check-style", "GATEPASS_CHECK_STYLE", "nginx", "gateway in front of the HTTP check: nginx, caddy or traefik")
 	l.String(&c.TrustedProxies, "trusted-proxies", "GATEPASS_TRUSTED_PROXIES", "127.0.0.1/32,::1/128", "proxies whose X-Forwarded-For is believed")
 	l.String(&c.GatewayRulesFile, "gateway-rules", "GATEPASS_GATEWAY_RULES_FILE", "", "JSON rules: method and path prefix to project and min role")
@@ -139,6 +146,12 @@ func (c Config) Validate() error {
 	}
 	if c.CachePath == "" {
 		errs = append(errs, errors.New("cache is required"))
+	}
+	if _, err := introspect.ParseClients(c.IntrospectionClients); err != nil {
+		errs = append(errs, err)
+	}
+	if c.IntrospectionClients != "" && c.CheckListen == "" {
+		errs = append(errs, errors.New("introspection-clients needs check-listen: introspection is served there"))
 	}
 	if c.Staleness < 100*time.Millisecond {
 		errs = append(errs, errors.New("staleness must be at least 100ms"))

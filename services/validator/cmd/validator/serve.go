@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gatepass/gatepass/services/validator/internal/introspect"
+
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
@@ -144,6 +146,9 @@ func (p *parts) build(tracing *telemetry.Tracing, verifier *event.Verifier) erro
 	authv3.RegisterAuthorizationServer(p.srv.GRPC(), &extauthz.Server{Gate: g, KeepAuthorization: cfg.KeepAuthorization, Logger: p.log})
 	if p.check, err = newCheckServer(cfg, g, proxies, p.follower, p.log); err != nil {
 		return err
+	}
+	if clients, _ := introspect.ParseClients(cfg.IntrospectionClients); len(clients) > 0 { // checked by Validate
+		p.check.Introspect = &introspect.Handler{Decide: rpcServer.Decide, Current: p.follower.Current, Clients: clients, Logger: p.log}
 	}
 	p.srv.SetServing("", false)
 	p.srv.SetServing(gatepassv1.ValidatorService_ServiceDesc.ServiceName, false)

@@ -208,7 +208,7 @@ func compact(st *gatepassv1.TokenState) *gatepassv1.TokenState {
 	return &gatepassv1.TokenState{SecretSha256: st.GetSecretSha256(), Token: &gatepassv1.Token{
 		Id: t.GetId(), WorkspaceId: t.GetWorkspaceId(), ProjectId: t.GetProjectId(), OwnerId: t.GetOwnerId(),
 		Role: t.GetRole(), Status: t.GetStatus(), ExpireTime: t.GetExpireTime(), NeverExpires: t.GetNeverExpires(),
-		AllowedCidrs: t.GetAllowedCidrs(), Version: t.GetVersion(),
+		AllowedCidrs: t.GetAllowedCidrs(), Version: t.GetVersion(), CreateTime: t.GetCreateTime(),
 	}}
 }
 

@@ -39,7 +39,10 @@ type Token struct {
 	Expire int64
 	// Networks, when not nil, are the only ones the token may be used
 	// from; empty (allowed CIDRs of which none parsed) allows none.
-	Networks     *[]netip.Prefix
+	Networks *[]netip.Prefix
+	// Created is the creation time in Unix seconds (0: unknown, in a
+	// cache written before it was kept).
+	Created      int64
 	Status       gatepassv1.TokenStatus
 	Role         gatepassv1.Role
 	NeverExpires bool
@@ -59,6 +62,9 @@ func NewToken(t *gatepassv1.Token, scope *Scope) Token {
 	}
 	if !d.NeverExpires {
 		d.Expire = t.GetExpireTime().AsTime().UnixNano()
+	}
+	if t.GetCreateTime() != nil {
+		d.Created = t.GetCreateTime().GetSeconds()
 	}
 	if len(t.GetAllowedCidrs()) > 0 {
 		nets := make([]netip.Prefix, 0, len(t.GetAllowedCidrs()))

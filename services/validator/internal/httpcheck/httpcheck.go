@@ -79,9 +79,12 @@ type Server struct {
 	// Detail, when set, adds a line of health detail to /healthz (e.g. a
 	// clock-skew warning); empty adds nothing.
 	Detail func() string
-	log    *slog.Logger
-	lis    net.Listener
-	srv    *http.Server
+	// Introspect, when set, answers RFC 7662 introspection at
+	// /introspect (package introspect).
+	Introspect http.Handler
+	log        *slog.Logger
+	lis        net.Listener
+	srv        *http.Server
 }
 
 // New binds addr. serving reports readiness for /healthz.
@@ -123,12 +126,15 @@ var identityHeaders = func() []string {
 
 var noStore = []string{"no-store"}
 
-// route sends /check (and anything under it) to check and GET /healthz to
-// healthz: two routes, decided without a ServeMux on every check.
+// route sends /check (and anything under it) to check, GET /healthz to
+// healthz, and /introspect to Introspect when set: decided without a
+// ServeMux on every check.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
 	case p == "/check" || strings.HasPrefix(p, "/check/"):
 		s.check(w, r)
+	case p == "/introspect" && s.Introspect != nil:
+		s.Introspect.ServeHTTP(w, r)
 	case p == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		s.healthz(w, r)
 	case p == "/healthz":
