@@ -150,4 +150,3 @@ func (h *Handler) answer(secret string) ([]byte, error) {
 	b, err := json.Marshal(resp)
 	return append(b, '\n'), err
 }
-
