@@ -10,7 +10,6 @@ import (
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/propagation"
 	"github.com/gatepass/gatepass/services/issuer/internal/publish"
-	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"github.com/gatepass/gatepass/services/issuer/internal/usage"
 	"github.com/nats-io/nats.go"
 )
@@ -19,7 +18,7 @@ import (
 // usage reports, and the guard against foreign token events; it returns
 // the function that unsubscribes them all. Only reports signed by keyList
 // count (every key, in development mode with none).
-func subscribe(nc *nats.Conn, keyList []string, tracker *propagation.Tracker, pub *propagation.Publisher, st *store.Store, log *slog.Logger) (func(), error) {
+func subscribe(nc *nats.Conn, keyList []string, tracker *propagation.Tracker, pub *propagation.Publisher, ingester *usage.Ingester, notify func(), log *slog.Logger) (func(), error) {
 	keys, _ := event.ParseReportKeys(keyList) // checked by Validate
 	if len(keys) == 0 {
 		log.Warn("development mode: validator reports are not authenticated; set GATEPASS_VALIDATOR_KEYS in production")
@@ -45,7 +44,6 @@ func subscribe(nc *nats.Conn, keyList []string, tracker *propagation.Tracker, pu
 		return nil, fmt.Errorf("subscribe to validator reports: %w", err)
 	}
 
-	ingester := &usage.Ingester{Store: st, Now: time.Now}
 	usageSub, err := nc.Subscribe(event.UsageSubject, func(m *nats.Msg) {
 		var r gatepassv1.UsageReport
 		if signer, err := keys.OpenReport(m.Data, &r); err != nil {
@@ -56,7 +54,7 @@ func subscribe(nc *nats.Conn, keyList []string, tracker *propagation.Tracker, pu
 			log.Error("ingest usage report", "validator_id", r.GetValidatorId(), "error", err)
 			return
 		}
-		pub.Notify() // attempts went to the audit trail
+		notify() // attempts went to the audit trail (and canary notices out)
 	})
 	if err != nil {
 		_ = sub.Unsubscribe()

@@ -28,6 +28,7 @@ import (
 	"github.com/gatepass/gatepass/services/issuer/internal/rpc"
 	"github.com/gatepass/gatepass/services/issuer/internal/scanning"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
+	"github.com/gatepass/gatepass/services/issuer/internal/usage"
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/metric"
 )
@@ -114,17 +115,18 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	unsubscribe, err := subscribe(conn.nc, keyList, tracker, pub, st, log)
-	if err != nil {
-		return err
-	}
-	defer unsubscribe()
 	deliverer := &notify.Deliverer{
 		Store: st, Publish: conn.nc.Publish, Now: time.Now, Logger: log,
 		RetryBase: cfg.WebhookRetryBase, RetryWindow: cfg.WebhookRetryWindow,
 	}
 	life := &lifecycle.Service{Store: st, Format: format, Now: time.Now, Logger: log,
 		Notify: func() { pub.Notify(); deliverer.Notify() }}
+	ingester := &usage.Ingester{Store: st, Now: time.Now, Canary: life.AttemptNotice}
+	unsubscribe, err := subscribe(conn.nc, keyList, tracker, pub, ingester, life.Notify, log)
+	if err != nil {
+		return err
+	}
+	defer unsubscribe()
 	deps := &rpc.Deps{
 		Lifecycle: life, Store: st, Publisher: pub, Tracker: tracker, Format: format, Now: time.Now,
 		PropagationTimeout: cfg.PropagationTimeout, Logger: log,

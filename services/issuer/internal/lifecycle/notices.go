@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
@@ -147,6 +148,18 @@ func (s *Service) noticeDue(tx *store.Tx, d store.Scheduled) error {
 		return nil // scheduled for an expiry the token no longer has
 	}
 	return s.tokenNotice(tx, gatepassv1.NoticeType_NOTICE_TYPE_TOKEN_EXPIRING, t, "")
+}
+
+// AttemptNotice is the token.attempt notice (usage.Ingester's Canary): a
+// disabled or revoked token was presented, so something still holds it.
+func (s *Service) AttemptNotice(tx *store.Tx, t *gatepassv1.Token, a *gatepassv1.Attempt) error {
+	return s.notice(tx, t.GetWorkspaceId(), gatepassv1.NoticeType_NOTICE_TYPE_TOKEN_ATTEMPT, struct {
+		tokenNotice
+		Refused  string    `json:"refused"`
+		ClientIP string    `json:"client_ip,omitempty"`
+		Count    int64     `json:"count"`
+		LastTime time.Time `json:"last_time"`
+	}{s.tokenData(t, ""), strings.ToLower(strings.TrimPrefix(a.GetReason().String(), "REASON_")), a.GetClientIp(), a.GetCount(), a.GetLastTime().AsTime().UTC()})
 }
 
 // memberRemovedNotice tells that a member left, and how many of their

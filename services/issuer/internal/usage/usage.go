@@ -42,6 +42,10 @@ const (
 type Ingester struct {
 	Store *store.Store
 	Now   func() time.Time
+	// Canary, when set, is told (in the report's transaction) of an
+	// attempt with a disabled or revoked token: something still holds it.
+	// It runs at most once per token per report, within the audit rate.
+	Canary func(tx *store.Tx, t *gatepassv1.Token, a *gatepassv1.Attempt) error
 
 	mu      sync.Mutex
 	windows map[string]window
@@ -95,12 +99,19 @@ func (in *Ingester) Ingest(r *gatepassv1.UsageReport) error {
 			if err := tx.PutUsage(u); err != nil {
 				return err
 			}
+			told := false
 			for _, a := range tu.GetAttempts() {
 				if !in.allow(tu.GetTokenId(), now) {
 					break // counted in the statistics, not audited again
 				}
 				if err := tx.Audit(attemptAudit(st.GetToken(), r.GetValidatorId(), a)); err != nil {
 					return err
+				}
+				if in.Canary != nil && !told && (a.GetReason() == gatepassv1.Reason_REASON_DISABLED || a.GetReason() == gatepassv1.Reason_REASON_REVOKED) {
+					if err := in.Canary(tx, st.GetToken(), a); err != nil {
+						return err
+					}
+					told = true
 				}
 			}
 		}
