@@ -86,6 +86,12 @@ type Config struct {
 	// endpoint (empty: off); SecretScanningKeys the file of GitHub's
 	// verification keys it needs.
 	SecretScanningListen, SecretScanningKeys string
+	// ReviewDigestInterval is how often each workspace gets its
+	// review.digest notice (default a week; 0: never).
+	ReviewDigestInterval time.Duration
+	// NoticeRetention is how long notices and finished deliveries are
+	// kept (default 30 days).
+	NoticeRetention time.Duration
 	// PolicyInterval is how often the workspaces' lifecycle policies
 	// (disable unused, revoke disabled) run (default 1h; also at start).
 	PolicyInterval time.Duration
@@ -124,6 +130,8 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	l.Duration(&c.WebhookRetryWindow, "webhook-retry-window", "GATEPASS_WEBHOOK_RETRY_WINDOW", 26*time.Hour, "how long a webhook delivery is retried before it is marked failed")
 	l.String(&c.SecretScanningListen, "secret-scanning-listen", "GATEPASS_SECRET_SCANNING_LISTEN", "", "address of the secret scanning partner endpoint (empty: off)")
 	l.String(&c.SecretScanningKeys, "secret-scanning-keys", "GATEPASS_SECRET_SCANNING_KEYS", "", "file of the scanner's ECDSA verification keys, in GitHub's key-list JSON")
+	l.Duration(&c.ReviewDigestInterval, "review-digest-interval", "GATEPASS_REVIEW_DIGEST_INTERVAL", 7*24*time.Hour, "how often each workspace gets its review.digest notice (0: never)")
+	l.Duration(&c.NoticeRetention, "notice-retention", "GATEPASS_NOTICE_RETENTION", 30*24*time.Hour, "how long notices and finished webhook deliveries are kept")
 	l.Duration(&c.PolicyInterval, "policy-interval", "GATEPASS_POLICY_INTERVAL", time.Hour, "how often lifecycle policies (disable unused, revoke disabled tokens) run; also at start")
 	l.Duration(&c.AttemptRetention, "attempt-retention", "GATEPASS_ATTEMPT_RETENTION", 90*24*time.Hour, "how long refused-attempt audit records are kept (0: for good)")
 	bindFailpoints(l, &c)
@@ -165,7 +173,7 @@ func (c Config) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"propagation-timeout": c.PropagationTimeout, "heartbeat-interval": c.HeartbeatInterval, "validator-liveness": c.ValidatorLiveness,
 		"max-answer-bound": c.MaxAnswerBound, "max-clock-skew": c.MaxClockSkew,
-		"webhook-retry-base": c.WebhookRetryBase, "webhook-retry-window": c.WebhookRetryWindow, "policy-interval": c.PolicyInterval,
+		"webhook-retry-base": c.WebhookRetryBase, "webhook-retry-window": c.WebhookRetryWindow, "policy-interval": c.PolicyInterval, "notice-retention": c.NoticeRetention,
 	} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))

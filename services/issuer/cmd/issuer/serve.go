@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatepass/gatepass/pkg/clock"
 	"github.com/gatepass/gatepass/pkg/config"
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
@@ -205,39 +204,6 @@ func serveRPC(ctx context.Context, cfg Config, deps *rpc.Deps, deliverer *notify
 	return srv.ServeWith(ctx, actors...)
 }
 
-// background is the issuer's background work: publishing, delivering
-// notices, schedules, lifecycle policies, attempt pruning, and metrics.
-func background(cfg Config, deps *rpc.Deps, deliverer *notify.Deliverer, metrics *telemetry.Metrics, log *slog.Logger) []grpcserver.Actor {
-	return []grpcserver.Actor{
-		func(ctx context.Context) error { deps.Publisher.Run(ctx); return nil },
-		deliverer.Run,
-		func(ctx context.Context) error {
-			ticks, stop := clock.RealTick(time.Second)
-			defer stop()
-			deps.Lifecycle.RunSchedules(ctx, ticks)
-			return nil
-		},
-		func(ctx context.Context) error {
-			ticks, stop := clock.RealTick(cfg.PolicyInterval)
-			defer stop()
-			deps.Lifecycle.RunPolicies(ctx, ticks)
-			return nil
-		},
-		func(ctx context.Context) error {
-			if cfg.AttemptRetention > 0 {
-				pruneAttempts(ctx, deps.Store, cfg.AttemptRetention, log)
-			}
-			return nil
-		},
-		func(ctx context.Context) error {
-			if err := metrics.Serve(ctx); err != nil {
-				return fmt.Errorf("metrics server: %w", err)
-			}
-			return nil
-		},
-	}
-}
-
 // registerMetrics publishes the number of live validators.
 func registerMetrics(m metric.Meter, t *propagation.Tracker) error {
 	_, err := m.Int64ObservableGauge("gatepass_issuer_validators_live",
@@ -266,31 +232,4 @@ func loadOrCreatePassword(path string) (string, error) {
 		return "", fmt.Errorf("NATS password: %w", err)
 	}
 	return password, nil
-}
-
-// pruneAttempts deletes token.attempt audit records older than retention,
-// every minute, a bounded batch per transaction. Lifecycle records stay.
-func pruneAttempts(ctx context.Context, st *store.Store, retention time.Duration, log *slog.Logger) {
-	tick := time.NewTicker(time.Minute)
-	defer tick.Stop()
-	failures := propagation.NewRepeatLog(log, time.Hour)
-	for {
-		for more := true; more && ctx.Err() == nil; {
-			var n int
-			var err error
-			n, more, err = st.PruneAudit("token.attempt", time.Now().Add(-retention), 10000)
-			if err != nil {
-				failures.Warn("prune attempt records", err)
-				break
-			}
-			if n > 0 {
-				log.Info("pruned attempt records past their retention", "deleted", n)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
 }

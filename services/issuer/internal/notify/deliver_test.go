@@ -188,3 +188,32 @@ func TestInternalTargetsAreRefusedAtConnect(t *testing.T) {
 		t.Fatalf("delivery %v", ds[0])
 	}
 }
+
+// TestPruneNotices: notices and finished deliveries past the retention are
+// pruned; newer ones, and their listing, stay.
+func TestPruneNotices(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, true)
+	r := newReceiver(t)
+	hook := w.hook(t, r)
+	w.revokeOne(t, "ci-regression-runner")
+	if _, err := w.d.Round(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.clk.Add(31 * 24 * time.Hour)
+	w.revokeOne(t, "nightly-test-sync") // pending: not yet delivered
+	n, more, err := w.life.Store.PruneNotices(w.clk.Now().Add(-30*24*time.Hour), 1000)
+	if err != nil || n == 0 || more {
+		t.Fatalf("pruned %d (more %v): %v", n, more, err)
+	}
+	ds, err := w.life.Deliveries(w.owner, hook, 10)
+	if err != nil || len(ds) != 1 || ds[0].GetState() != gatepassv1.DeliveryState_DELIVERY_STATE_PENDING {
+		t.Fatalf("after pruning: %v %v", ds, err)
+	}
+	if _, err := w.d.Round(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.received(); len(got) != 2 {
+		t.Fatalf("received %v", got)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/services/issuer/internal/access"
 	"github.com/gatepass/gatepass/services/issuer/internal/policy"
-	"github.com/gatepass/gatepass/services/issuer/internal/review"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
 )
 
@@ -18,36 +17,12 @@ func (s *Issuer) ReviewTokens(ctx context.Context, req *gatepassv1.ReviewTokensR
 	if err := p.RequireRole(access.RoleAdmin); err != nil {
 		return nil, toStatus(err, "")
 	}
-	var in []review.Input
-	var pol *gatepassv1.Policy
-	err := s.Store.View(func(tx *store.Tx) error {
-		var err error
-		if pol, err = tx.Policy(p.WorkspaceID); err != nil {
-			return err
-		}
-		var inner error
-		scanErr := tx.ScanTokens(p.WorkspaceID, "", func(t *gatepassv1.Token) bool {
-			if !p.CanSee(t.GetWorkspaceId(), t.GetProjectId()) || (req.GetProjectId() != "" && t.GetProjectId() != req.GetProjectId()) {
-				return true
-			}
-			i := review.Input{Token: t}
-			if i.Usage, inner = tx.Usage(t.GetId()); inner != nil {
-				return false
-			}
-			i.Owner, _ = tx.Member(t.GetOwnerId()) // missing owner: nil, flagged
-			in = append(in, i)
-			return true
-		})
-		if inner != nil {
-			return inner
-		}
-		return scanErr
-	})
+	findings, pol, err := s.Lifecycle.Review(p, req.GetProjectId())
 	if err != nil {
 		return nil, toStatus(err, "token")
 	}
 	resp := &gatepassv1.ReviewTokensResponse{Policy: policy.Effective(pol).GetReview()}
-	for _, f := range review.Review(in, pol, s.Now()) {
+	for _, f := range findings {
 		if f.GetSeverity() >= req.GetMinSeverity() {
 			resp.Findings = append(resp.Findings, f)
 		}

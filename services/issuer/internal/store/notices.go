@@ -1,9 +1,7 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
-	"fmt"
 	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
@@ -41,67 +39,6 @@ func initNotices(tx *bolt.Tx) error {
 		}
 	}
 	return nil
-}
-
-func webhookKey(workspaceID, id string) []byte { return []byte(workspaceID + "\x00" + id) }
-
-// PutWebhook stores a webhook with its secret.
-func (tx *Tx) PutWebhook(r *gatepassv1.WebhookRecord) error {
-	v, err := proto.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return tx.btx.Bucket(bucketWebhooks).Put(webhookKey(r.GetWebhook().GetWorkspaceId(), r.GetWebhook().GetId()), v)
-}
-
-// Webhook returns a webhook of a workspace.
-func (tx *Tx) Webhook(workspaceID, id string) (*gatepassv1.WebhookRecord, error) {
-	v := tx.btx.Bucket(bucketWebhooks).Get(webhookKey(workspaceID, id))
-	if v == nil {
-		return nil, ErrNotFound
-	}
-	r := &gatepassv1.WebhookRecord{}
-	return r, proto.Unmarshal(v, r)
-}
-
-// Webhooks lists a workspace's webhooks: O(log n + k).
-func (tx *Tx) Webhooks(workspaceID string) ([]*gatepassv1.WebhookRecord, error) {
-	var out []*gatepassv1.WebhookRecord
-	prefix := []byte(workspaceID + "\x00")
-	c := tx.btx.Bucket(bucketWebhooks).Cursor()
-	for k, v := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		r := &gatepassv1.WebhookRecord{}
-		if err := proto.Unmarshal(v, r); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-// DeleteWebhook removes a webhook and every delivery to it.
-func (tx *Tx) DeleteWebhook(workspaceID, id string) error {
-	if tx.btx.Bucket(bucketWebhooks).Get(webhookKey(workspaceID, id)) == nil {
-		return ErrNotFound
-	}
-	prefix := []byte(id + "\x00")
-	index := tx.btx.Bucket(bucketWebhookDeliveries)
-	var keys, ids [][]byte
-	c := index.Cursor()
-	for k, v := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		keys, ids = append(keys, append([]byte(nil), k...)), append(ids, append([]byte(nil), v...))
-	}
-	for i, k := range keys {
-		d, err := tx.Delivery(string(ids[i]))
-		if err == nil {
-			_ = tx.btx.Bucket(bucketDeliveriesDue).Delete(dueKey(d))
-			_ = tx.btx.Bucket(bucketDeliveries).Delete([]byte(d.GetId()))
-		}
-		if err := index.Delete(k); err != nil {
-			return err
-		}
-	}
-	return tx.btx.Bucket(bucketWebhooks).Delete(webhookKey(workspaceID, id))
 }
 
 // Notify stores a notice and queues one delivery for every webhook of its
@@ -181,43 +118,6 @@ func NoticeName(t gatepassv1.NoticeType) string {
 	return "unknown"
 }
 
-func dueKey(d *gatepassv1.WebhookDelivery) []byte {
-	k := binary.BigEndian.AppendUint64(nil, uint64(d.GetNextAttemptTime().AsTime().UnixNano()))
-	return append(k, d.GetId()...)
-}
-
-// PutDelivery stores a delivery; prev is its stored version (nil if new),
-// whose place in the due index it leaves. A pending delivery is due at its
-// next attempt; others are not due.
-func (tx *Tx) PutDelivery(d, prev *gatepassv1.WebhookDelivery) error {
-	due := tx.btx.Bucket(bucketDeliveriesDue)
-	if prev != nil && prev.GetState() == gatepassv1.DeliveryState_DELIVERY_STATE_PENDING {
-		if err := due.Delete(dueKey(prev)); err != nil {
-			return err
-		}
-	}
-	if d.GetState() == gatepassv1.DeliveryState_DELIVERY_STATE_PENDING {
-		if err := due.Put(dueKey(d), nil); err != nil {
-			return err
-		}
-	}
-	v, err := proto.Marshal(d)
-	if err != nil {
-		return err
-	}
-	return tx.btx.Bucket(bucketDeliveries).Put([]byte(d.GetId()), v)
-}
-
-// Delivery returns a delivery.
-func (tx *Tx) Delivery(id string) (*gatepassv1.WebhookDelivery, error) {
-	v := tx.btx.Bucket(bucketDeliveries).Get([]byte(id))
-	if v == nil {
-		return nil, ErrNotFound
-	}
-	d := &gatepassv1.WebhookDelivery{}
-	return d, proto.Unmarshal(v, d)
-}
-
 // NoticeByID returns a stored notice.
 func (tx *Tx) NoticeByID(id string) (*gatepassv1.Notice, error) {
 	v := tx.btx.Bucket(bucketNotices).Get([]byte(id))
@@ -228,42 +128,21 @@ func (tx *Tx) NoticeByID(id string) (*gatepassv1.Notice, error) {
 	return n, proto.Unmarshal(v, n)
 }
 
-// DueDeliveries returns up to limit pending deliveries whose next attempt
-// is at or before now, oldest first: O(log n + limit).
-func (s *Store) DueDeliveries(now time.Time, limit int) ([]*gatepassv1.WebhookDelivery, error) {
-	var out []*gatepassv1.WebhookDelivery
-	end := binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))
-	err := s.View(func(tx *Tx) error {
-		c := tx.btx.Bucket(bucketDeliveriesDue).Cursor()
-		for k, _ := c.First(); len(k) > 8 && bytes.Compare(k[:8], end) <= 0 && len(out) < limit; k, _ = c.Next() {
-			d, err := tx.Delivery(string(k[8:]))
-			if err != nil {
-				return fmt.Errorf("due delivery %s: %w", k[8:], err)
-			}
-			out = append(out, d)
-		}
-		return nil
-	})
-	return out, err
+// keyDigestPrefix + workspace id holds the time of the workspace's last
+// review digest (Unix nanoseconds).
+const keyDigestPrefix = "review_digest/"
+
+// LastDigest returns when a workspace's last review digest was sent (zero
+// if never).
+func (tx *Tx) LastDigest(workspaceID string) time.Time {
+	v := tx.btx.Bucket(bucketMeta).Get([]byte(keyDigestPrefix + workspaceID))
+	if len(v) != 8 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v)))
 }
 
-// Deliveries lists a webhook's deliveries, newest first, at most limit.
-func (tx *Tx) Deliveries(webhookID string, limit int) ([]*gatepassv1.WebhookDelivery, error) {
-	var out []*gatepassv1.WebhookDelivery
-	prefix := []byte(webhookID + "\x00")
-	c := tx.btx.Bucket(bucketWebhookDeliveries).Cursor()
-	k, _ := c.Seek([]byte(webhookID + "\x01"))
-	if k == nil {
-		k, _ = c.Last()
-	} else {
-		k, _ = c.Prev()
-	}
-	for ; bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Prev() {
-		d, err := tx.Delivery(string(c.Bucket().Get(k)))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, nil
+// PutLastDigest records when a workspace's review digest was sent.
+func (tx *Tx) PutLastDigest(workspaceID string, at time.Time) error {
+	return tx.btx.Bucket(bucketMeta).Put([]byte(keyDigestPrefix+workspaceID), binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano())))
 }
