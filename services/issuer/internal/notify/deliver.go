@@ -44,6 +44,8 @@ type Deliverer struct {
 }
 
 const (
+	// settle is how long a wake-up waits for more notices before a round.
+	settle        = 50 * time.Millisecond
 	maxInFlight   = 8
 	maxRetryDelay = time.Hour
 	timeout       = 10 * time.Second
@@ -95,48 +97,55 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-d.wake:
 		case <-ticks:
+		case <-d.wake:
+			// Let a burst of changes settle: one round (one commit)
+			// delivers them all, and stays off the disk while the
+			// changes' receipts are being waited for.
+			t := time.NewTimer(settle)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
 		}
 	}
 }
 
-// Round attempts every delivery due now, maxInFlight at a time, and
-// returns how many it attempted.
+// Round attempts every delivery due now, maxInFlight at a time, records
+// every outcome in one transaction, and returns how many it attempted.
 func (d *Deliverer) Round(ctx context.Context) (int, error) {
 	d.init()
 	due, err := d.Store.DueDeliveries(d.Now(), 256)
 	if err != nil || len(due) == 0 {
 		return 0, err
 	}
+	outcomes := make([]outcome, len(due))
 	sem := make(chan struct{}, maxInFlight)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	for _, dl := range due {
+	for i, dl := range due {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := d.attempt(ctx, dl); err != nil {
-				mu.Lock()
-				firstErr = cmpErr(firstErr, err)
-				mu.Unlock()
-			}
+			outcomes[i] = d.attempt(ctx, dl)
 		})
 	}
 	wg.Wait()
-	return len(due), firstErr
+	return len(due), d.record(outcomes)
 }
 
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
+// outcome is one attempt's result, recorded with the round's others.
+type outcome struct {
+	delivery *gatepassv1.WebhookDelivery
+	hook     *gatepassv1.WebhookRecord // nil for NATS
+	status   int
+	err      error
+	skip     bool // nothing to record (its webhook is gone)
 }
 
-// attempt sends one delivery and records the outcome.
-func (d *Deliverer) attempt(ctx context.Context, dl *gatepassv1.WebhookDelivery) error {
+// attempt sends one delivery.
+func (d *Deliverer) attempt(ctx context.Context, dl *gatepassv1.WebhookDelivery) outcome {
 	var n *gatepassv1.Notice
 	var hook *gatepassv1.WebhookRecord
 	var allowPrivate bool
@@ -155,21 +164,19 @@ func (d *Deliverer) attempt(ctx context.Context, dl *gatepassv1.WebhookDelivery)
 		allowPrivate = pol.GetAllowPrivateWebhookTargets()
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // its webhook was deleted with it
-	}
-	if err != nil {
-		return err
-	}
-	status, sendErr := 0, error(nil)
-	if hook == nil {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return outcome{skip: true} // its webhook was deleted with it
+	case err != nil:
+		return outcome{delivery: dl, err: err}
+	case hook == nil:
 		if d.Publish != nil {
-			sendErr = d.Publish(Subject(n.GetWorkspaceId()), n.GetBody())
+			err = d.Publish(Subject(n.GetWorkspaceId()), n.GetBody())
 		}
-	} else {
-		status, sendErr = d.post(ctx, hook, allowPrivate, dl.GetId(), n.GetBody())
+		return outcome{delivery: dl, err: err}
 	}
-	return d.record(dl, hook, status, sendErr)
+	status, err := d.post(ctx, hook, allowPrivate, dl.GetId(), n.GetBody())
+	return outcome{delivery: dl, hook: hook, status: status, err: err}
 }
 
 // post sends a notice body to an endpoint, signed, and returns the HTTP
@@ -201,46 +208,61 @@ func (d *Deliverer) post(ctx context.Context, hook *gatepassv1.WebhookRecord, al
 	return resp.StatusCode, nil
 }
 
-// record stores an attempt's outcome: delivered, retried later with
-// backoff, or failed once the retry window has passed.
-func (d *Deliverer) record(dl *gatepassv1.WebhookDelivery, hook *gatepassv1.WebhookRecord, status int, sendErr error) error {
+// record stores the outcomes of a round in one transaction: delivered,
+// retried later with backoff, or failed once the retry window has passed.
+func (d *Deliverer) record(outcomes []outcome) error {
 	now := d.Now()
+	return d.Store.Update(func(tx *store.Tx) error {
+		for _, o := range outcomes {
+			if o.skip {
+				continue
+			}
+			next := d.next(o, now)
+			if err := tx.PutDelivery(next, o.delivery); err != nil {
+				return err
+			}
+			if o.hook == nil {
+				continue
+			}
+			stored, err := tx.Webhook(o.hook.GetWebhook().GetWorkspaceId(), o.hook.GetWebhook().GetId())
+			if err != nil {
+				continue // deleted meanwhile: nothing to update
+			}
+			w := stored.GetWebhook()
+			w.LastStatus, w.LastAttemptTime = int32(o.status), next.GetLastAttemptTime()
+			if err := tx.PutWebhook(stored); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// next is a delivery after an attempt.
+func (d *Deliverer) next(o outcome, now time.Time) *gatepassv1.WebhookDelivery {
+	dl := o.delivery
 	next := proto.CloneOf(dl)
 	next.Attempts++
-	next.LastStatus = int32(status)
+	next.LastStatus = int32(o.status)
 	next.LastAttemptTime = timestamppb.New(now)
 	next.LastError = ""
-	if sendErr == nil {
+	if o.err == nil {
 		next.State = gatepassv1.DeliveryState_DELIVERY_STATE_DELIVERED
 		next.NextAttemptTime = nil
-	} else {
-		next.LastError = describe(sendErr)
-		at := now.Add(d.backoff(int(next.Attempts)))
-		if at.Sub(dl.GetCreateTime().AsTime()) > d.RetryWindow {
-			next.State = gatepassv1.DeliveryState_DELIVERY_STATE_FAILED
-			next.NextAttemptTime = nil
-		} else {
-			next.NextAttemptTime = timestamppb.New(at)
-		}
+		return next
 	}
-	if sendErr != nil && next.Attempts == 1 {
+	next.LastError = describe(o.err)
+	at := now.Add(d.backoff(int(next.Attempts)))
+	if at.Sub(dl.GetCreateTime().AsTime()) > d.RetryWindow {
+		next.State = gatepassv1.DeliveryState_DELIVERY_STATE_FAILED
+		next.NextAttemptTime = nil
+	} else {
+		next.NextAttemptTime = timestamppb.New(at)
+	}
+	if next.Attempts == 1 {
 		d.Logger.Info("notice delivery failed; will retry", "delivery_id", dl.GetId(), "webhook_id", dl.GetWebhookId(), "error", next.LastError)
 	}
-	return d.Store.Update(func(tx *store.Tx) error {
-		if err := tx.PutDelivery(next, dl); err != nil {
-			return err
-		}
-		if hook == nil {
-			return nil
-		}
-		stored, err := tx.Webhook(hook.GetWebhook().GetWorkspaceId(), hook.GetWebhook().GetId())
-		if err != nil {
-			return nil //nolint:nilerr // deleted meanwhile: nothing to update
-		}
-		w := stored.GetWebhook()
-		w.LastStatus, w.LastAttemptTime = int32(status), next.GetLastAttemptTime()
-		return tx.PutWebhook(stored)
-	})
+	return next
 }
 
 // backoff is the delay before retry n (n ≥ 1): RetryBase doubled each
