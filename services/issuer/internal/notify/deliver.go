@@ -26,7 +26,7 @@ func Subject(workspaceID string) string { return "gatepass.notice." + workspaceI
 // Deliverer sends due deliveries.
 type Deliverer struct {
 	Store *store.Store
-	// Publish sends a notice on NATS; nil drops NATS deliveries as sent.
+	// Publish sends a notice on NATS; nil counts them as sent.
 	Publish func(subject string, body []byte) error
 	Now     func() time.Time
 	// Tick paces the rounds (every second); nil is the machine's clock.
@@ -118,7 +118,11 @@ func (d *Deliverer) Run(ctx context.Context) error {
 func (d *Deliverer) Round(ctx context.Context) (int, error) {
 	d.init()
 	due, err := d.Store.DueDeliveries(d.Now(), 256)
-	if err != nil || len(due) == 0 {
+	if err != nil {
+		return 0, err
+	}
+	notices, err := d.Store.NoticesAfter(256)
+	if err != nil || len(due)+len(notices) == 0 {
 		return 0, err
 	}
 	outcomes := make([]outcome, len(due))
@@ -131,14 +135,31 @@ func (d *Deliverer) Round(ctx context.Context) (int, error) {
 			outcomes[i] = d.attempt(ctx, dl)
 		})
 	}
+	published := d.publish(notices)
 	wg.Wait()
-	return len(due), d.record(outcomes)
+	return len(due) + len(notices), d.record(outcomes, published)
+}
+
+// publish sends notices on NATS in order, and returns the id of the last
+// one sent ("" for none): a failure stops there, to be retried from it.
+func (d *Deliverer) publish(notices []*gatepassv1.Notice) string {
+	last := ""
+	for _, n := range notices {
+		if d.Publish != nil {
+			if err := d.Publish(Subject(n.GetWorkspaceId()), n.GetBody()); err != nil {
+				d.Logger.Warn("publish notices on NATS; will retry", "error", err)
+				break
+			}
+		}
+		last = n.GetId()
+	}
+	return last
 }
 
 // outcome is one attempt's result, recorded with the round's others.
 type outcome struct {
 	delivery *gatepassv1.WebhookDelivery
-	hook     *gatepassv1.WebhookRecord // nil for NATS
+	hook     *gatepassv1.WebhookRecord
 	status   int
 	err      error
 	skip     bool // nothing to record (its webhook is gone)
@@ -154,9 +175,6 @@ func (d *Deliverer) attempt(ctx context.Context, dl *gatepassv1.WebhookDelivery)
 		if n, err = tx.NoticeByID(dl.GetNoticeId()); err != nil {
 			return err
 		}
-		if dl.GetWebhookId() == store.NATSTarget {
-			return nil
-		}
 		if hook, err = tx.Webhook(n.GetWorkspaceId(), dl.GetWebhookId()); err != nil {
 			return err
 		}
@@ -168,11 +186,6 @@ func (d *Deliverer) attempt(ctx context.Context, dl *gatepassv1.WebhookDelivery)
 	case errors.Is(err, store.ErrNotFound):
 		return outcome{skip: true} // its webhook was deleted with it
 	case err != nil:
-		return outcome{delivery: dl, err: err}
-	case hook == nil:
-		if d.Publish != nil {
-			err = d.Publish(Subject(n.GetWorkspaceId()), n.GetBody())
-		}
 		return outcome{delivery: dl, err: err}
 	}
 	status, err := d.post(ctx, hook, allowPrivate, dl.GetId(), n.GetBody())
@@ -210,9 +223,14 @@ func (d *Deliverer) post(ctx context.Context, hook *gatepassv1.WebhookRecord, al
 
 // record stores the outcomes of a round in one transaction: delivered,
 // retried later with backoff, or failed once the retry window has passed.
-func (d *Deliverer) record(outcomes []outcome) error {
+func (d *Deliverer) record(outcomes []outcome, published string) error {
 	now := d.Now()
 	return d.Store.Update(func(tx *store.Tx) error {
+		if published != "" {
+			if err := tx.PutNATSCursor(published); err != nil {
+				return err
+			}
+		}
 		for _, o := range outcomes {
 			if o.skip {
 				continue
@@ -220,9 +238,6 @@ func (d *Deliverer) record(outcomes []outcome) error {
 			next := d.next(o, now)
 			if err := tx.PutDelivery(next, o.delivery); err != nil {
 				return err
-			}
-			if o.hook == nil {
-				continue
 			}
 			stored, err := tx.Webhook(o.hook.GetWebhook().GetWorkspaceId(), o.hook.GetWebhook().GetId())
 			if err != nil {

@@ -3,6 +3,7 @@ package notify_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -215,5 +216,38 @@ func TestPruneNotices(t *testing.T) {
 	}
 	if got := r.received(); len(got) != 2 {
 		t.Fatalf("received %v", got)
+	}
+}
+
+// TestNATSNoticesResumeInOrder: notices go on NATS in order; one that
+// cannot be published is retried, with those after it, next round.
+func TestNATSNoticesResumeInOrder(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, true)
+	var sent []string
+	fail := true
+	w.d.Publish = func(_ string, body []byte) error {
+		if fail {
+			return errors.New("NATS unreachable")
+		}
+		var n struct{ Data struct{ Name string } }
+		_ = json.Unmarshal(body, &n)
+		sent = append(sent, n.Data.Name)
+		return nil
+	}
+	w.revokeOne(t, "first-runner")
+	w.revokeOne(t, "second-runner")
+	if _, err := w.d.Round(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fail = false
+	if _, err := w.d.Round(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.d.Round(context.Background()); err != nil { // nothing left: no repeats
+		t.Fatal(err)
+	}
+	if len(sent) != 2 || sent[0] != "first-runner" || sent[1] != "second-runner" {
+		t.Fatalf("sent %v", sent)
 	}
 }

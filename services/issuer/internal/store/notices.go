@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
@@ -28,9 +30,10 @@ var (
 	bucketWebhookDeliveries = []byte("webhook_deliveries")
 )
 
-// NATSTarget is the webhook id of a notice's delivery to NATS
-// (gatepass.notice.<workspace>).
-const NATSTarget = "nats"
+// keyNATSCursor holds the id of the last notice published on NATS
+// (gatepass.notice.<workspace>): notices are published in id order from
+// there, with no delivery record of their own.
+var keyNATSCursor = []byte("nats_notice_cursor")
 
 func initNotices(tx *bolt.Tx) error {
 	for _, b := range [][]byte{bucketWebhooks, bucketNotices, bucketDeliveries, bucketDeliveriesDue, bucketWebhookDeliveries} {
@@ -42,9 +45,15 @@ func initNotices(tx *bolt.Tx) error {
 }
 
 // Notify stores a notice and queues one delivery for every webhook of its
-// workspace that takes its type, and one for NATS.
+// workspace that takes its type; NATS gets every notice in order (see
+// NoticesAfter).
 func (tx *Tx) Notify(n *gatepassv1.Notice, now time.Time) error {
-	n.Id = NewID("ntc", now)
+	seq, err := tx.btx.Bucket(bucketNotices).NextSequence()
+	if err != nil {
+		return err
+	}
+	// Ids in commit order, so NATS gets notices in the order they happened.
+	n.Id = fmt.Sprintf("ntc_%016x", seq)
 	n.Time = timestamppb.New(now)
 	v, err := proto.Marshal(n)
 	if err != nil {
@@ -57,7 +66,7 @@ func (tx *Tx) Notify(n *gatepassv1.Notice, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	targets := []string{NATSTarget}
+	var targets []string
 	for _, h := range hooks {
 		if takes(h.GetWebhook(), n.GetType()) {
 			targets = append(targets, h.GetWebhook().GetId())
@@ -145,4 +154,37 @@ func (tx *Tx) LastDigest(workspaceID string) time.Time {
 // PutLastDigest records when a workspace's review digest was sent.
 func (tx *Tx) PutLastDigest(workspaceID string, at time.Time) error {
 	return tx.btx.Bucket(bucketMeta).Put([]byte(keyDigestPrefix+workspaceID), binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano())))
+}
+
+// NATSCursor is the id of the last notice published on NATS ("" for none).
+func (tx *Tx) NATSCursor() string {
+	return string(tx.btx.Bucket(bucketMeta).Get(keyNATSCursor))
+}
+
+// PutNATSCursor records the last notice published on NATS.
+func (tx *Tx) PutNATSCursor(id string) error {
+	return tx.btx.Bucket(bucketMeta).Put(keyNATSCursor, []byte(id))
+}
+
+// NoticesAfter returns up to limit notices after the NATS cursor, oldest
+// first (notice ids sort by time).
+func (s *Store) NoticesAfter(limit int) ([]*gatepassv1.Notice, error) {
+	var out []*gatepassv1.Notice
+	err := s.View(func(tx *Tx) error {
+		c := tx.btx.Bucket(bucketNotices).Cursor()
+		cursor := []byte(tx.NATSCursor())
+		k, v := c.Seek(cursor)
+		if k != nil && bytes.Equal(k, cursor) {
+			k, v = c.Next()
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Next() {
+			n := &gatepassv1.Notice{}
+			if err := proto.Unmarshal(v, n); err != nil {
+				return err
+			}
+			out = append(out, n)
+		}
+		return nil
+	})
+	return out, err
 }

@@ -19,8 +19,9 @@ func (s *Store) PruneNotices(before time.Time, limit int) (n int, more bool, err
 		// on after deleting under it.
 		var gone [][]byte
 		notices := tx.btx.Bucket(bucketNotices)
+		published := []byte(tx.NATSCursor())
 		c := notices.Cursor()
-		for k, v := c.First(); k != nil && len(gone) <= limit; k, v = c.Next() {
+		for k, v := c.First(); k != nil && len(gone) <= limit && bytes.Compare(k, published) <= 0; k, v = c.Next() {
 			nt := &gatepassv1.Notice{}
 			if err := proto.Unmarshal(v, nt); err != nil {
 				return err
