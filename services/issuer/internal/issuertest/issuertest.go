@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatepass/gatepass/services/issuer/internal/access"
+	"github.com/gatepass/gatepass/services/issuer/internal/store"
+
 	"github.com/gatepass/gatepass/services/issuer/internal/store/storetest"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
@@ -68,4 +71,29 @@ func Start(t testing.TB) *Issuer {
 	wg.Go(func() { _ = srv.Serve(ctx) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	return &Issuer{Addr: srv.Addr(), Owner: owner}
+}
+
+// Owner bootstraps a workspace through life and returns its owner's
+// principal, for tests that call lifecycle operations directly.
+func Owner(t testing.TB, life *lifecycle.Service) access.Principal {
+	t.Helper()
+	secret, err := life.Bootstrap(lifecycle.Bootstrap{Workspace: "acme", Owner: "olivia"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := life.Format.Parse(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p access.Principal
+	err = life.Store.View(func(tx *store.Tx) error {
+		ts, err := tx.TokenByDigest(sec.Digest())
+		tk := ts.GetToken()
+		p = access.Principal{TokenID: tk.GetId(), MemberID: tk.GetOwnerId(), WorkspaceID: tk.GetWorkspaceId(), Role: access.RoleOwner}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatepass/gatepass/services/issuer/internal/issuertest"
+
 	"github.com/gatepass/gatepass/pkg/fakeclock"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
-	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/issuer/internal/access"
 	"github.com/gatepass/gatepass/services/issuer/internal/lifecycle"
 	"github.com/gatepass/gatepass/services/issuer/internal/notify"
-	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"github.com/gatepass/gatepass/services/issuer/internal/store/storetest"
 )
 
@@ -74,17 +74,7 @@ func newWorld(t *testing.T, allowPrivate bool) *world {
 	w := &world{clk: clk, life: &lifecycle.Service{Store: st, Now: clk.Now}}
 	w.d = &notify.Deliverer{Store: st, Now: clk.Now, RetryBase: time.Minute, RetryWindow: time.Hour,
 		Publish: func(subject string, _ []byte) error { w.nats = append(w.nats, subject); return nil }}
-	secret, err := w.life.Bootstrap(lifecycle.Bootstrap{Workspace: "acme", Owner: "olivia"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec, _ := token.Format{}.Parse(secret)
-	_ = st.View(func(tx *store.Tx) error {
-		ts, err := tx.TokenByDigest(sec.Digest())
-		tk := ts.GetToken()
-		w.owner = access.Principal{TokenID: tk.GetId(), MemberID: tk.GetOwnerId(), WorkspaceID: tk.GetWorkspaceId(), Role: access.RoleOwner}
-		return err
-	})
+	w.owner = issuertest.Owner(t, w.life)
 	if _, err := w.life.SetPolicy(w.owner, &gatepassv1.Policy{AllowPrivateWebhookTargets: allowPrivate}); err != nil {
 		t.Fatal(err)
 	}

@@ -18,9 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatepass/gatepass/services/issuer/internal/issuertest"
+
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/token"
-	"github.com/gatepass/gatepass/services/issuer/internal/access"
 	"github.com/gatepass/gatepass/services/issuer/internal/lifecycle"
 	"github.com/gatepass/gatepass/services/issuer/internal/scanning"
 	"github.com/gatepass/gatepass/services/issuer/internal/store"
@@ -34,18 +35,7 @@ func TestPartnerReports(t *testing.T) {
 	t.Parallel()
 	st, _ := storetest.Open(t, time.Now)
 	life := &lifecycle.Service{Store: st, Now: time.Now}
-	ownerSecret, err := life.Bootstrap(lifecycle.Bootstrap{Workspace: "acme", Owner: "olivia"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var owner access.Principal
-	sec, _ := token.Format{}.Parse(ownerSecret)
-	_ = st.View(func(tx *store.Tx) error {
-		ts, err := tx.TokenByDigest(sec.Digest())
-		tk := ts.GetToken()
-		owner = access.Principal{TokenID: tk.GetId(), MemberID: tk.GetOwnerId(), WorkspaceID: tk.GetWorkspaceId(), Role: access.RoleOwner}
-		return err
-	})
+	owner := issuertest.Owner(t, life)
 	leaked, err := life.Create(owner, lifecycle.NewToken{Name: "ci-regression-runner", Role: gatepassv1.Role_ROLE_TESTER, NeverExpires: true})
 	if err != nil {
 		t.Fatal(err)

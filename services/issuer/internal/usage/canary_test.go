@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatepass/gatepass/services/issuer/internal/issuertest"
+
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
-	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/issuer/internal/access"
 	"github.com/gatepass/gatepass/services/issuer/internal/lifecycle"
-	"github.com/gatepass/gatepass/services/issuer/internal/store"
 	"github.com/gatepass/gatepass/services/issuer/internal/store/storetest"
 	"github.com/gatepass/gatepass/services/issuer/internal/usage"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -22,18 +22,7 @@ func TestCanaryNotice(t *testing.T) {
 	t.Parallel()
 	st, _ := storetest.Open(t, time.Now)
 	life := &lifecycle.Service{Store: st, Now: time.Now}
-	secret, err := life.Bootstrap(lifecycle.Bootstrap{Workspace: "acme", Owner: "olivia"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec, _ := token.Format{}.Parse(secret)
-	var owner access.Principal
-	_ = st.View(func(tx *store.Tx) error {
-		ts, err := tx.TokenByDigest(sec.Digest())
-		tk := ts.GetToken()
-		owner = access.Principal{TokenID: tk.GetId(), MemberID: tk.GetOwnerId(), WorkspaceID: tk.GetWorkspaceId(), Role: access.RoleOwner}
-		return err
-	})
+	owner := issuertest.Owner(t, life)
 	hook, _, err := life.CreateWebhook(context.Background(), owner, "https://203.0.113.10/hooks", []gatepassv1.NoticeType{gatepassv1.NoticeType_NOTICE_TYPE_TOKEN_ATTEMPT})
 	if err != nil {
 		t.Fatal(err)
