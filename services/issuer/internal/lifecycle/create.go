@@ -42,6 +42,9 @@ type Created struct {
 // reaches the token's, the name must follow the policy and be unique among
 // live tokens, and the expiry must follow the policy.
 func (s *Service) Create(p access.Principal, n NewToken) (Created, error) {
+	if err := firstError(requireName("name", n.Name), requireRole("role", n.Role)); err != nil {
+		return Created{}, err
+	}
 	if err := p.CanGrant(n.ProjectID, access.Role(n.Role)); err != nil {
 		return Created{}, err
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatepass/gatepass/services/issuer/internal/policy"
+
 	"github.com/gatepass/gatepass/services/issuer/internal/store/storetest"
 
 	"github.com/gatepass/gatepass/pkg/fakeclock"
@@ -217,5 +219,35 @@ func TestSchedulesFireAsTheClockPasses(t *testing.T) {
 			t.Fatalf("still %v an hour after the scheduled revocation", st)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestOperationsCheckTheirOwnInput: with no request rules in front, an
+// operation still refuses what it cannot work with, naming the field.
+func TestOperationsCheckTheirOwnInput(t *testing.T) {
+	t.Parallel()
+	s, owner, _ := newService(t)
+	field := func(err error) string {
+		var v *policy.Violation
+		if errors.As(err, &v) {
+			return v.Field
+		}
+		return ""
+	}
+	_, errCreate := s.Create(owner, NewToken{Name: " ", Role: gatepassv1.Role_ROLE_TESTER, NeverExpires: true})
+	_, errRole := s.Create(owner, NewToken{Name: "ci-regression-runner", Role: 42, NeverExpires: true})
+	_, errMember := s.AddMember(owner, "", "", gatepassv1.Role_ROLE_VIEWER)
+	_, errProject := s.CreateProject(owner, "")
+	_, errPolicy := s.SetPolicy(owner, nil)
+	_, errRotate := s.Rotate(owner, Rotation{TokenID: owner.TokenID, RevokeOldAfter: durationpb.New(-time.Hour)})
+	for want, err := range map[string]error{
+		"name": errCreate, "role": errRole, "display_name": errMember, "policy": errPolicy, "revoke_old_after": errRotate,
+	} {
+		if field(err) != want {
+			t.Errorf("%s: %v", want, err)
+		}
+	}
+	if field(errProject) != "name" {
+		t.Errorf("project name: %v", errProject)
 	}
 }

@@ -12,6 +12,9 @@ import (
 
 // AddMember adds an active member to p's workspace, with a role p may grant.
 func (s *Service) AddMember(p access.Principal, displayName, email string, role gatepassv1.Role) (*gatepassv1.Member, error) {
+	if err := firstError(requireName("display_name", displayName), requireRole("role", role)); err != nil {
+		return nil, err
+	}
 	if err := p.CanManageMember(access.RoleNone, access.Role(role)); err != nil {
 		return nil, err
 	}
@@ -45,6 +48,9 @@ type MemberChange struct {
 // member owns at the new role, in the same transaction: a demoted admin's
 // tokens stop passing admin checks once the events are applied.
 func (s *Service) SetMemberRole(p access.Principal, memberID string, role gatepassv1.Role) (MemberChange, error) {
+	if err := requireRole("role", role); err != nil {
+		return MemberChange{}, err
+	}
 	return s.changeMember(p, memberID, "member.update_role", func(m *gatepassv1.Member) { m.Role = role })
 }
 

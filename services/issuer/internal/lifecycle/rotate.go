@@ -42,6 +42,9 @@ type Rotated struct {
 // and whose role reaches it, or the token itself when it may self-rotate)
 // and schedules the old one's end.
 func (s *Service) Rotate(p access.Principal, r Rotation) (Rotated, error) {
+	if err := firstError(requireDelay("disable_old_after", r.DisableOldAfter), requireDelay("revoke_old_after", r.RevokeOldAfter)); err != nil {
+		return Rotated{}, err
+	}
 	sec, err := s.Format.Mint()
 	if err != nil {
 		return Rotated{}, err

@@ -11,6 +11,9 @@ import (
 // CreateProject adds a project to p's workspace (admins and above); its
 // event lets validators map the project to the workspace.
 func (s *Service) CreateProject(p access.Principal, name string) (*gatepassv1.Project, error) {
+	if err := requireName("name", name); err != nil {
+		return nil, err
+	}
 	if err := p.CanManageMember(access.RoleNone, access.RoleNone); err != nil {
 		return nil, err
 	}
@@ -36,6 +39,9 @@ func (s *Service) CreateProject(p access.Principal, name string) (*gatepassv1.Pr
 func (s *Service) SetPolicy(p access.Principal, pol *gatepassv1.Policy) (*gatepassv1.Policy, error) {
 	if err := p.CanManageMember(access.RoleOwner, access.RoleOwner); err != nil {
 		return nil, err
+	}
+	if pol == nil {
+		return nil, &policy.Violation{Field: "policy", Msg: "is required"}
 	}
 	if err := policy.Validate(pol); err != nil {
 		return nil, err
