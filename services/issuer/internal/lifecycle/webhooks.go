@@ -70,6 +70,9 @@ func (s *Service) Webhooks(p access.Principal) ([]*gatepassv1.Webhook, error) {
 	var out []*gatepassv1.Webhook
 	err := s.Store.View(func(tx *store.Tx) error {
 		hooks, err := tx.Webhooks(p.WorkspaceID)
+		if err != nil {
+			return err
+		}
 		for _, h := range hooks {
 			w := h.GetWebhook()
 			ds, err := tx.Deliveries(w.GetId(), maxPendingCounted)
@@ -83,7 +86,7 @@ func (s *Service) Webhooks(p access.Principal) ([]*gatepassv1.Webhook, error) {
 			}
 			out = append(out, w)
 		}
-		return err
+		return nil
 	})
 	return out, err
 }

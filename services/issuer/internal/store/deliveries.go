@@ -73,13 +73,14 @@ func (tx *Tx) Deliveries(webhookID string, limit int) ([]*gatepassv1.WebhookDeli
 	prefix := []byte(webhookID + "\x00")
 	c := tx.btx.Bucket(bucketWebhookDeliveries).Cursor()
 	k, _ := c.Seek([]byte(webhookID + "\x01"))
+	var v []byte
 	if k == nil {
-		k, _ = c.Last()
+		k, v = c.Last()
 	} else {
-		k, _ = c.Prev()
+		k, v = c.Prev()
 	}
-	for ; bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Prev() {
-		d, err := tx.Delivery(string(c.Bucket().Get(k)))
+	for ; bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
+		d, err := tx.Delivery(string(v))
 		if errors.Is(err, ErrNotFound) {
 			continue // pruned
 		}
