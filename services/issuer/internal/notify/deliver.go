@@ -183,7 +183,7 @@ func (d *Deliverer) attempt(ctx context.Context, dl *gatepassv1.WebhookDelivery)
 	case errors.Is(err, store.ErrNotFound):
 		return outcome{skip: true} // its webhook was deleted with it
 	case err != nil:
-		return outcome{delivery: dl, err: err}
+		return outcome{delivery: dl, hook: hook, err: err}
 	}
 	status, err := d.post(ctx, hook, allowPrivate, dl.GetId(), n.GetBody())
 	return outcome{delivery: dl, hook: hook, status: status, err: err}
@@ -232,13 +232,21 @@ func (d *Deliverer) record(outcomes []outcome, published string) error {
 			if o.skip {
 				continue
 			}
+			var stored *gatepassv1.WebhookRecord
+			if o.hook != nil {
+				var err error
+				if stored, err = tx.Webhook(o.hook.GetWebhook().GetWorkspaceId(), o.hook.GetWebhook().GetId()); err != nil {
+					// Deleted meanwhile, with its deliveries: writing this
+					// one back would leave it due for ever.
+					continue
+				}
+			}
 			next := d.next(o, now)
 			if err := tx.PutDelivery(next, o.delivery); err != nil {
 				return err
 			}
-			stored, err := tx.Webhook(o.hook.GetWebhook().GetWorkspaceId(), o.hook.GetWebhook().GetId())
-			if err != nil {
-				continue // deleted meanwhile: nothing to update
+			if stored == nil {
+				continue
 			}
 			w := stored.GetWebhook()
 			w.LastStatus, w.LastAttemptTime = int32(o.status), next.GetLastAttemptTime()
