@@ -13,6 +13,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/event"
@@ -40,6 +42,9 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 		DenyDelete:        true,
 		DenyPurge:         true,
 		AllowDirect:       true,
+		// Batches of changes are published atomically (one sync for the
+		// batch, see Stream.Publish); servers before 2.12 ignore it.
+		AllowAtomicPublish: true,
 	}
 }
 
@@ -100,6 +105,8 @@ func New(st *store.Store, nc *nats.Conn, js jetstream.JetStream, signer *event.S
 type Stream struct {
 	js       jetstream.JetStream
 	replicas int
+	// atomicFailed counts atomic batches sent again entry by entry.
+	atomicFailed atomic.Int64
 }
 
 // NewStream returns the token stream with replicas.
@@ -132,12 +139,37 @@ func (s *Stream) Info(ctx context.Context) (propagation.StreamInfo, error) {
 	return natsjs.Info(ctx, s.js)
 }
 
-// Publish implements propagation.Stream: every entry is sent at once
-// (JetStream keeps their order on one connection), then the
-// acknowledgements are collected.
+// Publish implements propagation.Stream. A batch for the token stream of
+// atomicFrom entries or more goes as atomic batches (publishAtomic): one
+// sync for all of them instead of one each. Anything else, or an atomic
+// batch the server refuses, is sent entry by entry (publishEach).
 func (s *Stream) Publish(ctx context.Context, entries []propagation.Entry) ([]uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if len(entries) < atomicFrom || !allIn(entries, event.StreamName) {
+		return s.publishEach(ctx, entries)
+	}
+	seqs := make([]uint64, 0, len(entries))
+	for chunk := range slices.Chunk(entries, maxAtomic) {
+		got, err := s.publishAtomic(ctx, chunk)
+		if err != nil {
+			// A message already stored (a republished outbox entry), a
+			// server without atomic batches or with a smaller limit, a
+			// lost commit: entry by entry, which deduplicates.
+			s.atomicFailed.Add(1)
+			if got, err = s.publishEach(ctx, chunk); err != nil {
+				return nil, err
+			}
+		}
+		seqs = append(seqs, got...)
+	}
+	return seqs, nil
+}
+
+// publishEach sends every entry at once (JetStream keeps their order on
+// one connection), then collects the acknowledgements: the stream syncs
+// each message on its own.
+func (s *Stream) publishEach(ctx context.Context, entries []propagation.Entry) ([]uint64, error) {
 	futures := make([]jetstream.PubAckFuture, len(entries))
 	for i, e := range entries {
 		f, err := s.js.PublishMsgAsync(&nats.Msg{Subject: e.Subject, Data: e.Data, Header: nats.Header{}},
