@@ -135,10 +135,10 @@ func TestBatchSeqs(t *testing.T) {
 		want []uint64
 	}{
 		{`{"stream":"S","seq":12,"batch":"b","count":3}`, []uint64{10, 11, 12}},
-		{`{"stream":"S","seq":12}`, nil},                               // a server without atomic batches
-		{`{"stream":"S","seq":12,"batch":"other","count":3}`, nil},     // another batch
-		{`{"stream":"S","seq":12,"batch":"b","count":2}`, nil},         // a different size
-		{`{"stream":"S","seq":2,"batch":"b","count":3}`, nil},          // impossible sequence
+		{`{"stream":"S","seq":12}`, nil},                                   // a server without atomic batches
+		{`{"stream":"S","seq":12,"batch":"other","count":3}`, nil},         // another batch
+		{`{"stream":"S","seq":12,"batch":"b","count":2}`, nil},             // a different size
+		{`{"stream":"S","seq":2,"batch":"b","count":3}`, nil},              // impossible sequence
 		{`{"error":{"code":400,"err_code":10201,"description":"x"}}`, nil}, // refused
 		{`not json`, nil},
 	} {
