@@ -176,7 +176,11 @@ func (p *Publisher) Step(ctx context.Context) (more bool, err error) {
 
 func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
 	batch := append(append([]Entry(nil), snap.Change...), snap.Bulk...)
-	if snap.Complete {
+	// A batch of disables and revokes alone, with nothing else waiting for
+	// a checkpoint, goes first and the checkpoint in the next step: their
+	// receipts need not wait for its sync.
+	checkpointed := snap.Complete && !(len(p.pending) == 0 && len(snap.Bulk) == 0 && allRefuse(snap.Change))
+	if checkpointed {
 		// Once the batch is on the stream, it holds every committed state.
 		e, err := p.checkpoint(snap.Checkpoint)
 		if err != nil {
@@ -215,8 +219,8 @@ func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
 		}
 		p.pending = append(p.pending, uncovered{eventID: e.EventID, logIndex: e.LogIndex})
 	}
-	p.dirty = len(batch) > 0 && !snap.Complete
-	if snap.Complete {
+	p.dirty = len(batch) > 0 && !checkpointed
+	if checkpointed {
 		p.cover(snap.Checkpoint.GetLogIndex(), Publication{Seq: seqs[len(seqs)-1], Instance: p.instance, Acked: acked})
 	}
 	if err := p.outbox.Delete(LaneChange, keys(snap.Change)); err != nil {
@@ -237,6 +241,16 @@ func (p *Publisher) checkpoint(cp *gatepassv1.Checkpoint) (Entry, error) {
 		return Entry{}, err
 	}
 	return Entry{EventID: ev.GetId(), Subject: event.CheckpointSubject, LogIndex: cp.GetLogIndex(), Data: data}, nil
+}
+
+// allRefuse reports whether es is not empty and every entry refuses.
+func allRefuse(es []Entry) bool {
+	for _, e := range es {
+		if !refuses(e.Data) {
+			return false
+		}
+	}
+	return len(es) > 0
 }
 
 // refuses reports whether an outbox event makes a token refused (disabled

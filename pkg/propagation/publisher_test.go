@@ -245,3 +245,45 @@ func TestRepairAllRunsOncePerCheckpoint(t *testing.T) {
 		t.Fatalf("requeued %d times, want 2 (checkpoints 5 and 6)", o.requeued)
 	}
 }
+
+// TestRevokeGoesBeforeItsCheckpoint: a batch of revokes alone is
+// published without the checkpoint, so its publication (and receipt)
+// does not wait for one more sync; the checkpoint follows in the next
+// step. A batch with anything else keeps the checkpoint at its end.
+func TestRevokeGoesBeforeItsCheckpoint(t *testing.T) {
+	t.Parallel()
+	p, o, s, _, _ := newTestPublisher(t)
+	drain(t, p) // adopt the stream
+	s.calls = nil
+	revoke := o.add(LaneChange, "gatepass.token.revoked")
+	data, err := p.signer.Seal(&gatepassv1.Event{Id: revoke, Body: &gatepassv1.Event_Token{Token: &gatepassv1.TokenState{
+		Token: &gatepassv1.Token{Id: "revoked", Status: gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.lanes[LaneChange][0].Data = data
+	if _, err := p.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(s.calls) != "[[gatepass.token.revoked]]" {
+		t.Fatalf("first step published %v, want the revoke alone", s.calls)
+	}
+	pub, ok := p.Publication(revoke)
+	if !ok || pub.Seq != s.last {
+		t.Fatalf("revoke published at %+v, want its own sequence %d", pub, s.last)
+	}
+	drain(t, p)
+	if len(s.calls) != 2 || s.calls[1][0] != event.CheckpointSubject {
+		t.Fatalf("after the revoke: %v, want a checkpoint", s.calls)
+	}
+	// A create is covered by the checkpoint in its own batch.
+	s.calls = nil
+	create := o.add(LaneChange, "gatepass.token.created")
+	drain(t, p)
+	if len(s.calls) != 1 || len(s.calls[0]) != 2 || s.calls[0][1] != event.CheckpointSubject {
+		t.Fatalf("create published as %v, want it and a checkpoint together", s.calls)
+	}
+	if pub, ok := p.Publication(create); !ok || pub.Seq != s.last {
+		t.Fatalf("create covered at %+v, want the checkpoint at %d", pub, s.last)
+	}
+}
