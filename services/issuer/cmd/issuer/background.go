@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/clock"
+	"github.com/gatepass/gatepass/pkg/gctune"
 	"github.com/gatepass/gatepass/pkg/grpcserver"
 	"github.com/gatepass/gatepass/pkg/propagation"
 	"github.com/gatepass/gatepass/pkg/telemetry"
@@ -16,10 +17,12 @@ import (
 )
 
 // background is the issuer's background work: publishing, delivering
-// notices, schedules, lifecycle policies, attempt pruning, and metrics.
+// notices, schedules, lifecycle policies, attempt pruning, metrics, and
+// the GC's target (gctune).
 func background(cfg Config, deps *rpc.Deps, deliverer *notify.Deliverer, metrics *telemetry.Metrics, log *slog.Logger) []grpcserver.Actor {
 	return []grpcserver.Actor{
 		func(ctx context.Context) error { deps.Publisher.Run(ctx); return nil },
+		func(ctx context.Context) error { gctune.Run(ctx); return nil },
 		deliverer.Run,
 		func(ctx context.Context) error {
 			ticks, stop := clock.RealTick(time.Second)

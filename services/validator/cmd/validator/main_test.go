@@ -55,15 +55,3 @@ func TestKeyCommand(t *testing.T) {
 		t.Fatal("key without -key-file accepted")
 	}
 }
-
-func TestGCPercent(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		live uint64
-		want int
-	}{{0, 100}, {4 << 20, 800}, {16 << 20, 400}, {64 << 20, 100}, {128 << 20, 50}, {1 << 30, 50}} {
-		if got := gcPercent(tt.live); got != tt.want {
-			t.Errorf("gcPercent(%d MiB) = %d, want %d", tt.live>>20, got, tt.want)
-		}
-	}
-}

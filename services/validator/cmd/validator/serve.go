@@ -13,6 +13,7 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/gatepass/gatepass/pkg/event"
+	"github.com/gatepass/gatepass/pkg/gctune"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/grpcserver"
 	"github.com/gatepass/gatepass/pkg/natsconn"
@@ -170,7 +171,7 @@ func (p *parts) actors() []grpcserver.Actor {
 			return nil
 		},
 		func(ctx context.Context) error { healthLoop(ctx, p.srv, p.follower); return nil },
-		func(ctx context.Context) error { tuneGC(ctx); return nil },
+		func(ctx context.Context) error { gctune.Run(ctx); return nil },
 		func(ctx context.Context) error {
 			p.recorder.Run(ctx, p.id, p.cfg.UsageInterval, func(r *gatepassv1.UsageReport) error {
 				data, err := p.reportKey.SealReport(r)
