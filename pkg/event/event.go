@@ -163,6 +163,12 @@ func (s *Signer) Seal(ev *gatepassv1.Event) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal event: %w", err)
 	}
+	return s.SealPayload(payload)
+}
+
+// SealPayload seals an event already marshaled (Seal in two steps, so
+// that the signing, most of the cost, can run elsewhere).
+func (s *Signer) SealPayload(payload []byte) ([]byte, error) {
 	return proto.Marshal(&gatepassv1.Envelope{Payload: payload, Signature: s.sign(domain, payload), Signer: s.pub})
 }
 

@@ -105,7 +105,7 @@ func (s *Store) commit(calls []*call) {
 					return err
 				}
 			}
-			return nil
+			return tx.sealAll()
 		})
 		if failed < 0 {
 			if err == nil {

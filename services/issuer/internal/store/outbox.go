@@ -24,8 +24,10 @@ var laneBucket = map[propagation.Lane][]byte{
 	propagation.LaneAudit:  bucketOutboxAudit,
 }
 
-// enqueue seals ev and appends it to a lane of the outbox in the current
-// transaction. Every event gets the next log index, whatever its lane.
+// enqueue appends ev to a lane of the outbox in the current transaction.
+// Every event gets the next log index, whatever its lane. It is marshaled
+// now and sealed with the transaction's other events before the commit
+// (sealAll).
 func (tx *Tx) enqueue(lane propagation.Lane, ev *gatepassv1.Event) (string, error) {
 	idx, err := tx.btx.Bucket(bucketOutbox).NextSequence()
 	if err != nil {
@@ -34,21 +36,11 @@ func (tx *Tx) enqueue(lane propagation.Lane, ev *gatepassv1.Event) (string, erro
 	ev.Id = newEventID(tx.s.now(), idx)
 	ev.Time = timestamppb.New(tx.s.now())
 	ev.LogIndex = idx
-	subject := event.Subject(ev)
-	data, err := tx.s.seal(ev)
+	payload, err := proto.Marshal(ev)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("seal event: %w", err)
 	}
-	// Value: subject, NUL, event id, NUL, sealed envelope.
-	v := make([]byte, 0, len(subject)+len(ev.Id)+2+len(data))
-	v = append(v, subject...)
-	v = append(v, 0)
-	v = append(v, ev.Id...)
-	v = append(v, 0)
-	v = append(v, data...)
-	if err := tx.btx.Bucket(laneBucket[lane]).Put(seqKey(idx), v); err != nil {
-		return "", err
-	}
+	tx.unsealed = append(tx.unsealed, unsealed{bucket: laneBucket[lane], idx: idx, subject: event.Subject(ev), id: ev.Id, payload: payload})
 	return ev.Id, nil
 }
 

@@ -61,7 +61,7 @@ var (
 // Store is the issuer's database.
 type Store struct {
 	db   *bolt.DB
-	seal func(*gatepassv1.Event) ([]byte, error)
+	sealPayload func([]byte) ([]byte, error)
 	now  func() time.Time
 	// batches feeds commitLoop (Batch); closed (under closing) by Close.
 	batches chan *call
@@ -101,7 +101,7 @@ func Open(path string, signer *event.Signer, now func() time.Time) (*Store, erro
 		db.Close()
 		return nil, fmt.Errorf("open issuer database: %w", err)
 	}
-	s := &Store{db: db, seal: signer.Seal, now: now, batches: make(chan *call, maxBatch), stopped: make(chan struct{}), forget: newForgetting()}
+	s := &Store{db: db, sealPayload: signer.SealPayload, now: now, batches: make(chan *call, maxBatch), stopped: make(chan struct{}), forget: newForgetting()}
 	go s.commitLoop()
 	return s, nil
 }
@@ -123,11 +123,19 @@ func (s *Store) Close() error {
 type Tx struct {
 	btx *bolt.Tx
 	s   *Store
+	// unsealed are the events enqueued, signed before the commit.
+	unsealed []unsealed
 }
 
 // Update runs fn in one read-write transaction.
 func (s *Store) Update(fn func(tx *Tx) error) error {
-	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx, s: s}) })
+	return s.db.Update(func(btx *bolt.Tx) error {
+		tx := &Tx{btx: btx, s: s}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.sealAll()
+	})
 }
 
 // View runs fn in a read-only transaction.
