@@ -179,7 +179,8 @@ func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
 	// A batch of disables and revokes alone, with nothing else waiting for
 	// a checkpoint, goes first and the checkpoint in the next step: their
 	// receipts need not wait for its sync.
-	checkpointed := snap.Complete && !(len(p.pending) == 0 && len(snap.Bulk) == 0 && allRefuse(snap.Change))
+	refusalsAlone := len(p.pending) == 0 && len(snap.Bulk) == 0 && allRefuse(snap.Change)
+	checkpointed := snap.Complete && !refusalsAlone
 	if checkpointed {
 		// Once the batch is on the stream, it holds every committed state.
 		e, err := p.checkpoint(snap.Checkpoint)

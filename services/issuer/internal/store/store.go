@@ -60,9 +60,9 @@ var (
 
 // Store is the issuer's database.
 type Store struct {
-	db   *bolt.DB
+	db          *bolt.DB
 	sealPayload func([]byte) ([]byte, error)
-	now  func() time.Time
+	now         func() time.Time
 	// batches feeds commitLoop (Batch); closed (under closing) by Close.
 	batches chan *call
 	stopped chan struct{}

@@ -111,7 +111,7 @@ func (c *Cache) Flush() error {
 
 // stage writes items into tx and returns what the index must take.
 func (c *Cache) stage(tx *bolt.Tx, items []Item) (Result, batch, error) {
-	res, b := Result{}, batch{tokens: map[token.Digest]*Entry{}, projects: map[string]string{}}
+	res, b := Result{}, batch{tokens: map[token.Digest]slot{}, projects: map[string]string{}}
 	m, err := readTally(tx.Bucket(bucketMeta))
 	if err != nil {
 		return res, b, err
@@ -158,7 +158,7 @@ func putProject(projects *bolt.Bucket, b *batch, p *gatepassv1.Project) error {
 
 // batch holds what a transaction changes, for the index.
 type batch struct {
-	tokens   map[token.Digest]*Entry
+	tokens   map[token.Digest]slot
 	projects map[string]string
 }
 
@@ -179,12 +179,17 @@ func (c *Cache) applyToken(bk *bolt.Bucket, b *batch, st *gatepassv1.TokenState,
 	d := token.Digest(st.GetSecretSha256())
 	cur, ok := b.tokens[d]
 	if !ok {
-		cur = c.x.get(d)
+		cur, ok = c.x.slot(d)
 	}
-	if cur != nil && (cur.ID != st.GetToken().GetId() ||
-		st.GetToken().GetVersion() <= cur.Version ||
-		cur.Status == gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED) {
-		return nil, errIgnored
+	var old *Entry
+	var prev *slot
+	if ok {
+		e := c.x.entryOf(cur)
+		if e.ID != st.GetToken().GetId() || st.GetToken().GetVersion() <= e.Version ||
+			e.Status == gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED {
+			return nil, errIgnored
+		}
+		old, prev = &e, &cur
 	}
 	v, err := proto.Marshal(compact(st))
 	if err != nil {
@@ -196,8 +201,8 @@ func (c *Cache) applyToken(bk *bolt.Bucket, b *batch, st *gatepassv1.TokenState,
 	if err := bk.Put([]byte(st.GetToken().GetId()), append(binary.BigEndian.AppendUint64(nil, logIndex), v...)); err != nil {
 		return nil, err
 	}
-	b.tokens[d] = c.x.entry(st, logIndex)
-	return cur, nil
+	b.tokens[d] = c.x.slotOf(st, logIndex, prev)
+	return old, nil
 }
 
 // compact is the part of a state the cache keeps: what decisions, answers

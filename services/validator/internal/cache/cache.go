@@ -130,7 +130,7 @@ func (c *Cache) load() error {
 			if string(k) != st.GetToken().GetId() || len(st.GetSecretSha256()) != len(token.Digest{}) {
 				return fmt.Errorf("%w: token stored under another id", ErrCorrupt)
 			}
-			c.x.put(token.Digest(st.GetSecretSha256()), c.x.entry(st, idx))
+			c.x.put(token.Digest(st.GetSecretSha256()), c.x.slotOf(st, idx, nil))
 			return nil
 		})
 		if err != nil {

@@ -1,17 +1,17 @@
 package cache
 
 import (
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
-	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"github.com/gatepass/gatepass/pkg/token"
 	"github.com/gatepass/gatepass/services/validator/internal/check"
 )
 
 // Entry is a cached token as validation reads it: its decision view, its
-// version and the issuer log index of its state. Entries are immutable; a
-// newer state replaces the pointer.
+// version and the issuer log index of its state, made from the index's
+// slot (a value; what it points to never changes).
 type Entry struct {
 	check.Token
 	Version  uint64
@@ -25,45 +25,68 @@ const indexShards = 64
 // durable copy, loaded into the index at open. Every applied batch reaches
 // the index before its transaction commits (see ApplyIndexed). A lookup
 // takes one shard's read lock and one map access; nothing is decoded or
-// allocated.
+// allocated. The maps hold slots, which the garbage collector need not
+// scan.
 type index struct {
 	shards [indexShards]struct {
 		mu sync.RWMutex
-		m  map[token.Digest]*Entry
-		_  [40]byte // keeps shards on their own cache lines
+		m  map[token.Digest]uint32 // digest → number in slots
+		_  [40]byte                // keeps shards on their own cache lines
 	}
 	// verified is the log index of the last checkpoint that matched.
 	verified atomic.Uint64
 	pmu      sync.RWMutex
 	projects map[string]string // project id → workspace id
-	// scopes interns what many tokens share; only the applier (one
-	// goroutine) touches it.
-	scopes map[check.Scope]*check.Scope
+	// What slots name: token ids, and the scopes and network lists many
+	// tokens share. Only the applier (one goroutine) adds to them.
+	slots    list[slot]
+	ids      arena
+	scopes   table[*check.Scope]
+	networks table[*[]netip.Prefix]
 }
 
 func newIndex() *index {
-	x := &index{projects: map[string]string{}, scopes: map[check.Scope]*check.Scope{}}
+	x := &index{projects: map[string]string{}}
 	for i := range x.shards {
-		x.shards[i].m = map[token.Digest]*Entry{}
+		x.shards[i].m = map[token.Digest]uint32{}
 	}
 	return x
 }
 
 func (x *index) shard(d token.Digest) int { return int(d[0]) % indexShards }
 
-// get returns the entry for d, or nil.
-func (x *index) get(d token.Digest) *Entry {
+// slot returns the slot for d.
+func (x *index) slot(d token.Digest) (slot, bool) {
 	s := &x.shards[x.shard(d)]
 	s.mu.RLock()
-	e := s.m[d]
+	i, ok := s.m[d]
+	var e slot
+	if ok {
+		e = *x.slots.at(i)
+	}
 	s.mu.RUnlock()
-	return e
+	return e, ok
 }
 
-func (x *index) put(d token.Digest, e *Entry) {
+// get returns the entry for d.
+func (x *index) get(d token.Digest) (Entry, bool) {
+	s, ok := x.slot(d)
+	if !ok {
+		return Entry{}, false
+	}
+	return x.entryOf(s), true
+}
+
+// put stores d's slot: over the one it replaces, under the shard's lock,
+// or as a new one. Only the applier puts.
+func (x *index) put(d token.Digest, e slot) {
 	s := &x.shards[x.shard(d)]
 	s.mu.Lock()
-	s.m[d] = e
+	if i, ok := s.m[d]; ok {
+		*x.slots.at(i) = e
+	} else {
+		s.m[d] = x.slots.add(e)
+	}
 	s.mu.Unlock()
 }
 
@@ -78,18 +101,6 @@ func (x *index) putProject(id, workspace string) {
 	x.pmu.Lock()
 	x.projects[id] = workspace
 	x.pmu.Unlock()
-}
-
-// entry decodes a state into an entry, sharing the ids many tokens repeat.
-func (x *index) entry(st *gatepassv1.TokenState, logIndex uint64) *Entry {
-	t := st.GetToken()
-	sc := check.ScopeOf(t)
-	shared, ok := x.scopes[sc]
-	if !ok {
-		shared = &sc
-		x.scopes[sc] = shared
-	}
-	return &Entry{Token: check.NewToken(t, shared), Version: t.GetVersion(), LogIndex: logIndex}
 }
 
 // size returns the number of tokens held.
@@ -115,6 +126,9 @@ func (x *index) reset() {
 	x.pmu.Lock()
 	clear(x.projects)
 	x.pmu.Unlock()
-	clear(x.scopes)
+	// Every reader of an old slot held a shard lock cleared above, so the
+	// slots can be written again. The arena and tables stay: an entry made
+	// before the reset may still name them.
+	x.slots.n = 0
 	x.verified.Store(0)
 }

@@ -10,20 +10,20 @@ import (
 // Lookup returns the cached token for a secret digest. An active token
 // whose state came after the last matching checkpoint returns
 // ErrUnverified.
-func (c *Cache) Lookup(d token.Digest) (*Entry, error) {
+func (c *Cache) Lookup(d token.Digest) (Entry, error) {
 	e, verified, err := c.Entry(d)
 	if err == nil && !verified && e.Status == gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE {
-		return nil, ErrUnverified
+		return Entry{}, ErrUnverified
 	}
 	return e, err
 }
 
 // Entry returns the cached token for a secret digest, and whether a
 // matching checkpoint covers it.
-func (c *Cache) Entry(d token.Digest) (*Entry, bool, error) {
-	e := c.x.get(d)
-	if e == nil {
-		return nil, false, ErrNotFound
+func (c *Cache) Entry(d token.Digest) (Entry, bool, error) {
+	e, ok := c.x.get(d)
+	if !ok {
+		return Entry{}, false, ErrNotFound
 	}
 	return e, e.LogIndex <= c.x.verified.Load(), nil
 }

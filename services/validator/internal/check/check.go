@@ -139,11 +139,14 @@ func allowedFrom(cidrs []netip.Prefix, ip netip.Addr) bool {
 	return false
 }
 
-// Answer is a decision and the token it is about (nil for a malformed or
-// unknown secret).
+// Answer is a decision and the token it is about. A value: making one
+// allocates nothing.
 type Answer struct {
 	Reason gatepassv1.Reason
-	Token  *Token
+	// Token is the token the answer is about, when Known (not for a
+	// malformed or unknown secret).
+	Token Token
+	Known bool
 }
 
 // Active reports whether the token may act.
@@ -151,7 +154,7 @@ func (a Answer) Active() bool { return a.Reason == gatepassv1.Reason_REASON_ACTI
 
 // TokenID is the token's public id, or "".
 func (a Answer) TokenID() string {
-	if a.Token == nil {
+	if !a.Known {
 		return ""
 	}
 	return a.Token.ID
@@ -160,7 +163,7 @@ func (a Answer) TokenID() string {
 // Response is the answer as ValidatorService returns it.
 func (a Answer) Response() *gatepassv1.ValidateTokenResponse {
 	r := &gatepassv1.ValidateTokenResponse{Active: a.Active(), Reason: a.Reason}
-	if t := a.Token; t != nil {
+	if t := &a.Token; a.Known {
 		r.TokenId, r.WorkspaceId, r.ProjectId, r.Role, r.OwnerId = t.ID, t.WorkspaceID, t.ProjectID, t.Role, t.OwnerID
 		if !t.NeverExpires {
 			r.ExpireTime = timestamppb.New(t.ExpireTime())

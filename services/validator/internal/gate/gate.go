@@ -148,7 +148,7 @@ func (g *Gate) Check(ctx context.Context, r Request) (Result, error) {
 	switch a.Reason {
 	case gatepassv1.Reason_REASON_ACTIVE:
 		res.Outcome = Allow
-		t := a.Token
+		t := &a.Token
 		res.Headers = [][2]string{
 			{HeaderTokenID, t.ID},
 			{HeaderWorkspaceID, t.WorkspaceID},

@@ -105,7 +105,7 @@ func TestCheckRefusesSteeredRequests(t *testing.T) {
 			if req.MinRole > gatepassv1.Role_ROLE_VIEWER {
 				return check.Answer{Reason: gatepassv1.Reason_REASON_INSUFFICIENT_ROLE}, nil
 			}
-			return check.Answer{Reason: gatepassv1.Reason_REASON_ACTIVE, Token: &check.Token{Scope: &check.Scope{}, Role: gatepassv1.Role_ROLE_VIEWER}}, nil
+			return check.Answer{Reason: gatepassv1.Reason_REASON_ACTIVE, Token: check.Token{Scope: &check.Scope{}, Role: gatepassv1.Role_ROLE_VIEWER}, Known: true}, nil
 		},
 	}
 	tests := []struct {
@@ -194,7 +194,7 @@ func TestCheckOutcomes(t *testing.T) {
 		if secret == "broken" {
 			return check.Answer{}, errors.New("disk")
 		}
-		return check.Answer{Reason: reason, Token: &check.Token{ID: "tok_1", Scope: &check.Scope{WorkspaceID: "ws_1", OwnerID: "mem_1"}, Role: gatepassv1.Role_ROLE_ADMIN}}, nil
+		return check.Answer{Reason: reason, Token: check.Token{ID: "tok_1", Scope: &check.Scope{WorkspaceID: "ws_1", OwnerID: "mem_1"}, Role: gatepassv1.Role_ROLE_ADMIN}, Known: true}, nil
 	}
 	rules, _ := ParseRules([]byte(`[{"path_prefix": "/admin", "min_role": "admin"}]`))
 	current := error(nil)

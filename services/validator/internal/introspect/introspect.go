@@ -136,10 +136,10 @@ func (h *Handler) answer(secret string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !a.Active() || a.Token == nil {
+	if !a.Active() || !a.Known {
 		return inactive, nil
 	}
-	t := a.Token
+	t := &a.Token
 	resp := response{
 		Active: true, Scope: roles.Name(t.Role), ClientID: t.ID, Sub: t.OwnerID, Iat: t.Created,
 		TokenType: "Bearer", WorkspaceID: t.WorkspaceID, ProjectID: t.ProjectID,

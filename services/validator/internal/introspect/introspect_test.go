@@ -31,9 +31,9 @@ func newHandler(t *testing.T, current error) *Handler {
 		Decide: func(secret string, _ check.Request) (check.Answer, error) {
 			switch secret {
 			case "good":
-				return check.Answer{Reason: gatepassv1.Reason_REASON_ACTIVE, Token: tok}, nil
+				return check.Answer{Reason: gatepassv1.Reason_REASON_ACTIVE, Token: *tok, Known: true}, nil
 			case "revoked":
-				return check.Answer{Reason: gatepassv1.Reason_REASON_REVOKED, Token: tok}, nil
+				return check.Answer{Reason: gatepassv1.Reason_REASON_REVOKED, Token: *tok, Known: true}, nil
 			}
 			return check.Answer{Reason: gatepassv1.Reason_REASON_UNKNOWN}, nil
 		},

@@ -27,7 +27,7 @@ const maxTokenLen = 256
 
 // Store is the cache as the handler needs it.
 type Store interface {
-	Lookup(d token.Digest) (*cache.Entry, error)
+	Lookup(d token.Digest) (cache.Entry, error)
 	ProjectWorkspace(projectID string) (string, bool)
 }
 
@@ -90,7 +90,7 @@ func (s *Server) Decide(secret string, req check.Request) (check.Answer, error) 
 	}
 	reason := check.Decide(&e.Token, req, s.Store.ProjectWorkspace, s.Now())
 	s.Usage.Record(e.ID, reason, req.ClientIP, req.MinRole)
-	return check.Answer{Reason: reason, Token: &e.Token}, nil
+	return check.Answer{Reason: reason, Token: e.Token, Known: true}, nil
 }
 
 // Validate is the validator's grpcserver.ValidateFunc.

@@ -28,7 +28,7 @@ type countingStore struct {
 	lookups atomic.Int64
 }
 
-func (c *countingStore) Lookup(d token.Digest) (*cache.Entry, error) {
+func (c *countingStore) Lookup(d token.Digest) (cache.Entry, error) {
 	c.lookups.Add(1)
 	return c.Cache.Lookup(d)
 }
