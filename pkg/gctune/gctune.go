@@ -19,13 +19,13 @@ const headroom = 64 << 20
 // Percent is the GOGC setting for a live heap of live bytes: room for
 // headroom of garbage while the heap is small (up to 800, eight times the
 // live heap), half the live heap once that is more than headroom twice
-// over (50).
-func Percent(live uint64) int {
+// over (50), and never less than floor.
+func Percent(live uint64, floor int) int {
 	if live == 0 {
-		return 100
+		return max(floor, 100)
 	}
 	room := max(headroom, live/2)
-	return int(max(50, min(800, room*100/live)))
+	return max(floor, int(max(50, min(800, room*100/live))))
 }
 
 // Run sets GOGC from the live heap every second until ctx ends, unless
@@ -36,8 +36,11 @@ func Percent(live uint64) int {
 // validation rate, and of the issuer's creates. A validator with millions
 // of tokens has a large live heap (the index), and doubling it would
 // double its memory; half is room enough for the garbage of replaying
-// the stream.
-func Run(ctx context.Context) {
+// the stream. floor bounds the setting from below: collecting less often
+// than Go's default (floor 100) keeps the cost of collecting a large heap
+// where memory matters less than CPU (the issuer, whose embedded NATS
+// server keeps state per subject).
+func Run(ctx context.Context, floor int) {
 	if os.Getenv("GOGC") != "" {
 		return
 	}
@@ -47,7 +50,7 @@ func Run(ctx context.Context) {
 	current := 100
 	for {
 		metrics.Read(sample)
-		if want := Percent(sample[0].Value.Uint64()); want != current {
+		if want := Percent(sample[0].Value.Uint64(), floor); want != current {
 			debug.SetGCPercent(want)
 			current = want
 		}

@@ -22,7 +22,7 @@ import (
 func background(cfg Config, deps *rpc.Deps, deliverer *notify.Deliverer, metrics *telemetry.Metrics, log *slog.Logger) []grpcserver.Actor {
 	return []grpcserver.Actor{
 		func(ctx context.Context) error { deps.Publisher.Run(ctx); return nil },
-		func(ctx context.Context) error { gctune.Run(ctx); return nil },
+		func(ctx context.Context) error { gctune.Run(ctx, 100); return nil },
 		deliverer.Run,
 		func(ctx context.Context) error {
 			ticks, stop := clock.RealTick(time.Second)

@@ -171,7 +171,7 @@ func (p *parts) actors() []grpcserver.Actor {
 			return nil
 		},
 		func(ctx context.Context) error { healthLoop(ctx, p.srv, p.follower); return nil },
-		func(ctx context.Context) error { gctune.Run(ctx); return nil },
+		func(ctx context.Context) error { gctune.Run(ctx, 50); return nil },
 		func(ctx context.Context) error {
 			p.recorder.Run(ctx, p.id, p.cfg.UsageInterval, func(r *gatepassv1.UsageReport) error {
 				data, err := p.reportKey.SealReport(r)
