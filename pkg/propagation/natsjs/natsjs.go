@@ -14,14 +14,13 @@ import (
 )
 
 // Info reads the token stream's state; propagation.ErrNoStream when it
-// does not exist.
+// does not exist. One request: the stream handle comes with the state it
+// was fetched with (asking the handle again would be a second round trip,
+// on the path of every receipt).
 func Info(ctx context.Context, js jetstream.JetStream) (propagation.StreamInfo, error) {
 	stream, err := js.Stream(ctx, event.StreamName)
 	if err == nil {
-		var info *jetstream.StreamInfo
-		if info, err = stream.Info(ctx); err == nil {
-			return FromInfo(info), nil
-		}
+		return FromInfo(stream.CachedInfo()), nil
 	}
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return propagation.StreamInfo{}, propagation.ErrNoStream
