@@ -3,10 +3,13 @@ package publish
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/event"
+	"github.com/gatepass/gatepass/pkg/logtest"
 	"github.com/gatepass/gatepass/pkg/natstest"
 	"github.com/gatepass/gatepass/pkg/propagation"
 	"github.com/nats-io/nats.go/jetstream"
@@ -117,6 +120,8 @@ func TestAtomicBatchRefusedByTheStream(t *testing.T) {
 	cfg := StreamConfig(1)
 	cfg.AllowAtomicPublish = false
 	ctx, s, st := testStream(t, cfg)
+	var logs logtest.Buffer
+	s.refused = propagation.NewRepeatLog(slog.New(slog.NewTextHandler(&logs, nil)), time.Hour)
 	es := entries(0, 40)
 	seqs, err := s.Publish(ctx, es)
 	if err != nil {
@@ -125,6 +130,9 @@ func TestAtomicBatchRefusedByTheStream(t *testing.T) {
 	checkStored(ctx, t, st, es, seqs)
 	if n := s.AtomicFallbacks(); n != 1 {
 		t.Errorf("%d fallbacks, want 1", n)
+	}
+	if !strings.Contains(logs.String(), "atomic batch refused") {
+		t.Errorf("the fallback was not logged: %q", logs.String())
 	}
 }
 

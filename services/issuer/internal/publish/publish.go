@@ -96,7 +96,11 @@ type Options struct {
 
 // New returns the issuer's publisher over NATS.
 func New(st *store.Store, nc *nats.Conn, js jetstream.JetStream, signer *event.Signer, o Options) (*propagation.Publisher, error) {
-	return propagation.NewPublisher(st, NewStream(js, o.Replicas), nc, signer, propagation.PublisherOptions{
+	stream := NewStream(js, o.Replicas)
+	if o.Logger != nil {
+		stream.log, stream.refused = o.Logger, propagation.NewRepeatLog(o.Logger, time.Hour)
+	}
+	return propagation.NewPublisher(st, stream, nc, signer, propagation.PublisherOptions{
 		Heartbeat: o.Heartbeat, Halt: o.Halt, Logger: o.Logger, Now: o.Now,
 	})
 }
@@ -105,8 +109,11 @@ func New(st *store.Store, nc *nats.Conn, js jetstream.JetStream, signer *event.S
 type Stream struct {
 	js       jetstream.JetStream
 	replicas int
-	// atomicFailed counts atomic batches sent again entry by entry.
+	// atomicFailed counts atomic batches sent again entry by entry, and
+	// refused logs why (at most once an hour; nil logs nothing).
 	atomicFailed atomic.Int64
+	refused      *propagation.RepeatLog
+	log          *slog.Logger
 }
 
 // NewStream returns the token stream with replicas.
@@ -157,9 +164,14 @@ func (s *Stream) Publish(ctx context.Context, entries []propagation.Entry) ([]ui
 			// server without atomic batches or with a smaller limit, a
 			// lost commit: entry by entry, which deduplicates.
 			s.atomicFailed.Add(1)
+			if s.refused != nil {
+				s.refused.Warn("atomic batch refused, published entry by entry (one sync per event)", err)
+			}
 			if got, err = s.publishEach(ctx, chunk); err != nil {
 				return nil, err
 			}
+		} else if s.log != nil {
+			s.log.Debug("published an atomic batch", "events", len(chunk), "last_sequence", got[len(got)-1])
 		}
 		seqs = append(seqs, got...)
 	}
