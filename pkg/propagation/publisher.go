@@ -176,10 +176,11 @@ func (p *Publisher) Step(ctx context.Context) (more bool, err error) {
 
 func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
 	batch := append(append([]Entry(nil), snap.Change...), snap.Bulk...)
+	refusing, allRefuse := refusals(snap.Change)
 	// A batch of disables and revokes alone, with nothing else waiting for
 	// a checkpoint, goes first and the checkpoint in the next step: their
 	// receipts need not wait for its sync.
-	refusalsAlone := len(p.pending) == 0 && len(snap.Bulk) == 0 && allRefuse(snap.Change)
+	refusalsAlone := len(p.pending) == 0 && len(snap.Bulk) == 0 && allRefuse
 	checkpointed := snap.Complete && !refusalsAlone
 	if checkpointed {
 		// Once the batch is on the stream, it holds every committed state.
@@ -212,7 +213,7 @@ func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
 	// entries is only cleanup (a crash before it republishes them, which
 	// is harmless) and costs a commit a receipt need not wait for.
 	for i, e := range snap.Change {
-		if refuses(e.Data) {
+		if refusing[i] {
 			// A disable or revoke takes effect where it is applied, checked
 			// or not: its receipt need not wait for the checkpoint.
 			p.published(e.EventID, Publication{Seq: seqs[i], Instance: p.instance, Acked: acked})
@@ -244,14 +245,16 @@ func (p *Publisher) checkpoint(cp *gatepassv1.Checkpoint) (Entry, error) {
 	return Entry{EventID: ev.GetId(), Subject: event.CheckpointSubject, LogIndex: cp.GetLogIndex(), Data: data}, nil
 }
 
-// allRefuse reports whether es is not empty and every entry refuses.
-func allRefuse(es []Entry) bool {
-	for _, e := range es {
-		if !refuses(e.Data) {
-			return false
-		}
+// refusals reports which entries refuse a token (each decoded once), and
+// whether es is not empty and all of them do.
+func refusals(es []Entry) (refusing []bool, all bool) {
+	refusing = make([]bool, len(es))
+	all = len(es) > 0
+	for i, e := range es {
+		refusing[i] = refuses(e.Data)
+		all = all && refusing[i]
 	}
-	return len(es) > 0
+	return refusing, all
 }
 
 // refuses reports whether an outbox event makes a token refused (disabled
