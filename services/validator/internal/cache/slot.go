@@ -118,8 +118,8 @@ func (t *table[T]) intern(key string, make func() T) uint32 {
 
 func (t *table[T]) get(i uint32) T { return *t.at(i) }
 
-// slotOf builds the slot of a state; cur is the slot it replaces, whose id
-// it shares (a token's id never changes).
+// slotOf builds the slot of a state; cur is the slot of the same token it
+// replaces (applyToken has checked the id), whose id it shares, or nil.
 func (x *index) slotOf(st *gatepassv1.TokenState, logIndex uint64, cur *slot) slot {
 	t := st.GetToken()
 	d := check.NewToken(t, nil)
@@ -129,7 +129,7 @@ func (x *index) slotOf(st *gatepassv1.TokenState, logIndex uint64, cur *slot) sl
 		status: uint8(d.Status), role: uint8(d.Role), neverExpires: d.NeverExpires,
 		scope: x.scopes.intern(sc.WorkspaceID+"\x00"+sc.ProjectID+"\x00"+sc.OwnerID, func() *check.Scope { return &sc }),
 	}
-	if cur != nil && x.ids.string(cur.id) == t.GetId() {
+	if cur != nil {
 		s.id = cur.id
 	} else {
 		s.id = x.ids.add(t.GetId())
