@@ -8,7 +8,6 @@ import (
 	"time"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 func dueKey(d *gatepassv1.WebhookDelivery) []byte {
@@ -31,21 +30,12 @@ func (tx *Tx) PutDelivery(d, prev *gatepassv1.WebhookDelivery) error {
 			return err
 		}
 	}
-	v, err := proto.Marshal(d)
-	if err != nil {
-		return err
-	}
-	return tx.btx.Bucket(bucketDeliveries).Put([]byte(d.GetId()), v)
+	return put(tx, bucketDeliveries, d.GetId(), d)
 }
 
 // Delivery returns a delivery.
 func (tx *Tx) Delivery(id string) (*gatepassv1.WebhookDelivery, error) {
-	v := tx.btx.Bucket(bucketDeliveries).Get([]byte(id))
-	if v == nil {
-		return nil, ErrNotFound
-	}
-	d := &gatepassv1.WebhookDelivery{}
-	return d, proto.Unmarshal(v, d)
+	return get(tx, bucketDeliveries, id, &gatepassv1.WebhookDelivery{})
 }
 
 // DueDeliveries returns up to limit pending deliveries whose next attempt

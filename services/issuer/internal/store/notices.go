@@ -55,11 +55,7 @@ func (tx *Tx) Notify(n *gatepassv1.Notice, now time.Time) error {
 	// Ids in commit order, so NATS gets notices in the order they happened.
 	n.Id = fmt.Sprintf("ntc_%016x", seq)
 	n.Time = timestamppb.New(now)
-	v, err := proto.Marshal(n)
-	if err != nil {
-		return err
-	}
-	if err := tx.btx.Bucket(bucketNotices).Put([]byte(n.GetId()), v); err != nil {
+	if err := put(tx, bucketNotices, n.GetId(), n); err != nil {
 		return err
 	}
 	hooks, err := tx.Webhooks(n.GetWorkspaceId())
@@ -129,12 +125,7 @@ func NoticeName(t gatepassv1.NoticeType) string {
 
 // NoticeByID returns a stored notice.
 func (tx *Tx) NoticeByID(id string) (*gatepassv1.Notice, error) {
-	v := tx.btx.Bucket(bucketNotices).Get([]byte(id))
-	if v == nil {
-		return nil, ErrNotFound
-	}
-	n := &gatepassv1.Notice{}
-	return n, proto.Unmarshal(v, n)
+	return get(tx, bucketNotices, id, &gatepassv1.Notice{})
 }
 
 // keyDigestPrefix + workspace id holds the time of the workspace's last

@@ -11,21 +11,17 @@ func webhookKey(workspaceID, id string) []byte { return []byte(workspaceID + "\x
 
 // PutWebhook stores a webhook with its secret.
 func (tx *Tx) PutWebhook(r *gatepassv1.WebhookRecord) error {
-	v, err := proto.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return tx.btx.Bucket(bucketWebhooks).Put(webhookKey(r.GetWebhook().GetWorkspaceId(), r.GetWebhook().GetId()), v)
+	return put(tx, bucketWebhooks, string(webhookKey(r.GetWebhook().GetWorkspaceId(), r.GetWebhook().GetId())), r)
 }
 
-// Webhook returns a webhook of a workspace.
+// Webhook returns a webhook of a workspace,
+// nil when there is none.
 func (tx *Tx) Webhook(workspaceID, id string) (*gatepassv1.WebhookRecord, error) {
-	v := tx.btx.Bucket(bucketWebhooks).Get(webhookKey(workspaceID, id))
-	if v == nil {
-		return nil, ErrNotFound
+	r, err := get(tx, bucketWebhooks, string(webhookKey(workspaceID, id)), &gatepassv1.WebhookRecord{})
+	if err != nil {
+		return nil, err
 	}
-	r := &gatepassv1.WebhookRecord{}
-	return r, proto.Unmarshal(v, r)
+	return r, nil
 }
 
 // Webhooks lists a workspace's webhooks: O(log n + k).
