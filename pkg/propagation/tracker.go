@@ -3,6 +3,8 @@ package propagation
 import (
 	"context"
 	"errors"
+	"maps"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -22,8 +24,8 @@ var (
 	// issuer's clock than the liveness window plus the clock-skew bound.
 	ErrReportTime = errors.New("validator report dated outside the accepted window")
 	// ErrAnswerBound is returned when a report's answer bound is missing or
-	// above the issuer's maximum.
-	ErrAnswerBound = errors.New("validator answer bound missing or above the issuer's maximum")
+	// above the issuer's maximum; the report is recorded all the same.
+	ErrAnswerBound = errors.New("validator answer bound missing or above the issuer's maximum: its changes wait until it applies them")
 	// ErrSharedKey is returned when reports from two processes (boots)
 	// signed with one key interleave: the key's validator counts as not
 	// having applied anything until they stop.
@@ -32,6 +34,9 @@ var (
 	// already follows its maximum number of validators.
 	ErrTooManyValidators = errors.New("too many validators")
 )
+
+// unbounded is the answer bound of a validator that reports none.
+const unbounded = time.Duration(math.MaxInt64)
 
 // Change is a published change a receipt is about.
 type Change struct {
@@ -60,6 +65,15 @@ type TrackerOptions struct {
 	MaxSkew time.Duration
 	// MaxValidators caps development mode's table (default 1024).
 	MaxValidators int
+	// Bounds are answer bounds above MaxBound that configured validators
+	// reported before the issuer last started (kept through OnBound): one
+	// not heard from since is assumed to have its own, so only a bound
+	// never reported rests on assumption 4.
+	Bounds map[string]time.Duration
+	// OnBound, if set, is called (outside the tracker's lock) when a
+	// configured validator's reported bound goes above MaxBound, changes
+	// there, or comes back within it (bound 0), so the issuer can keep it.
+	OnBound func(key string, bound time.Duration)
 }
 
 type validator struct {
@@ -95,6 +109,10 @@ func NewTracker(o TrackerOptions, now time.Time) *Tracker {
 	if o.MaxValidators <= 0 {
 		o.MaxValidators = 1024
 	}
+	o.Bounds = maps.Clone(o.Bounds)
+	if o.Bounds == nil {
+		o.Bounds = map[string]time.Duration{}
+	}
 	t := &Tracker{opts: o, keyed: len(o.Keys) > 0, validators: map[string]*validator{}, blindSince: now, changed: make(chan struct{})}
 	for _, k := range o.Keys {
 		t.validators[k] = nil
@@ -115,46 +133,68 @@ func (t *Tracker) Blind(now time.Time) {
 // Report records a validator report whose envelope was signed by signer
 // (a public key; "" for an unsigned report in development mode).
 func (t *Tracker) Report(signer string, r *gatepassv1.ValidatorReport, now time.Time) error {
+	kept, keep, err := t.report(signer, r, now)
+	if keep && t.opts.OnBound != nil {
+		t.opts.OnBound(signer, kept)
+	}
+	return err
+}
+
+// Recorded reports whether Report took the report it returned err for: no
+// error, or one it holds against the validator (ErrAnswerBound,
+// ErrSharedKey) rather than a reason to drop the report.
+func Recorded(err error) bool {
+	return err == nil || errors.Is(err, ErrAnswerBound) || errors.Is(err, ErrSharedKey)
+}
+
+// report records r and says whether the bound kept for signer changed.
+func (t *Tracker) report(signer string, r *gatepassv1.ValidatorReport, now time.Time) (kept time.Duration, keep bool, err error) {
 	id := signer
 	if !t.keyed && id == "" {
 		id = "id:" + r.GetValidatorId()
 	}
+	// A bound above the maximum breaks the operator's promise (assumption
+	// 4), not the validator's answers: the report still counts, and a
+	// change waits for the validator to apply it or for its own bound
+	// (none: forever), so a receipt never leans on the broken assumption.
+	// ErrAnswerBound is returned once the report is recorded.
 	bound := r.GetAnswerBound().AsDuration()
-	if r.GetAnswerBound() == nil || bound <= 0 || bound > t.opts.MaxBound {
-		return ErrAnswerBound
+	if r.GetAnswerBound() == nil || bound <= 0 {
+		bound, err = unbounded, ErrAnswerBound
+	} else if bound > t.opts.MaxBound {
+		err = ErrAnswerBound
 	}
 	sent := r.GetTime().AsTime()
 	if d := now.Sub(sent); d > t.opts.Liveness+t.opts.MaxSkew || -d > t.opts.MaxSkew {
-		return ErrReportTime
+		return 0, false, ErrReportTime
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	v, known := t.validators[id]
 	switch {
 	case t.keyed && !known:
-		return ErrUnknownValidator
+		return 0, false, ErrUnknownValidator
 	case !known && len(t.validators) >= t.opts.MaxValidators:
-		return ErrTooManyValidators
+		return 0, false, ErrTooManyValidators
 	case v == nil:
 		v = &validator{}
 		t.validators[id] = v
 	}
-	var err error
 	switch {
 	case v.boot == "":
 	case r.GetBootId() == v.boot:
 		if r.GetCounter() <= v.counter {
-			return ErrReplayedReport
+			return 0, false, ErrReplayedReport
 		}
 	case !sent.After(v.sent):
-		return ErrReplayedReport
+		return 0, false, ErrReplayedReport
 	default:
 		// A new process behind the key. If the one before the last comes
 		// back, or boots change faster than a process can restart, two
 		// processes share the key.
 		if r.GetBootId() == v.prevBoot || now.Sub(v.switched) < t.opts.Liveness {
 			v.conflict = now
-			err = ErrSharedKey
+			err = errors.Join(err, ErrSharedKey)
 		}
 		v.prevBoot, v.switched = v.boot, now
 	}
@@ -166,7 +206,18 @@ func (t *Tracker) Report(signer string, r *gatepassv1.ValidatorReport, now time.
 	v.lastSeen = now
 	close(t.changed)
 	t.changed = make(chan struct{})
-	return err
+	if t.keyed {
+		kept = bound
+		if bound <= t.opts.MaxBound {
+			kept = 0
+		}
+		if keep = kept != t.opts.Bounds[id]; keep && kept == 0 {
+			delete(t.opts.Bounds, id)
+		} else if keep {
+			t.opts.Bounds[id] = kept
+		}
+	}
+	return kept, keep, err
 }
 
 // Live returns the number of validators that reported within the
@@ -209,9 +260,9 @@ func (t *Tracker) receipt(c Change, now time.Time, appliedAt map[string]time.Dur
 	slices.Sort(ids)
 	for _, id := range ids {
 		v := t.validators[id]
-		bound := t.opts.MaxBound
+		bound := max(t.opts.MaxBound, t.opts.Bounds[id])
 		if v != nil {
-			if !t.keyed && now.Sub(v.lastSeen) > t.opts.Liveness+t.opts.MaxBound {
+			if !t.keyed && now.Sub(v.lastSeen)-t.opts.Liveness > max(t.opts.MaxBound, v.bound) {
 				delete(t.validators, id) // development mode: gone for good
 				continue
 			}
@@ -238,7 +289,9 @@ func (t *Tracker) receipt(c Change, now time.Time, appliedAt map[string]time.Dur
 		default:
 			blocking = true
 			worst = max(worst, since)
-			soonest(bound - since)
+			if bound != unbounded {
+				soonest(bound - since)
+			}
 		}
 	}
 	if !t.keyed {

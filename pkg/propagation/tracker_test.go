@@ -118,16 +118,6 @@ func TestReplayedAndStaleReportsAreRefused(t *testing.T) {
 		{"another boot, older", rep("z", 1, 10, instance1, t0.Add(-time.Millisecond)), ErrReplayedReport},
 		{"dated far in the past", rep("a", 9, 10, instance1, now.Add(-10*time.Second)), ErrReportTime},
 		{"dated in the future", rep("a", 9, 10, instance1, now.Add(2*time.Second)), ErrReportTime},
-		{"no bound", func() *gatepassv1.ValidatorReport {
-			r := rep("a", 9, 10, instance1, now)
-			r.AnswerBound = nil
-			return r
-		}(), ErrAnswerBound},
-		{"bound above the maximum", func() *gatepassv1.ValidatorReport {
-			r := rep("a", 9, 10, instance1, now)
-			r.AnswerBound = durationpb.New(time.Hour)
-			return r
-		}(), ErrAnswerBound},
 	}
 	for _, tt := range tests {
 		if err := tr.Report("A", tt.r, now); !errors.Is(err, tt.want) {
@@ -135,6 +125,97 @@ func TestReplayedAndStaleReportsAreRefused(t *testing.T) {
 		}
 	}
 	mustReport(t, tr, "A", rep("a", 6, 11, instance1, now), now)
+}
+
+// TestBoundAboveTheMaximumStillBlocks: a validator whose answer bound is
+// missing or above the issuer's maximum answers all the same. The first
+// version dropped its reports, so in development mode it was unknown and a
+// change it had not applied completed at once (a gateway in front of it
+// kept accepting a revoked token); with keys, it was taken to stop
+// answering after the maximum. Its reports count, and its changes wait for
+// it to apply them or for its own bound.
+func TestBoundAboveTheMaximumStillBlocks(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name  string
+		keys  []string
+		bound *durationpb.Duration
+		gone  time.Duration // since the ack, when it counts as refusing
+	}{
+		{"development, above the maximum", nil, durationpb.New(time.Minute), time.Minute},
+		{"development, none", nil, nil, 0},
+		{"keyed, above the maximum", []string{"A"}, durationpb.New(time.Minute), time.Minute},
+		{"keyed, zero", []string{"A"}, durationpb.New(0), 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := NewTracker(opts(tt.keys...), t0.Add(-time.Hour))
+			r := rep("a", 1, 10, instance1, t0)
+			r.AnswerBound = tt.bound
+			if err := tr.Report("A", r, t0); !errors.Is(err, ErrAnswerBound) {
+				t.Fatalf("report: %v, want %v", err, ErrAnswerBound)
+			}
+			c := Change{Seq: 11, Instance: instance1, Acked: t0}
+			for _, at := range []time.Duration{0, 6 * time.Second, 59 * time.Second} {
+				if got, _ := tr.Receipt(c, t0.Add(at)); got.GetComplete() {
+					t.Fatalf("complete %v after the ack, not applied: %v", at, got)
+				}
+			}
+			if tt.gone > 0 {
+				if got, _ := tr.Receipt(c, t0.Add(tt.gone)); !got.GetComplete() || got.GetValidatorsRefusing() != 1 {
+					t.Fatalf("its own bound passed: %v", got)
+				}
+			}
+			r = rep("a", 2, 11, instance1, t0.Add(time.Second))
+			r.AnswerBound = tt.bound
+			_ = tr.Report("A", r, t0.Add(time.Second))
+			if got, _ := tr.Receipt(c, t0.Add(time.Second)); !got.GetComplete() || got.GetValidatorsApplied() != 1 {
+				t.Fatalf("applied: %v", got)
+			}
+		})
+	}
+}
+
+// TestBoundAboveTheMaximumOutlivesARestart: an issuer that restarts has
+// heard from no validator; one it knew to answer for longer than the
+// maximum must not be taken to stop after the maximum (the simulator found
+// a receipt completing while such a validator, partitioned since the
+// restart, still accepted the token).
+func TestBoundAboveTheMaximumOutlivesARestart(t *testing.T) {
+	t.Parallel()
+	kept := map[string]time.Duration{}
+	o := opts("A", "B")
+	o.OnBound = func(key string, d time.Duration) {
+		if d == 0 {
+			delete(kept, key)
+		} else {
+			kept[key] = d
+		}
+	}
+	tr := NewTracker(o, t0)
+	r := rep("a", 1, 10, instance1, t0)
+	r.AnswerBound = durationpb.New(time.Minute)
+	if err := tr.Report("A", r, t0); !errors.Is(err, ErrAnswerBound) {
+		t.Fatal(err)
+	}
+	mustReport(t, tr, "B", rep("b", 1, 10, instance1, t0), t0)
+	if len(kept) != 1 || kept["A"] != time.Minute {
+		t.Fatalf("kept bounds: %v", kept)
+	}
+
+	o.Bounds = kept
+	restarted := NewTracker(o, t0)
+	c := Change{Seq: 11, Instance: instance1, Acked: t0}
+	if got, _ := restarted.Receipt(c, t0.Add(10*time.Second)); got.GetComplete() || got.GetValidatorsRefusing() != 1 {
+		t.Fatalf("10s after the ack, A unheard since the restart: %v", got)
+	}
+	if got, _ := restarted.Receipt(c, t0.Add(time.Minute)); !got.GetComplete() || got.GetValidatorsRefusing() != 2 {
+		t.Fatalf("A's own bound passed: %v", got)
+	}
+	// Reconfigured within the maximum: forgotten.
+	mustReport(t, restarted, "A", rep("a", 2, 10, instance1, t0), t0)
+	if len(kept) != 0 {
+		t.Fatalf("kept bounds after a bound within the maximum: %v", kept)
+	}
 }
 
 // TestSharedKeyCountsForNothing: two processes reporting with one key hide

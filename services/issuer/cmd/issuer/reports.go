@@ -30,8 +30,12 @@ func subscribe(nc *nats.Conn, keyList []string, tracker *propagation.Tracker, pu
 		if err == nil {
 			err = tracker.Report(signer, &r, time.Now())
 		}
-		if err != nil {
-			dropped.note("validator report", signer, err)
+		switch {
+		case err == nil:
+		case propagation.Recorded(err):
+			dropped.note("validator report taken with a problem", signer, err)
+		default:
+			dropped.note("dropping validator reports", signer, err)
 			return
 		}
 		if cp := r.GetDistrustedCheckpoint(); cp > 0 {
@@ -47,7 +51,7 @@ func subscribe(nc *nats.Conn, keyList []string, tracker *propagation.Tracker, pu
 	usageSub, err := nc.Subscribe(event.UsageSubject, func(m *nats.Msg) {
 		var r gatepassv1.UsageReport
 		if signer, err := keys.OpenReport(m.Data, &r); err != nil {
-			dropped.note("usage report", signer, err)
+			dropped.note("dropping usage reports", signer, err)
 			return
 		}
 		if err := ingester.Ingest(&r); err != nil {
@@ -83,8 +87,8 @@ type dropLog struct {
 
 func newDropLog(log *slog.Logger) *dropLog { return &dropLog{log: log, seen: map[string]bool{}} }
 
-func (d *dropLog) note(kind, signer string, err error) {
-	key := kind + "|" + signer + "|" + err.Error()
+func (d *dropLog) note(msg, signer string, err error) {
+	key := msg + "|" + signer + "|" + err.Error()
 	d.mu.Lock()
 	first := !d.seen[key] && len(d.seen) < 1000
 	if first {
@@ -92,6 +96,6 @@ func (d *dropLog) note(kind, signer string, err error) {
 	}
 	d.mu.Unlock()
 	if first {
-		d.log.Warn("dropping "+kind+"s (logged once)", "signer", signer, "error", err)
+		d.log.Warn(msg+" (logged once)", "signer", signer, "error", err)
 	}
 }

@@ -100,8 +100,18 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	defer conn.close()
 	keyList := config.List(cfg.ValidatorKeys)
+	bounds, err := st.ValidatorBounds()
+	if err != nil {
+		return err
+	}
 	tracker := propagation.NewTracker(propagation.TrackerOptions{
 		Keys: keyList, Liveness: cfg.ValidatorLiveness, MaxBound: cfg.MaxAnswerBound, MaxSkew: cfg.MaxClockSkew,
+		Bounds: bounds,
+		OnBound: func(key string, bound time.Duration) {
+			if err := st.PutValidatorBound(key, bound); err != nil {
+				log.Error("keep a validator's answer bound", "signer", key, "error", err)
+			}
+		},
 	}, time.Now())
 	// Reports missed while disconnected: development mode's tracker waits a
 	// liveness window again before completing anything.

@@ -215,9 +215,17 @@ func (g *gatewaySetup) exercise(t *testing.T, addr string) {
 		t.Errorf("denied requests reached the upstream %d times", got-hits)
 	}
 
-	// Revoke: 200 turns into 401 with nothing restarted.
-	if _, err := g.iss.RevokeToken(authed(t, g.admin), &gatepassv1.RevokeTokenRequest{TokenId: g.tokens["tester"].GetToken().GetId(), Reason: "rotated"}); err != nil {
+	// Revoke: 200 turns into 401 with nothing restarted. The validator runs
+	// at the default staleness, above the test issuer's maximum answer
+	// bound: its receipt must still count it (the first version dropped
+	// its reports, completed without it, and the gateway let the revoked
+	// token through now and then).
+	rev, err := g.iss.RevokeToken(authed(t, g.admin), &gatepassv1.RevokeTokenRequest{TokenId: g.tokens["tester"].GetToken().GetId(), Reason: "rotated"})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if r := rev.GetReceipt(); !r.GetComplete() || r.GetValidatorsApplied() != 1 {
+		t.Fatalf("revoke receipt: %v", r)
 	}
 	if r := get(t, addr, "/runs", bearer("tester"), nil); r.code != 401 {
 		t.Fatalf("after revoke: %d", r.code)

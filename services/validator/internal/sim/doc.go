@@ -15,7 +15,8 @@
 // restarts (the outbox is durable); the stream lost and recreated; clock
 // skew within the stated bound; validator reports captured and replayed;
 // old signed token events re-appended to the stream by an attacker who can
-// publish on NATS.
+// publish on NATS; in a quarter of the seeds, one validator misconfigured
+// with three times the issuer's maximum answer bound.
 //
 // The checker (check.go) records every validation answer and every
 // complete receipt and asserts, over the whole history:

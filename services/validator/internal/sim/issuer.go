@@ -103,6 +103,13 @@ func (n *issuerNode) start() {
 	n.pub = pub
 	n.tracker = s.cfg.NewTracker(propagation.TrackerOptions{
 		Keys: s.validatorKeys, Liveness: s.cfg.Liveness, MaxBound: s.cfg.Staleness, MaxSkew: s.cfg.MaxSkew,
+		Bounds: s.store.bounds,
+		OnBound: func(key string, bound time.Duration) {
+			if s.store.bounds == nil {
+				s.store.bounds = map[string]time.Duration{}
+			}
+			s.store.bounds[key] = bound
+		},
 	}, n.clock())
 	n.waiting = nil
 	gen := s.issuerGen
@@ -144,7 +151,7 @@ func (n *issuerNode) report(data []byte) {
 	if err != nil {
 		return
 	}
-	if n.tracker.Report(signer, &r, n.clock()) == nil && r.GetDistrustedCheckpoint() > 0 {
+	if propagation.Recorded(n.tracker.Report(signer, &r, n.clock())) && r.GetDistrustedCheckpoint() > 0 {
 		_, _ = n.pub.RepairAll(r.GetDistrustedCheckpoint())
 	}
 }

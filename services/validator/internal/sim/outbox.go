@@ -24,6 +24,8 @@ type store struct {
 	logIndex uint64
 	digest   propagation.Digest
 	instance time.Time
+	// bounds are the validators' answer bounds the tracker keeps.
+	bounds map[string]time.Duration
 }
 
 func (s *store) enqueue(lane propagation.Lane, st *gatepassv1.TokenState) string {

@@ -151,7 +151,13 @@ func newSim(cfg Config) (*Sim, error) {
 		s.send(nil, &s.issuer.netNode, func() { s.issuer.guard(m.Data, m.Subject) })
 	}
 	for i := range cfg.Validators {
-		v := &validatorNode{sim: s, name: fmt.Sprintf("v%d", i+1)}
+		v := &validatorNode{sim: s, name: fmt.Sprintf("v%d", i+1), staleness: cfg.Staleness}
+		if cfg.Faults && i == cfg.Validators-1 && w.chance(0.25) {
+			// An operator's mistake the issuer can see in the reports: the
+			// receipts must wait for this validator all the same.
+			v.staleness = 3 * cfg.Staleness
+			w.logf("%s runs with staleness %v, above the issuer's maximum answer bound", v.name, v.staleness)
+		}
 		v.netNode = s.newNetNode(v.name)
 		v.path = cachePath(cfg.Dir, v.name)
 		if v.key, err = s.signer(); err != nil {

@@ -19,15 +19,18 @@ import (
 // validatorNode is one validator process and its cache file.
 type validatorNode struct {
 	netNode
-	sim   *Sim
-	name  string
-	path  string
-	key   *event.Signer
-	up    bool
-	gen   int
-	cache *cache.Cache
-	f     *follow.Follower
-	rpc   *rpc.Server
+	sim  *Sim
+	name string
+	path string
+	key  *event.Signer
+	// staleness is the validator's own; above the issuer's maximum answer
+	// bound when the run misconfigures it.
+	staleness time.Duration
+	up        bool
+	gen       int
+	cache     *cache.Cache
+	f         *follow.Follower
+	rpc       *rpc.Server
 
 	// consumer
 	stalled  bool      // the consumer delivers nothing for now
@@ -52,7 +55,7 @@ func (v *validatorNode) start() {
 	}
 	v.cache = c
 	v.f = follow.New(c, verifier, follow.Options{
-		ID: v.name, Staleness: s.cfg.Staleness, MaxClockSkew: s.cfg.MaxSkew, ReportInterval: s.cfg.ReportInterval,
+		ID: v.name, Staleness: v.staleness, MaxClockSkew: s.cfg.MaxSkew, ReportInterval: s.cfg.ReportInterval,
 		Seal: v.key.SealReport, Logger: s.w.logger(v.name), Now: v.clock,
 	})
 	if err := v.f.Load(); err != nil {
@@ -69,7 +72,7 @@ func (v *validatorNode) start() {
 		}
 		return alive()
 	})
-	s.w.every(s.cfg.Staleness/4, func() bool {
+	s.w.every(v.staleness/4, func() bool {
 		if alive() && v.f.NeedsConfirm() {
 			v.confirm()
 		}
