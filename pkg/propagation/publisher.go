@@ -32,6 +32,9 @@ type PublisherOptions struct {
 	Now    func() time.Time
 	// Tick drives heartbeats and pruning; nil is the machine's clock.
 	Tick clock.Tick
+	// OnStep, if set, learns of every batch of state published: its
+	// events and how long publishing it and checking the stream took.
+	OnStep func(events int, took time.Duration)
 }
 
 // Publication is where a change was published: the checkpoint that covers
@@ -191,6 +194,7 @@ func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
 		batch = append(batch, e)
 	}
 	p.remember(batch)
+	start := time.Now()
 	seqs, err := p.stream.Publish(ctx, batch)
 	if err != nil {
 		p.ready = false // the stream may be gone: check it next time
@@ -208,6 +212,9 @@ func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
 	if !info.Created.Equal(p.instance) {
 		p.ready = false
 		return errInstanceChanged
+	}
+	if p.opts.OnStep != nil {
+		p.opts.OnStep(len(batch), time.Since(start))
 	}
 	// Waiters learn of their publication first: deleting the published
 	// entries is only cleanup (a crash before it republishes them, which

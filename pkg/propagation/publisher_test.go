@@ -197,7 +197,9 @@ func TestPublicationIsDatedAtTheAck(t *testing.T) {
 func TestRecreatedDuringPublishCoversNothing(t *testing.T) {
 	t.Parallel()
 	p, o, s, _, _ := newTestPublisher(t)
-	drain(t, p) // adopt the stream
+	drain(t, p)     // adopt the stream
+	var steps []int // what the metrics saw published
+	p.opts.OnStep = func(events int, _ time.Duration) { steps = append(steps, events) }
 	id := o.add(LaneChange, "gatepass.token.t")
 	s.recreate = true
 	if _, err := p.Step(context.Background()); err == nil {
@@ -207,10 +209,16 @@ func TestRecreatedDuringPublishCoversNothing(t *testing.T) {
 	if _, ok := p.Publication(id); ok {
 		t.Fatal("a change published into an unknown instance was covered")
 	}
+	if len(steps) != 0 {
+		t.Fatalf("a batch published into an unknown instance was counted: %v", steps)
+	}
 	before := o.requeued
 	drain(t, p)
 	if o.requeued != before+1 {
 		t.Fatalf("requeued %d times after the recreation, want once more", o.requeued-before)
+	}
+	if len(steps) == 0 || steps[0] < 2 { // the change and its checkpoint at least
+		t.Fatalf("batches counted after the recreation: %v", steps)
 	}
 }
 

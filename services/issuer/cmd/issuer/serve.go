@@ -80,11 +80,24 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	level, _ := parseLevel(cfg.LogLevel)
 	log := telemetry.NewLogger(stderr, level)
+	metrics, err := telemetry.NewMetrics(cfg.Telemetry.MetricsListen)
+	if err != nil {
+		return err
+	}
+	if cfg.Telemetry.Pprof {
+		metrics.EnablePprof()
+	}
+	defer metrics.Shutdown(context.Background())
+	stages, err := newStages(metrics.Provider().Meter("gatepass/issuer"))
+	if err != nil {
+		return err
+	}
 	st, signer, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	st.ObserveCommits(stages.onCommit)
 	format := token.Format{Prefix: cfg.TokenPrefix}
 	var bootSecret string
 	if cfg.Bootstrap {
@@ -119,7 +132,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	conn.nc.SetReconnectHandler(func(*nats.Conn) { tracker.Blind(time.Now()) })
 	pub, err := publish.New(st, conn.nc, conn.js, signer, publish.Options{
 		Replicas: cfg.StreamReplicas, Heartbeat: cfg.HeartbeatInterval, Halt: failpointHaltPublish(cfg),
-		Logger: log, Now: time.Now,
+		Logger: log, Now: time.Now, OnStep: stages.onStep,
 	})
 	if err != nil {
 		return err
@@ -138,9 +151,9 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	defer unsubscribe()
 	deps := &rpc.Deps{
 		Lifecycle: life, Store: st, Publisher: pub, Tracker: tracker, Format: format, Now: time.Now,
-		PropagationTimeout: cfg.PropagationTimeout, Logger: log,
+		PropagationTimeout: cfg.PropagationTimeout, Logger: log, OnReceipt: stages.onReceipt,
 	}
-	return serveRPC(ctx, cfg, deps, deliverer, log, func(addr, scanAddr string) {
+	return serveRPC(ctx, cfg, deps, deliverer, metrics, log, func(addr, scanAddr string) {
 		if scanAddr != "" {
 			fmt.Fprintf(stdout, "GATEPASS_SECRET_SCANNING_ADDR=%s\n", scanAddr)
 		}
@@ -161,15 +174,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 // deliverer, the schedules, attempt pruning and the metrics server as
 // background actors, until ctx
 // ends or an actor fails. ready receives the addresses once all is up.
-func serveRPC(ctx context.Context, cfg Config, deps *rpc.Deps, deliverer *notify.Deliverer, log *slog.Logger, ready func(addr, scanAddr string)) error {
-	metrics, err := telemetry.NewMetrics(cfg.Telemetry.MetricsListen)
-	if err != nil {
-		return err
-	}
-	if cfg.Telemetry.Pprof {
-		metrics.EnablePprof()
-	}
-	defer metrics.Shutdown(context.Background())
+func serveRPC(ctx context.Context, cfg Config, deps *rpc.Deps, deliverer *notify.Deliverer, metrics *telemetry.Metrics, log *slog.Logger, ready func(addr, scanAddr string)) error {
 	tracing, err := telemetry.NewTracing(ctx, "gatepass-issuer", cfg.Telemetry.OTLPEndpoint)
 	if err != nil {
 		return err

@@ -92,6 +92,8 @@ type Options struct {
 	Halt   bool
 	Logger *slog.Logger
 	Now    func() time.Time
+	// OnStep, if set, learns of every batch of state published.
+	OnStep func(events int, took time.Duration)
 }
 
 // New returns the issuer's publisher over NATS.
@@ -101,7 +103,7 @@ func New(st *store.Store, nc *nats.Conn, js jetstream.JetStream, signer *event.S
 		stream.log, stream.refused = o.Logger, propagation.NewRepeatLog(o.Logger, time.Hour)
 	}
 	return propagation.NewPublisher(st, stream, nc, signer, propagation.PublisherOptions{
-		Heartbeat: o.Heartbeat, Halt: o.Halt, Logger: o.Logger, Now: o.Now,
+		Heartbeat: o.Heartbeat, Halt: o.Halt, Logger: o.Logger, Now: o.Now, OnStep: o.OnStep,
 	})
 }
 

@@ -44,11 +44,15 @@ type Deps struct {
 	// PropagationTimeout bounds how long a change waits for validators.
 	PropagationTimeout time.Duration
 	Logger             *slog.Logger
+	// OnReceipt, if set, learns where a change's receipt time went: from
+	// its commit to its publication, and from there to the receipt.
+	OnReceipt func(toPublished, toReceipt time.Duration)
 }
 
 // propagate waits until the event is published and applied by every live
 // validator, or PropagationTimeout passes, and returns the receipt.
 func (d *Deps) propagate(ctx context.Context, eventID string) *gatepassv1.PropagationReceipt {
+	start := time.Now()
 	d.Publisher.Notify()
 	ctx, cancel := context.WithTimeout(ctx, d.PropagationTimeout)
 	defer cancel()
@@ -58,7 +62,11 @@ func (d *Deps) propagate(ctx context.Context, eventID string) *gatepassv1.Propag
 		r, _ := d.Tracker.Receipt(propagation.Change{}, d.Now())
 		return r
 	}
+	published := time.Now()
 	r := d.Tracker.Wait(ctx, pub, d.Now)
+	if d.OnReceipt != nil {
+		d.OnReceipt(published.Sub(start), time.Since(published))
+	}
 	if !r.GetComplete() {
 		d.Logger.Warn("change not applied or refused by every validator in time", "event_id", eventID,
 			"applied", r.GetValidatorsApplied(), "refusing", r.GetValidatorsRefusing(), "live", r.GetValidatorsLive())

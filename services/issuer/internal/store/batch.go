@@ -94,6 +94,7 @@ func (s *Store) commit(calls []*call) {
 		if len(calls) == 0 && len(forgotten) == 0 {
 			return
 		}
+		start := time.Now()
 		err := s.db.Update(func(btx *bolt.Tx) error {
 			tx := &Tx{btx: btx, s: s}
 			if err := tx.deleteForgotten(forgotten); err != nil {
@@ -110,6 +111,9 @@ func (s *Store) commit(calls []*call) {
 		if failed < 0 {
 			if err == nil {
 				s.forget.done(forgotten)
+			}
+			if fn := s.observe.Load(); fn != nil && len(calls) > 0 {
+				(*fn)(len(calls), time.Since(start))
 			}
 			for _, c := range calls {
 				c.done <- err // nil, or the commit's own error for all

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,13 @@ import (
 func TestBatchIsolatesFailures(t *testing.T) {
 	t.Parallel()
 	s, _ := openStore(t, filepath.Join(t.TempDir(), "issuer.db"))
+	var observed, commits atomic.Int64
+	s.ObserveCommits(func(changes int, took time.Duration) {
+		observed.Add(int64(changes))
+		if took > 0 {
+			commits.Add(1)
+		}
+	})
 	const n = 200
 	errBad := errors.New("bad call")
 	var wg sync.WaitGroup
@@ -49,6 +57,11 @@ func TestBatchIsolatesFailures(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Every successful call was observed in a shared commit (failed ones
+	// run alone, outside Batch's commits).
+	if got, want := observed.Load(), int64(n-(n+6)/7); got != want || commits.Load() == 0 {
+		t.Fatalf("observed %d changes in %d commits, want %d", got, commits.Load(), want)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatepass/gatepass/pkg/event"
@@ -69,6 +70,15 @@ type Store struct {
 	closing sync.RWMutex
 	closed  bool
 	forget  *forgetting
+	// observe, if set, learns of every commit of Batch calls.
+	observe atomic.Pointer[func(changes int, took time.Duration)]
+}
+
+// ObserveCommits has fn called after every commit of Batch calls, with
+// how many were committed together and how long the transaction took
+// (their functions, signing, the write and its syncs).
+func (s *Store) ObserveCommits(fn func(changes int, took time.Duration)) {
+	s.observe.Store(&fn)
 }
 
 // Open opens (or creates) the database at path. Events are sealed with signer.

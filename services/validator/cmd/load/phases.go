@@ -182,6 +182,7 @@ func (s *system) measured(name string, m func() result) result {
 	for _, p := range all {
 		before[p], _ = p.sample()
 	}
+	stagesBefore, _ := scrape(s.metrics)
 	r := m()
 	fmt.Println(r)
 	fmt.Printf("  cpu during %s:", name)
@@ -191,6 +192,9 @@ func (s *system) measured(name string, m func() result) result {
 		}
 	}
 	fmt.Println()
+	if stagesAfter, err := scrape(s.metrics); err == nil && stagesBefore != nil {
+		printStages(stagesBefore, stagesAfter)
+	}
 	return r
 }
 

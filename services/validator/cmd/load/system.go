@@ -25,6 +25,7 @@ type system struct {
 	issuer     *proc
 	validators []*proc
 	reference  *proc
+	metrics    string // the issuer's /metrics address
 	iss        gatepassv1.IssuerServiceClient
 	admin      string
 	mu         sync.Mutex
@@ -61,19 +62,23 @@ func startSystem(cfg config) (*system, error) {
 		"GATEPASS_VALIDATOR_KEYS":       strings.Join(keys, ","),
 		"GATEPASS_LOG_LEVEL":            "warn",
 	}
+	// The issuer's metrics give the stages of a change (printed after
+	// each measurement).
+	metrics, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	env["GATEPASS_METRICS_LISTEN"] = metrics
 	if cfg.pprof {
-		addr, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		env["GATEPASS_METRICS_LISTEN"], env["GATEPASS_PPROF"] = addr, "true"
-		fmt.Printf("issuer profiles: http://%s/debug/pprof/\n", addr)
+		env["GATEPASS_PPROF"] = "true"
+		fmt.Printf("issuer profiles: http://%s/debug/pprof/\n", metrics)
 	}
 	s.issuer, err = startProc("issuer", filepath.Join(cfg.bin, "issuer"), logPath(cfg, "issuer"), env, "GATEPASS_ISSUER_ADDR", "serve")
 	if err != nil {
 		s.stop()
 		return nil, err
 	}
+	s.metrics = metrics
 	s.admin = s.issuer.vars["GATEPASS_TOKEN"]
 	s.iss = gatepassv1.NewIssuerServiceClient(dial(s.issuer.vars["GATEPASS_ISSUER_ADDR"]))
 	for i := range cfg.validators {
