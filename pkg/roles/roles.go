@@ -11,17 +11,37 @@ import (
 
 // Parse accepts "admin", "ADMIN" or "ROLE_ADMIN"; ROLE_UNSPECIFIED and
 // unknown names are refused.
+//
+// It allocates nothing: gateways parse a route's min_role on every check.
 func Parse(s string) (gatepassv1.Role, bool) {
-	s = strings.ToUpper(strings.TrimSpace(s))
-	if !strings.HasPrefix(s, "ROLE_") {
-		s = "ROLE_" + s
+	s = strings.TrimSpace(s)
+	if len(s) >= len("ROLE_") && strings.EqualFold(s[:len("ROLE_")], "ROLE_") {
+		s = s[len("ROLE_"):]
 	}
-	v, ok := gatepassv1.Role_value[s]
-	if !ok || v == 0 {
-		return 0, false
+	for _, k := range known {
+		if strings.EqualFold(s, k.name) {
+			return k.role, true
+		}
 	}
-	return gatepassv1.Role(v), true
+	return 0, false
 }
+
+// known lists the roles Parse accepts, with their names: a slice, as
+// ranging over a map costs more than the comparisons.
+var known = func() (out []struct {
+	role gatepassv1.Role
+	name string
+}) {
+	for r, n := range names {
+		if r != gatepassv1.Role_ROLE_UNSPECIFIED {
+			out = append(out, struct {
+				role gatepassv1.Role
+				name string
+			}{r, n})
+		}
+	}
+	return out
+}()
 
 // Name is the short lower-case name, e.g. "admin".
 func Name(r gatepassv1.Role) string {

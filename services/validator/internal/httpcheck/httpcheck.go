@@ -167,10 +167,13 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 	}
 	switch res.Outcome {
 	case gate.Allow:
+		// One backing array for every value.
+		vals := make([]string, len(res.Headers))
 		for i, kv := range res.Headers {
 			// Always set, even empty, so a gateway copying them overwrites
 			// any the client sent.
-			h[identityHeaders[i]] = []string{kv[1]}
+			vals[i] = kv[1]
+			h[identityHeaders[i]] = vals[i : i+1 : i+1]
 		}
 		w.WriteHeader(http.StatusOK)
 	case gate.Forbidden:
