@@ -156,3 +156,36 @@ func TestBatchSeqs(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPublishStep: what one publish step costs on a single server
+// with every message synced (as the embedded NATS runs), entry by entry
+// (a sync per message) and as one atomic batch (JetStream stages it in a
+// file store of its own: a few syncs whatever its size). Where they cross
+// is where atomicFrom belongs.
+func BenchmarkPublishStep(b *testing.B) {
+	for _, n := range []int{1, 8, 24, 64} {
+		for _, mode := range []string{"each", "atomic"} {
+			b.Run(fmt.Sprintf("events=%d/%s", n, mode), func(b *testing.B) {
+				_, _, js := natstest.Start(b)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				if _, err := js.CreateOrUpdateStream(ctx, StreamConfig(1)); err != nil {
+					b.Fatal(err)
+				}
+				s := NewStream(js, 1)
+				for i := 0; b.Loop(); i++ {
+					es := entries(i*n, n)
+					var err error
+					if mode == "atomic" {
+						_, err = s.publishAtomic(ctx, es)
+					} else {
+						_, err = s.publishEach(ctx, es)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
