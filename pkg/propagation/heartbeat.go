@@ -29,6 +29,7 @@ func (p *Publisher) ensure(ctx context.Context) error {
 		p.pending = nil
 	}
 	p.instance, p.ready, p.dirty = info.Created, true, true
+	p.ensuredOnce.Do(func() { close(p.ensured) })
 	return nil
 }
 

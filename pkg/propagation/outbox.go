@@ -12,8 +12,9 @@ import (
 // exist.
 var ErrNoStream = errors.New("token stream does not exist")
 
-// Lane is one queue of the outbox. Lanes are drained in order, so a
-// lifecycle change never waits behind a bulk republish or audit traffic.
+// Lane is one queue of the outbox. The state lanes are drained in order,
+// so a lifecycle change never waits behind a bulk republish; the audit
+// lane is drained on its own, beside them (Publisher.StepAudit).
 type Lane int
 
 const (
@@ -37,10 +38,10 @@ type Entry struct {
 	Data []byte
 }
 
-// Snapshot is the outbox as of one read: what is pending, and the
-// checkpoint of the issuer's state at that moment.
+// Snapshot is the state lanes of the outbox as of one read: what is
+// pending, and the checkpoint of the issuer's state at that moment.
 type Snapshot struct {
-	Change, Bulk, Audit []Entry
+	Change, Bulk []Entry
 	// Stale are the keys of bulk entries a later change superseded: they are
 	// deleted unpublished (Bulk holds the rest).
 	Stale [][]byte
@@ -52,9 +53,12 @@ type Snapshot struct {
 
 // Outbox is the issuer's durable queue of events (package store).
 type Outbox interface {
-	// Snapshot returns up to limit entries of each lane, oldest first, with
-	// superseded bulk entries set apart.
+	// Snapshot returns up to limit entries of each state lane, oldest
+	// first, with superseded bulk entries set apart.
 	Snapshot(limit int) (Snapshot, error)
+	// AuditSnapshot returns up to limit entries of the audit lane, oldest
+	// first.
+	AuditSnapshot(limit int) ([]Entry, error)
 	// Delete removes published entries of a lane.
 	Delete(lane Lane, keys [][]byte) error
 	// Adopt records the stream instance published to; when it is not the

@@ -59,6 +59,14 @@ type Publisher struct {
 	verifier *event.Verifier
 	opts     PublisherOptions
 	wake     chan struct{}
+	// auditWake wakes the audit lane's loop (Run), which drains the lane
+	// beside the state lanes: under steady changes the state lanes are
+	// never empty, and audit events waiting for them would pile up.
+	auditWake chan struct{}
+	// ensured is closed once the streams exist (the first ensure): the
+	// audit loop waits for it rather than fail against a missing stream.
+	ensured     chan struct{}
+	ensuredOnce sync.Once
 
 	// Owned by the goroutine that calls Step and Heartbeat.
 	ready    bool
@@ -90,52 +98,51 @@ func NewPublisher(o Outbox, s Stream, b Bus, signer *event.Signer, opts Publishe
 	}
 	return &Publisher{
 		outbox: o, stream: s, bus: b, signer: signer, verifier: v, opts: opts,
-		wake: make(chan struct{}, 1), covered: map[string]Publication{}, waiters: map[string]chan struct{}{},
+		wake: make(chan struct{}, 1), auditWake: make(chan struct{}, 1), ensured: make(chan struct{}), covered: map[string]Publication{}, waiters: map[string]chan struct{}{},
 		own: map[[32]byte]struct{}{},
 	}, nil
 }
 
 // Notify tells the publisher that the outbox has new entries.
 func (p *Publisher) Notify() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
+	for _, c := range []chan struct{}{p.wake, p.auditWake} {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// Run publishes, checkpoints and sends heartbeats until ctx ends.
+// Run publishes, checkpoints and sends heartbeats until ctx ends, and
+// drains the audit lane beside them.
 func (p *Publisher) Run(ctx context.Context) {
 	if p.opts.Halt {
 		p.opts.Logger.Warn("failpoint: outbox publishing halted")
 	}
+	var audit sync.WaitGroup
+	defer audit.Wait()
+	audit.Go(func() { p.runAudit(ctx) })
 	tick := clock.OrReal(p.opts.Tick)
 	heartbeat, stopHeartbeat := tick(p.opts.Heartbeat)
 	defer stopHeartbeat()
 	prune, stopPrune := tick(time.Minute)
 	defer stopPrune()
-	stepLog := NewRepeatLog(p.opts.Logger, time.Minute)
+	steps := newStepper(p.Step, p.opts.Logger, "publish outbox; will retry")
 	hbLog := NewRepeatLog(p.opts.Logger, time.Minute)
-	backoff := NewBackoff(50*time.Millisecond, 5*time.Second)
 	for {
 		var retry <-chan time.Time
 		if !p.opts.Halt {
-			more, err := p.Step(ctx)
-			switch {
-			case ctx.Err() != nil:
+			var more bool
+			if more, retry = steps.step(ctx); ctx.Err() != nil {
 				return
-			case err != nil:
-				stepLog.Warn("publish outbox; will retry", err)
-				retry = time.After(backoff.Next())
-			case more:
-				backoff.Reset()
+			}
+			if more {
 				select {
 				case <-heartbeat:
 					hbLog.Check("send heartbeat", p.Heartbeat(ctx))
 				default:
 				}
 				continue
-			default:
-				backoff.Reset()
 			}
 		}
 		select {
@@ -151,10 +158,9 @@ func (p *Publisher) Run(ctx context.Context) {
 	}
 }
 
-// Step publishes one batch: pending changes first, then republished
-// states, each followed by a checkpoint once the stream holds every
-// committed state; audit events only when no state is pending. It reports
-// whether more may be pending.
+// Step publishes one batch of state: pending changes first, then
+// republished states, each followed by a checkpoint once the stream holds
+// every committed state. It reports whether more may be pending.
 func (p *Publisher) Step(ctx context.Context) (more bool, err error) {
 	if !p.ready {
 		if err := p.ensure(ctx); err != nil {
@@ -168,13 +174,90 @@ func (p *Publisher) Step(ctx context.Context) (more bool, err error) {
 	if len(snap.Change) > 0 || len(snap.Bulk) > 0 || len(snap.Stale) > 0 || (snap.Complete && p.dirty) {
 		return true, p.publishState(ctx, snap)
 	}
-	if len(snap.Audit) == 0 {
-		return false, nil
+	return false, nil
+}
+
+// StepAudit publishes one batch of audit events to the audit stream and
+// reports whether more may be pending (the batch was full). It shares
+// nothing with Step but the outbox and the connection: no receipt waits
+// for the audit stream, whose persistence is asynchronous, so it may run
+// beside Step.
+func (p *Publisher) StepAudit(ctx context.Context) (more bool, err error) {
+	es, err := p.outbox.AuditSnapshot(p.opts.Batch)
+	if err != nil || len(es) == 0 {
+		return false, err
 	}
-	if _, err := p.stream.Publish(ctx, snap.Audit); err != nil {
+	if _, err := p.stream.Publish(ctx, es); err != nil {
 		return false, fmt.Errorf("publish audit events: %w", err)
 	}
-	return true, p.outbox.Delete(LaneAudit, keys(snap.Audit))
+	return len(es) == p.opts.Batch, p.outbox.Delete(LaneAudit, keys(es))
+}
+
+// auditPace is how long audit events gather before a batch that does not
+// fill up: published with every change, they would compete with the
+// change's own publication (measured: a fifth fewer creates, revokes a
+// millisecond slower); gathered, they cost a batch a tenth of a second.
+const auditPace = 100 * time.Millisecond
+
+// runAudit drains the audit lane until ctx ends.
+func (p *Publisher) runAudit(ctx context.Context) {
+	if p.opts.Halt {
+		return
+	}
+	select {
+	case <-ctx.Done():
+		return
+	case <-p.ensured:
+	}
+	steps := newStepper(p.StepAudit, p.opts.Logger, "publish audit events; will retry")
+	for {
+		more, retry := steps.step(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if more {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.auditWake:
+		case <-retry:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(auditPace):
+		}
+	}
+}
+
+// stepper runs a publishing step for a loop: again at once while it
+// reports more, after a growing delay when it fails (logged once a
+// minute), otherwise when woken.
+type stepper struct {
+	run     func(context.Context) (bool, error)
+	log     *RepeatLog
+	msg     string
+	backoff *Backoff
+}
+
+func newStepper(run func(context.Context) (bool, error), log *slog.Logger, msg string) *stepper {
+	return &stepper{run: run, log: NewRepeatLog(log, time.Minute), msg: msg, backoff: NewBackoff(50*time.Millisecond, 5*time.Second)}
+}
+
+// step runs once and returns whether to run again at once, or the
+// channel that says when to retry a failure (nil: wait to be woken).
+func (s *stepper) step(ctx context.Context) (more bool, retry <-chan time.Time) {
+	more, err := s.run(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn(s.msg, err)
+		}
+		return false, time.After(s.backoff.Next())
+	}
+	s.backoff.Reset()
+	return more, nil
 }
 
 func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,10 +34,14 @@ func (o *memOutbox) add(lane Lane, subject string) string {
 func (o *memOutbox) Snapshot(limit int) (Snapshot, error) {
 	take := func(l Lane) []Entry { return append([]Entry(nil), o.lanes[l][:min(limit, len(o.lanes[l]))]...) }
 	return Snapshot{
-		Change: take(LaneChange), Bulk: take(LaneBulk), Audit: take(LaneAudit),
+		Change: take(LaneChange), Bulk: take(LaneBulk),
 		Complete:   len(o.lanes[LaneChange]) <= limit && len(o.lanes[LaneBulk]) <= limit,
 		Checkpoint: &gatepassv1.Checkpoint{LogIndex: o.index},
 	}, nil
+}
+
+func (o *memOutbox) AuditSnapshot(limit int) ([]Entry, error) {
+	return append([]Entry(nil), o.lanes[LaneAudit][:min(limit, len(o.lanes[LaneAudit]))]...), nil
 }
 
 func (o *memOutbox) Delete(lane Lane, keys [][]byte) error {
@@ -74,6 +80,7 @@ func (o *memOutbox) Repair(string, string, uint64) (bool, error) { return false,
 
 // memStream records every publish call.
 type memStream struct {
+	mu      sync.Mutex // Run publishes state and audit side by side
 	clk     *fakeclock.Clock
 	exists  bool
 	created time.Time
@@ -81,16 +88,41 @@ type memStream struct {
 	calls   [][]string // subjects of each Publish call
 	// recreate makes the next Publish land in a new instance.
 	recreate bool
+	// onState, if set, runs after each publish of token events.
+	onState func()
+}
+
+// published counts the events published on subject.
+func (s *memStream) published(subject string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, call := range s.calls {
+		for _, subj := range call {
+			if subj == subject {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func (s *memStream) Ensure(context.Context) (StreamInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if !s.exists {
 		s.exists, s.created, s.last = true, s.clk.Now(), 0
 	}
-	return s.Info(context.Background())
+	return s.info()
 }
 
 func (s *memStream) Info(context.Context) (StreamInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.info()
+}
+
+func (s *memStream) info() (StreamInfo, error) {
 	if !s.exists {
 		return StreamInfo{}, ErrNoStream
 	}
@@ -98,6 +130,11 @@ func (s *memStream) Info(context.Context) (StreamInfo, error) {
 }
 
 func (s *memStream) Publish(_ context.Context, es []Entry) ([]uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.onState != nil && len(es) > 0 && strings.HasPrefix(es[0].Subject, "gatepass.token.") {
+		defer s.onState()
+	}
 	if s.recreate {
 		s.created, s.last, s.recreate = s.created.Add(time.Second), 0, false
 	}
@@ -145,8 +182,8 @@ func drain(t *testing.T, p *Publisher) {
 }
 
 // TestLifecycleChangesGoFirst: a revoke queued behind audit events and a
-// bulk republish is published in the first batch, several entries at once,
-// and audit events wait until no state is pending.
+// bulk republish is published in the first batch, several entries at once;
+// state steps publish no audit event.
 func TestLifecycleChangesGoFirst(t *testing.T) {
 	t.Parallel()
 	p, o, s, _, _ := newTestPublisher(t)
@@ -160,19 +197,83 @@ func TestLifecycleChangesGoFirst(t *testing.T) {
 	if first[0] != "gatepass.token.revoked" {
 		t.Fatalf("first publish = %v, want the revoke first", first)
 	}
-	seenAudit := false
 	for _, call := range s.calls {
 		for _, subj := range call {
-			switch {
-			case subj == "gatepass.audit.ws":
-				seenAudit = true
-			case seenAudit:
-				t.Fatalf("a state event (%s) waited behind audit events: %v", subj, s.calls)
+			if subj == "gatepass.audit.ws" {
+				t.Fatalf("a state step published an audit event: %v", s.calls)
 			}
 		}
 	}
 	if _, ok := p.Publication(revoke); !ok {
 		t.Fatal("the revoke was never covered by a checkpoint")
+	}
+}
+
+// TestRunPublishesAuditUnderSteadyChanges: with a change committed while
+// every batch of state is being published, the state lanes are never
+// empty; Run still publishes the audit lane (the first version waited for
+// the state lanes to empty, and here never published an audit event).
+func TestRunPublishesAuditUnderSteadyChanges(t *testing.T) {
+	t.Parallel()
+	seed, _ := event.GenerateSeed()
+	signer, _ := event.NewSigner(seed)
+	clk := fakeclock.New(t0)
+	o, s := &memOutbox{}, &memStream{clk: clk}
+	p, err := NewPublisher(o, s, &memBus{}, signer, PublisherOptions{Batch: 4, Heartbeat: time.Hour, Now: clk.Now, Tick: clk.Tick})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 6 {
+		o.add(LaneAudit, "gatepass.audit.ws")
+	}
+	o.add(LaneChange, "gatepass.token.t")
+	// Runs in the state loop's goroutine (Step's publish), the only one
+	// touching the change lane.
+	s.onState = func() { o.add(LaneChange, "gatepass.token.t") }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, func() bool { return s.published("gatepass.audit.ws") == 6 })
+}
+
+// TestAuditFlowsUnderSteadyChanges: audit events go out while state is
+// still pending. The first version published them only once no state was
+// pending, so under steady changes they piled up in the outbox for as long
+// as the load lasted.
+func TestAuditFlowsUnderSteadyChanges(t *testing.T) {
+	t.Parallel()
+	p, o, s, _, _ := newTestPublisher(t)
+	drain(t, p) // adopt the stream
+	for i := range 3 {
+		o.add(LaneAudit, "gatepass.audit.ws")
+		// A change committed while the previous one was being published:
+		// the state lanes are never empty at the end of a step.
+		o.add(LaneChange, fmt.Sprintf("gatepass.token.t%d", i))
+		if _, err := p.Step(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		o.add(LaneChange, fmt.Sprintf("gatepass.token.u%d", i))
+		if more, err := p.StepAudit(context.Background()); err != nil || more {
+			t.Fatalf("audit step %d (one event, less than a batch): more %v, %v", i, more, err)
+		}
+	}
+	if n := len(o.lanes[LaneAudit]); n != 0 {
+		t.Fatalf("%d audit events left behind steady changes", n)
+	}
+	audits := 0
+	for _, call := range s.calls {
+		for _, subj := range call {
+			if subj == "gatepass.audit.ws" {
+				audits++
+			}
+		}
+	}
+	if audits != 3 {
+		t.Fatalf("%d audit events published, want 3: %v", audits, s.calls)
+	}
+	if more, err := p.StepAudit(context.Background()); err != nil || more {
+		t.Fatalf("empty audit lane: %v, %v", more, err)
 	}
 }
 

@@ -45,7 +45,7 @@ func (tx *Tx) enqueue(lane propagation.Lane, ev *gatepassv1.Event) (string, erro
 }
 
 // Snapshot implements propagation.Outbox: up to limit entries of each
-// lane, the republished states a later change superseded, and the
+// state lane, the republished states a later change superseded, and the
 // checkpoint of the state they lead to, all from one read.
 func (s *Store) Snapshot(limit int) (propagation.Snapshot, error) {
 	var snap propagation.Snapshot
@@ -70,14 +70,22 @@ func (s *Store) Snapshot(limit int) (propagation.Snapshot, error) {
 				snap.Bulk = append(snap.Bulk, e)
 			}
 		}
-		if snap.Audit, _, err = tx.lane(propagation.LaneAudit, limit); err != nil {
-			return err
-		}
 		snap.Complete = fullChange && fullBulk
 		snap.Checkpoint, err = tx.checkpoint()
 		return err
 	})
 	return snap, err
+}
+
+// AuditSnapshot implements propagation.Outbox: up to limit audit events.
+func (s *Store) AuditSnapshot(limit int) ([]propagation.Entry, error) {
+	var out []propagation.Entry
+	err := s.View(func(tx *Tx) error {
+		var err error
+		out, _, err = tx.lane(propagation.LaneAudit, limit)
+		return err
+	})
+	return out, err
 }
 
 // lane returns up to limit entries of a lane, and whether that is all.

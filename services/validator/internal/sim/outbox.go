@@ -59,7 +59,7 @@ func (s *store) Snapshot(limit int) (propagation.Snapshot, error) {
 	}
 	d := s.digest
 	snap := propagation.Snapshot{
-		Change: take(propagation.LaneChange), Audit: take(propagation.LaneAudit),
+		Change:     take(propagation.LaneChange),
 		Complete:   len(s.lanes[propagation.LaneChange]) <= limit && len(s.lanes[propagation.LaneBulk]) <= limit,
 		Checkpoint: &gatepassv1.Checkpoint{LogIndex: s.logIndex, Tokens: uint64(len(s.tokens)), Digest: d[:]},
 	}
@@ -71,6 +71,12 @@ func (s *store) Snapshot(limit int) (propagation.Snapshot, error) {
 		}
 	}
 	return snap, nil
+}
+
+// AuditSnapshot implements propagation.Outbox. The simulation makes no
+// audit events (no receipt rests on them), so the lane stays empty.
+func (s *store) AuditSnapshot(limit int) ([]propagation.Entry, error) {
+	return append([]propagation.Entry(nil), s.lanes[propagation.LaneAudit][:min(limit, len(s.lanes[propagation.LaneAudit]))]...), nil
 }
 
 func (s *store) Delete(lane propagation.Lane, keys [][]byte) error {
