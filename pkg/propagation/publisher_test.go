@@ -31,18 +31,20 @@ func (o *memOutbox) add(lane Lane, subject string) string {
 	return id
 }
 
+// take copies up to limit entries of a lane, oldest first.
+func (o *memOutbox) take(l Lane, limit int) []Entry {
+	return append([]Entry(nil), o.lanes[l][:min(limit, len(o.lanes[l]))]...)
+}
+
 func (o *memOutbox) Snapshot(limit int) (Snapshot, error) {
-	take := func(l Lane) []Entry { return append([]Entry(nil), o.lanes[l][:min(limit, len(o.lanes[l]))]...) }
 	return Snapshot{
-		Change: take(LaneChange), Bulk: take(LaneBulk),
+		Change: o.take(LaneChange, limit), Bulk: o.take(LaneBulk, limit),
 		Complete:   len(o.lanes[LaneChange]) <= limit && len(o.lanes[LaneBulk]) <= limit,
 		Checkpoint: &gatepassv1.Checkpoint{LogIndex: o.index},
 	}, nil
 }
 
-func (o *memOutbox) AuditSnapshot(limit int) ([]Entry, error) {
-	return append([]Entry(nil), o.lanes[LaneAudit][:min(limit, len(o.lanes[LaneAudit]))]...), nil
-}
+func (o *memOutbox) AuditSnapshot(limit int) ([]Entry, error) { return o.take(LaneAudit, limit), nil }
 
 func (o *memOutbox) Delete(lane Lane, keys [][]byte) error {
 	kept := o.lanes[lane][:0]

@@ -28,10 +28,17 @@ func scrape(addr string) (map[string]histogram, error) {
 	return parseHistograms(resp.Body)
 }
 
-// parseHistograms reads the bucket lines of the Prometheus text format
-// (name_bucket{…,le="0.001"} 42); everything else is skipped.
+// parseHistograms reads the bucket and sum lines of the Prometheus text
+// format (name_bucket{…,le="0.001"} 42, name_sum{…} 0.5); everything else
+// is skipped.
 func parseHistograms(r io.Reader) (map[string]histogram, error) {
 	out := map[string]histogram{}
+	add := func(name string, key, n float64) {
+		if out[name] == nil {
+			out[name] = histogram{}
+		}
+		out[name][key] += n
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -40,10 +47,7 @@ func parseHistograms(r io.Reader) (map[string]histogram, error) {
 			continue
 		}
 		if name, n, ok := total(line); ok {
-			if out[name] == nil {
-				out[name] = histogram{}
-			}
-			out[name][sumKey] += n
+			add(name, sumKey, n)
 			continue
 		}
 		name, rest, ok := strings.Cut(line, "_bucket{")
@@ -71,10 +75,7 @@ func parseHistograms(r io.Reader) (map[string]histogram, error) {
 		if err != nil || err2 != nil {
 			return nil, fmt.Errorf("metrics line %q", line)
 		}
-		if out[name] == nil {
-			out[name] = histogram{}
-		}
-		out[name][bound] += n
+		add(name, bound, n)
 	}
 	return out, sc.Err()
 }

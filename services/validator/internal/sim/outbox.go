@@ -53,17 +53,19 @@ func (s *store) put(st *gatepassv1.TokenState) string {
 	return s.enqueue(propagation.LaneChange, st)
 }
 
+// take copies up to limit entries of a lane, oldest first.
+func (s *store) take(l propagation.Lane, limit int) []propagation.Entry {
+	return append([]propagation.Entry(nil), s.lanes[l][:min(limit, len(s.lanes[l]))]...)
+}
+
 func (s *store) Snapshot(limit int) (propagation.Snapshot, error) {
-	take := func(l propagation.Lane) []propagation.Entry {
-		return append([]propagation.Entry(nil), s.lanes[l][:min(limit, len(s.lanes[l]))]...)
-	}
 	d := s.digest
 	snap := propagation.Snapshot{
-		Change:     take(propagation.LaneChange),
+		Change:     s.take(propagation.LaneChange, limit),
 		Complete:   len(s.lanes[propagation.LaneChange]) <= limit && len(s.lanes[propagation.LaneBulk]) <= limit,
 		Checkpoint: &gatepassv1.Checkpoint{LogIndex: s.logIndex, Tokens: uint64(len(s.tokens)), Digest: d[:]},
 	}
-	for _, e := range take(propagation.LaneBulk) {
+	for _, e := range s.take(propagation.LaneBulk, limit) {
 		if s.superseded(e) {
 			snap.Stale = append(snap.Stale, e.Key)
 		} else {
@@ -76,7 +78,7 @@ func (s *store) Snapshot(limit int) (propagation.Snapshot, error) {
 // AuditSnapshot implements propagation.Outbox. The simulation makes no
 // audit events (no receipt rests on them), so the lane stays empty.
 func (s *store) AuditSnapshot(limit int) ([]propagation.Entry, error) {
-	return append([]propagation.Entry(nil), s.lanes[propagation.LaneAudit][:min(limit, len(s.lanes[propagation.LaneAudit]))]...), nil
+	return s.take(propagation.LaneAudit, limit), nil
 }
 
 func (s *store) Delete(lane propagation.Lane, keys [][]byte) error {
