@@ -91,10 +91,12 @@ bench:
 	go test -run '^$$' -bench . -benchmem $(addsuffix /...,$(addprefix ./,$(MODULES)))
 
 ## load: the load program against make-run-style processes, with the empty
-## grpc-go and net/http handlers as references (LOAD_ARGS, e.g. -tokens 1000000).
+## grpc-go and net/http handlers as references (LOAD_ARGS, e.g. -tokens 1000000;
+## -nats 3 puts the token stream on a three-server cluster, the production shape).
 LOAD_ARGS ?=
 load: build
 	@go build -o bin/load ./services/validator/cmd/load
+	@go build -o bin/nats-server github.com/nats-io/nats-server/v2
 	@./bin/load -bin bin $(LOAD_ARGS)
 
 ## run: the whole system on this machine (issuer with embedded NATS, one validator).

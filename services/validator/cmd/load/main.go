@@ -1,7 +1,9 @@
 // Command load measures gatepass on this machine. It starts the system as
 // `make run` does, from the binaries in -bin (an issuer embedding NATS and
 // -validators validators, each with its own report key), and a reference
-// process (an empty grpc-go handler and an empty net/http handler). It
+// process (an empty grpc-go handler and an empty net/http handler). With
+// -nats N the token stream lives on N nats-server processes instead (N=3:
+// a cluster with three replicas, the production shape). It
 // seeds -tokens tokens, then measures, each for -duration:
 //
 //   - ValidateToken at each -concurrency, against a validator and against
@@ -39,6 +41,7 @@ type config struct {
 	phases                map[string]bool
 	keep, pprof           bool
 	revokes, connsPerPeer int
+	natsServers           int
 }
 
 func main() {
@@ -60,6 +63,7 @@ func main() {
 	flag.IntVar(&cfg.revokes, "revokes", 2000, "revokes to measure (at most, within -duration)")
 	flag.StringVar(&phases, "phases", "validate,check,create,revoke,coldstart", "what to measure")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the data directory")
+	flag.IntVar(&cfg.natsServers, "nats", 0, "nats-server processes from -bin to run (1, or 3 for a cluster with R3 streams); 0 embeds NATS in the issuer as make run does")
 	flag.BoolVar(&cfg.pprof, "pprof", false, "serve the issuer's Go profiles (address printed)")
 	flag.Parse()
 	for _, c := range strings.Split(conc, ",") {
@@ -73,6 +77,10 @@ func main() {
 	cfg.phases = map[string]bool{}
 	for _, p := range strings.Split(phases, ",") {
 		cfg.phases[strings.TrimSpace(p)] = true
+	}
+	if cfg.natsServers < 0 || cfg.natsServers == 2 {
+		fmt.Fprintln(os.Stderr, "load: -nats takes 0, 1 or 3 and more (a cluster needs a majority)")
+		os.Exit(2)
 	}
 	cfg.connsPerPeer = 4
 	if err := run(cfg); err != nil {
@@ -98,7 +106,7 @@ func run(cfg config) error {
 	}
 	defer sys.stop()
 	ctx := context.Background()
-	fmt.Printf("# gatepass load: %d validators, %s per measurement, GOMAXPROCS of this client %d\n", cfg.validators, cfg.duration, runtimeProcs())
+	fmt.Printf("# gatepass load: %d validators, %s, %s per measurement, GOMAXPROCS of this client %d\n", cfg.validators, natsShape(cfg.natsServers), cfg.duration, runtimeProcs())
 	start := time.Now()
 	if err := sys.seed(ctx, cfg.tokens); err != nil {
 		return err
@@ -144,6 +152,17 @@ func orDash(s string) string {
 		return "–"
 	}
 	return s
+}
+
+// natsShape names where the token stream lives.
+func natsShape(n int) string {
+	switch n {
+	case 0:
+		return "NATS embedded in the issuer"
+	case 1:
+		return "one nats-server"
+	}
+	return fmt.Sprintf("a cluster of %d nats-servers (R%d)", n, n)
 }
 
 func logPath(cfg config, name string) string { return filepath.Join(cfg.dir, name+".log") }

@@ -21,11 +21,10 @@ type proc struct {
 	start time.Time
 }
 
-// startProc runs bin with env and args and waits (30 s at most) until it
-// has printed want=…; stderr goes to logFile.
-func startProc(name, bin, logFile string, env map[string]string, want string, args ...string) (*proc, error) {
+// command is bin with env and args, ending with the load program however
+// it ends, its stderr going to logFile.
+func command(bin, logFile string, env map[string]string, args ...string) (*exec.Cmd, error) {
 	cmd := exec.Command(bin, args...)
-	// Children end with the load program, however it ends.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	for k, v := range env {
@@ -36,6 +35,29 @@ func startProc(name, bin, logFile string, env map[string]string, want string, ar
 		return nil, err
 	}
 	cmd.Stderr = logf
+	return cmd, nil
+}
+
+// startQuiet runs bin with args, its output going to logFile.
+func startQuiet(name, bin, logFile string, args ...string) (*proc, error) {
+	cmd, err := command(bin, logFile, nil, args...)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout = cmd.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	return &proc{name: name, cmd: cmd, vars: map[string]string{}, start: time.Now()}, nil
+}
+
+// startProc runs bin with env and args and waits (30 s at most) until it
+// has printed want=…; stderr goes to logFile.
+func startProc(name, bin, logFile string, env map[string]string, want string, args ...string) (*proc, error) {
+	cmd, err := command(bin, logFile, env, args...)
+	if err != nil {
+		return nil, err
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

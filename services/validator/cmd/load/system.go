@@ -22,6 +22,7 @@ import (
 // system is the running gatepass, the reference process and clients.
 type system struct {
 	cfg        config
+	nats       []*proc // nats-server processes, when not embedded
 	issuer     *proc
 	validators []*proc
 	reference  *proc
@@ -61,6 +62,15 @@ func startSystem(cfg config) (*system, error) {
 		"GATEPASS_BOOTSTRAP":            "true",
 		"GATEPASS_VALIDATOR_KEYS":       strings.Join(keys, ","),
 		"GATEPASS_LOG_LEVEL":            "warn",
+	}
+	if cfg.natsServers > 0 {
+		var urls string
+		if s.nats, urls, err = startNATS(cfg, cfg.natsServers); err != nil {
+			s.stop()
+			return nil, err
+		}
+		env["GATEPASS_NATS_URL"] = urls
+		env["GATEPASS_STREAM_REPLICAS"] = fmt.Sprint(cfg.natsServers)
 	}
 	// The issuer's metrics give the stages of a change (printed after
 	// each measurement).
@@ -102,15 +112,17 @@ func startSystem(cfg config) (*system, error) {
 // the data directory.
 func (s *system) startValidator(name string) (*proc, error) {
 	env := map[string]string{
-		"GATEPASS_VALIDATOR_LISTEN":   "127.0.0.1:0",
-		"GATEPASS_CHECK_LISTEN":       "127.0.0.1:0",
-		"GATEPASS_NATS_URL":           s.issuer.vars["GATEPASS_NATS_URL"],
-		"GATEPASS_NATS_USER":          s.issuer.vars["GATEPASS_NATS_USER"],
-		"GATEPASS_NATS_PASSWORD_FILE": s.issuer.vars["GATEPASS_NATS_PASSWORD_FILE"],
-		"GATEPASS_ISSUER_PUBLIC_KEY":  s.issuer.vars["GATEPASS_ISSUER_PUBLIC_KEY"],
-		"GATEPASS_VALIDATOR_CACHE":    filepath.Join(s.cfg.dir, name+".db"),
-		"GATEPASS_VALIDATOR_ID":       name,
-		"GATEPASS_LOG_LEVEL":          "warn",
+		"GATEPASS_VALIDATOR_LISTEN":  "127.0.0.1:0",
+		"GATEPASS_CHECK_LISTEN":      "127.0.0.1:0",
+		"GATEPASS_NATS_URL":          s.issuer.vars["GATEPASS_NATS_URL"],
+		"GATEPASS_ISSUER_PUBLIC_KEY": s.issuer.vars["GATEPASS_ISSUER_PUBLIC_KEY"],
+		"GATEPASS_VALIDATOR_CACHE":   filepath.Join(s.cfg.dir, name+".db"),
+		"GATEPASS_VALIDATOR_ID":      name,
+		"GATEPASS_LOG_LEVEL":         "warn",
+	}
+	// The embedded server's credentials; external servers take anyone.
+	if user := s.issuer.vars["GATEPASS_NATS_USER"]; user != "" {
+		env["GATEPASS_NATS_USER"], env["GATEPASS_NATS_PASSWORD_FILE"] = user, s.issuer.vars["GATEPASS_NATS_PASSWORD_FILE"]
 	}
 	if g := os.Getenv("LOAD_VALIDATOR_GOGC"); g != "" {
 		env["GOGC"] = g
@@ -145,14 +157,16 @@ func waitServing(v *proc, within time.Duration) (time.Duration, error) {
 }
 
 func (s *system) stop() {
-	for _, p := range append(append([]*proc{s.reference}, s.validators...), s.issuer) {
+	for _, p := range append(append(append([]*proc{s.reference}, s.validators...), s.issuer), s.nats...) {
 		if p != nil {
 			p.stop()
 		}
 	}
 }
 
-func (s *system) procs() []*proc { return append([]*proc{s.issuer}, s.validators...) }
+func (s *system) procs() []*proc {
+	return append(append([]*proc{s.issuer}, s.validators...), s.nats...)
+}
 
 // report prints CPU seconds so far and resident memory of every process.
 func (s *system) report(when string) {
