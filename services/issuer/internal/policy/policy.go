@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
 	"google.golang.org/protobuf/proto"
@@ -144,20 +145,44 @@ func Validate(p *gatepassv1.Policy) error {
 }
 
 // Normalize folds a name for comparison: lower case, "-", "_" and "." as
-// spaces, runs of spaces collapsed.
+// spaces, runs of spaces collapsed, none at either end. It is the key of
+// the live-name index, so what it returns for a name must never change
+// (FuzzNormalize holds it to its first definition). One pass, one
+// allocation: every create and rename runs it inside the commit.
 func Normalize(name string) string {
-	name = strings.ToLower(name)
-	name = strings.NewReplacer("-", " ", "_", " ", ".", " ").Replace(name)
-	return strings.Join(strings.Fields(name), " ")
+	var b strings.Builder
+	b.Grow(len(name))
+	gap := false
+	for _, r := range name {
+		if r == '-' || r == '_' || r == '.' || unicode.IsSpace(r) {
+			gap = b.Len() > 0
+			continue
+		}
+		if gap {
+			b.WriteByte(' ')
+			gap = false
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
 }
+
+// defaultVague is DefaultVagueNames normalized.
+var defaultVague = func() map[string]bool {
+	m := make(map[string]bool, len(DefaultVagueNames))
+	for _, n := range DefaultVagueNames {
+		m[Normalize(n)] = true
+	}
+	return m
+}()
 
 // IsVague reports whether name is one of the policy's vague names.
 func IsVague(p *gatepassv1.Policy, name string) bool {
+	n := Normalize(name)
 	names := p.GetVagueNames()
 	if len(names) == 0 {
-		names = DefaultVagueNames
+		return defaultVague[n]
 	}
-	n := Normalize(name)
 	for _, v := range names {
 		if Normalize(v) == n {
 			return true
@@ -166,10 +191,14 @@ func IsVague(p *gatepassv1.Policy, name string) bool {
 	return false
 }
 
-// CheckName applies the naming policy to a new name.
+// CheckName applies the naming policy to a new name (the defaults of
+// Effective, without copying the policy).
 func CheckName(p *gatepassv1.Policy, field, name string) error {
-	e := Effective(p)
-	if e.GetVagueNameAction() == gatepassv1.VagueNameAction_VAGUE_NAME_ACTION_REJECT && IsVague(e, name) {
+	action := p.GetVagueNameAction()
+	if action == gatepassv1.VagueNameAction_VAGUE_NAME_ACTION_UNSPECIFIED {
+		action = gatepassv1.VagueNameAction_VAGUE_NAME_ACTION_REJECT
+	}
+	if action == gatepassv1.VagueNameAction_VAGUE_NAME_ACTION_REJECT && IsVague(p, name) {
 		return &Violation{field, fmt.Sprintf("%q does not say who owns the token or what it is for; try a name like \"ci-regression-runner\"", name)}
 	}
 	return nil
@@ -179,7 +208,7 @@ func CheckName(p *gatepassv1.Policy, field, name string) error {
 // expire_time or never_expires, else the default lifetime. It enforces the
 // maximum lifetime and whether "never expires" is allowed.
 func Expiry(p *gatepassv1.Policy, now time.Time, expire *timestamppb.Timestamp, never bool) (*timestamppb.Timestamp, bool, error) {
-	e := Effective(p)
+	e := p // the lifetimes have no defaults to fill in (Effective)
 	switch {
 	case never && e.GetForbidNeverExpires():
 		return nil, false, &Violation{"never_expires", "the workspace policy requires tokens to expire"}

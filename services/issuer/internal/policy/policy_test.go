@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,5 +99,54 @@ func TestValidateAndDefaults(t *testing.T) {
 	}
 	if err := Validate(&gatepassv1.Policy{MaxLifetime: durationpb.New(24 * time.Hour)}); err != nil {
 		t.Error(err)
+	}
+}
+
+// normalizeFirst is Normalize as first written; the live-name index holds
+// its keys, so Normalize must return the same for every name.
+func normalizeFirst(name string) string {
+	name = strings.ToLower(name)
+	name = strings.NewReplacer("-", " ", "_", " ", ".", " ").Replace(name)
+	return strings.Join(strings.Fields(name), " ")
+}
+
+func FuzzNormalize(f *testing.F) {
+	for _, s := range []string{
+		"", "ci-regression-runner", "  New__Token..", "NIGHTLY test\tsync", "a\u00a0b\u2003c",
+		"ÜBER-größe", "\xff\xfeA-b", "İstanbul", "K\u212a", "-_.", "a - b",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if got, want := Normalize(name), normalizeFirst(name); got != want {
+			t.Fatalf("Normalize(%q) = %q, first definition %q", name, got, want)
+		}
+	})
+}
+
+func TestCheckNameReadsThePolicyLikeEffective(t *testing.T) {
+	t.Parallel()
+	for _, p := range []*gatepassv1.Policy{
+		nil, {},
+		{VagueNameAction: gatepassv1.VagueNameAction_VAGUE_NAME_ACTION_FLAG},
+		{VagueNames: []string{"Stuff-Thing"}},
+		{VagueNames: []string{"x"}, VagueNameAction: gatepassv1.VagueNameAction_VAGUE_NAME_ACTION_REJECT},
+	} {
+		for _, name := range []string{"token", "stuff thing", "x", "ci-runner"} {
+			e := Effective(p)
+			want := e.GetVagueNameAction() == gatepassv1.VagueNameAction_VAGUE_NAME_ACTION_REJECT && IsVague(e, name)
+			if got := CheckName(p, "name", name) != nil; got != want {
+				t.Errorf("policy %v, name %q: refused %v, Effective says %v", p, name, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkCheckName(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := CheckName(nil, "name", "load-seed-123456"); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
