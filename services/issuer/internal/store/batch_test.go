@@ -145,3 +145,68 @@ func TestDeletionsCommitUnderSteadyPublishing(t *testing.T) {
 		t.Fatal("no deletion committed while deletions kept coming")
 	}
 }
+
+// TestBatchGathersUnderLoad: after a commit of several calls, the next
+// commit takes the calls arriving one after another within the window;
+// after a commit of one, a call commits at once.
+func TestBatchGathersUnderLoad(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t, filepath.Join(t.TempDir(), "issuer.db"))
+	s.window = time.Hour // a lone call waiting for it fails the test
+	sizes := make(chan int, 64)
+	s.ObserveCommits(func(changes int, _ time.Duration) { sizes <- changes })
+	next := func() int {
+		select {
+		case n := <-sizes:
+			return n
+		case <-time.After(20 * time.Second):
+			t.Fatal("no commit within 20s")
+			return 0
+		}
+	}
+	put := func(i int) func(*Tx) error {
+		return func(tx *Tx) error { return tx.btx.Bucket(bucketMeta).Put(fmt.Appendf(nil, "gather-%d", i), []byte{1}) }
+	}
+	// A lone call commits at once, the store having been quiet.
+	go func() { _ = s.Batch(put(0)) }()
+	if n := next(); n != 1 {
+		t.Fatalf("lone call committed with %d", n)
+	}
+	// A commit of k calls: queued behind one that holds the store.
+	const k = 6
+	release, started := make(chan struct{}), make(chan struct{})
+	releaseOnce, startOnce := sync.OnceFunc(func() { close(release) }), sync.OnceFunc(func() { close(started) })
+	defer releaseOnce() // a failing test still lets the store close
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = s.Batch(func(tx *Tx) error { startOnce(); <-release; return put(100)(tx) }) })
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the holding call never started")
+	}
+	for i := range k {
+		wg.Go(func() { _ = s.Batch(put(200 + i)) })
+	}
+	for deadline := time.Now().Add(20 * time.Second); len(s.batches) != k; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d calls queued", len(s.batches), k)
+		}
+	}
+	releaseOnce()
+	wg.Wait()
+	if a, b := next(), next(); a != 1 || b != k {
+		t.Fatalf("commits of %d and %d, want 1 and %d", a, b, k)
+	}
+	// Now k calls a few milliseconds apart share one commit. (The window
+	// is written before the calls that read it: Batch's channel orders
+	// the two.)
+	s.window = time.Second
+	for i := range k {
+		wg.Go(func() { _ = s.Batch(put(300 + i)) })
+		time.Sleep(3 * time.Millisecond)
+	}
+	wg.Wait()
+	if n := next(); n != k {
+		t.Fatalf("calls arriving one after another committed %d in the first commit, want all %d", n, k)
+	}
+}

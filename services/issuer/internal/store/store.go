@@ -66,6 +66,9 @@ type Store struct {
 	now         func() time.Time
 	// batches feeds commitLoop (Batch); closed (under closing) by Close.
 	batches chan *call
+	// window is how long a commit under load waits to gather calls
+	// (gatherWindow; tests set it before their first Batch).
+	window  time.Duration
 	stopped chan struct{}
 	closing sync.RWMutex
 	closed  bool
@@ -111,7 +114,7 @@ func Open(path string, signer *event.Signer, now func() time.Time) (*Store, erro
 		db.Close()
 		return nil, fmt.Errorf("open issuer database: %w", err)
 	}
-	s := &Store{db: db, sealPayload: signer.SealPayload, now: now, batches: make(chan *call, maxBatch), stopped: make(chan struct{}), forget: newForgetting()}
+	s := &Store{db: db, sealPayload: signer.SealPayload, now: now, batches: make(chan *call, maxBatch), window: gatherWindow, stopped: make(chan struct{}), forget: newForgetting()}
 	go s.commitLoop()
 	return s, nil
 }
