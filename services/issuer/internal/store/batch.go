@@ -11,10 +11,12 @@ const (
 	// maxBatch bounds the calls committed together.
 	maxBatch = 256
 	// gatherFrom and gatherWindow: after a commit of gatherFrom calls or
-	// more, the next one gathers calls for gatherWindow before it starts
-	// (see Batch).
+	// more, the next one gathers calls for gatherWindow before it starts,
+	// unless its first call came after quietAfter without commits (see
+	// Batch).
 	gatherFrom   = 4
 	gatherWindow = time.Millisecond
+	quietAfter   = 100 * time.Millisecond
 )
 
 // call is one Batch call waiting for its commit.
@@ -35,7 +37,8 @@ type call struct {
 // batch on the token stream. Creates at c=64, five interleaved runs of
 // each: 1,553/s on average without it, 1,702/s waiting only until a
 // commit held as many calls as the last, 1,802/s with the whole window.
-// A change made while the store is quiet (a lone revoke) never waits.
+// A change made while the store is quiet (no commit for quietAfter; a
+// lone revoke) never waits.
 //
 // As with bbolt's own Batch, fn may run more than once, so its effects
 // outside the transaction must be idempotent (assigning results to
@@ -63,6 +66,7 @@ func (s *Store) commitLoop() {
 	defer idle.Stop()
 	armed := false // idle fires forgetDelay after the first deletion waiting
 	last := 0      // calls in the last commit that had any
+	var ended time.Time
 	for {
 		var first *call
 		select {
@@ -83,9 +87,13 @@ func (s *Store) commitLoop() {
 			s.commit(nil)
 			continue
 		}
+		if time.Since(ended) > s.quiet {
+			last = 0 // the load, if any, has passed
+		}
 		calls := s.gather(first, last)
 		last = len(calls)
 		s.commit(calls)
+		ended = time.Now()
 	}
 }
 

@@ -148,11 +148,14 @@ func TestDeletionsCommitUnderSteadyPublishing(t *testing.T) {
 
 // TestBatchGathersUnderLoad: after a commit of several calls, the next
 // commit takes the calls arriving one after another within the window;
-// after a commit of one, a call commits at once.
+// after a commit of one, or once the store has been quiet, a call
+// commits at once.
 func TestBatchGathersUnderLoad(t *testing.T) {
 	t.Parallel()
 	s, _ := openStore(t, filepath.Join(t.TempDir(), "issuer.db"))
-	s.window = time.Hour // a lone call waiting for it fails the test
+	// A lone call waiting for the window fails the test; the load lasts
+	// as long as the test needs.
+	s.window, s.quiet = time.Hour, time.Hour
 	sizes := make(chan int, 64)
 	s.ObserveCommits(func(changes int, _ time.Duration) { sizes <- changes })
 	next := func() int {
@@ -208,5 +211,13 @@ func TestBatchGathersUnderLoad(t *testing.T) {
 	wg.Wait()
 	if n := next(); n != k {
 		t.Fatalf("calls arriving one after another committed %d in the first commit, want all %d", n, k)
+	}
+	// Once the store has been quiet, a lone call commits at once again,
+	// though the last commit held k.
+	s.window, s.quiet = time.Hour, time.Millisecond
+	time.Sleep(5 * time.Millisecond)
+	go func() { _ = s.Batch(put(400)) }()
+	if n := next(); n != 1 {
+		t.Fatalf("lone call after a quiet spell committed with %d", n)
 	}
 }

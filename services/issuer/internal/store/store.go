@@ -66,13 +66,14 @@ type Store struct {
 	now         func() time.Time
 	// batches feeds commitLoop (Batch); closed (under closing) by Close.
 	batches chan *call
-	// window is how long a commit under load waits to gather calls
-	// (gatherWindow; tests set it before their first Batch).
-	window  time.Duration
-	stopped chan struct{}
-	closing sync.RWMutex
-	closed  bool
-	forget  *forgetting
+	// window is how long a commit under load waits to gather calls, and
+	// quiet how long without commits ends the load (gatherWindow and
+	// quietAfter; tests set them before the Batch calls they are for).
+	window, quiet time.Duration
+	stopped       chan struct{}
+	closing       sync.RWMutex
+	closed        bool
+	forget        *forgetting
 	// observe, if set, learns of every commit of Batch calls.
 	observe atomic.Pointer[func(changes int, took time.Duration)]
 }
@@ -114,7 +115,7 @@ func Open(path string, signer *event.Signer, now func() time.Time) (*Store, erro
 		db.Close()
 		return nil, fmt.Errorf("open issuer database: %w", err)
 	}
-	s := &Store{db: db, sealPayload: signer.SealPayload, now: now, batches: make(chan *call, maxBatch), window: gatherWindow, stopped: make(chan struct{}), forget: newForgetting()}
+	s := &Store{db: db, sealPayload: signer.SealPayload, now: now, batches: make(chan *call, maxBatch), window: gatherWindow, quiet: quietAfter, stopped: make(chan struct{}), forget: newForgetting()}
 	go s.commitLoop()
 	return s, nil
 }
