@@ -241,26 +241,7 @@ func BenchmarkCommitAtSize(b *testing.B) {
 	for _, n := range []int{1_000, 100_000} {
 		b.Run(fmt.Sprintf("tokens=%d", n), func(b *testing.B) {
 			s := openTestStoreAt(b, time.Now)
-			for i := 0; i < n; i += 2000 {
-				err := s.Update(func(tx *Tx) error {
-					for j := i; j < min(i+2000, n); j++ {
-						if _, err := tx.PutToken(state(j)); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-				// Published: the outbox does not grow with the store.
-				if err := s.Update(func(tx *Tx) error { return tx.btx.DeleteBucket(bucketOutbox) }); err != nil {
-					b.Fatal(err)
-				}
-				if err := s.Update(func(tx *Tx) error { _, err := tx.btx.CreateBucket(bucketOutbox); return err }); err != nil {
-					b.Fatal(err)
-				}
-			}
+			fillTokens(b, s, n, state)
 			next := n
 			b.ResetTimer()
 			for b.Loop() {
