@@ -92,7 +92,8 @@ bench:
 
 ## load: the load program against make-run-style processes, with the empty
 ## grpc-go and net/http handlers as references (LOAD_ARGS, e.g. -tokens 1000000;
-## -nats 3 puts the token stream on a three-server cluster, the production shape).
+## -nats 3 puts the token stream on a three-server cluster, the production shape;
+## -data DIR keeps the seeded system for the next run).
 LOAD_ARGS ?=
 load: build
 	@go build -o bin/load ./services/validator/cmd/load

@@ -3,7 +3,8 @@
 // -validators validators, each with its own report key), and a reference
 // process (an empty grpc-go handler and an empty net/http handler). With
 // -nats N the token stream lives on N nats-server processes instead (N=3:
-// a cluster with three replicas, the production shape). It
+// a cluster with three replicas, the production shape). With -data DIR the
+// system's data is kept in DIR and reused by the next run. It
 // seeds -tokens tokens, then measures, each for -duration:
 //
 //   - ValidateToken at each -concurrency, against a validator and against
@@ -33,7 +34,7 @@ import (
 )
 
 type config struct {
-	bin, dir              string
+	bin, dir, data        string
 	validators, tokens    int
 	duration              time.Duration
 	concurrency           []int
@@ -63,6 +64,7 @@ func main() {
 	flag.IntVar(&cfg.revokes, "revokes", 2000, "revokes to measure (at most, within -duration)")
 	flag.StringVar(&phases, "phases", "validate,check,create,revoke,coldstart", "what to measure")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the data directory")
+	flag.StringVar(&cfg.data, "data", "", "data directory to keep and reuse: a later run starts from the tokens an earlier one seeded there and seeds only the rest")
 	flag.IntVar(&cfg.natsServers, "nats", 0, "nats-server processes from -bin to run (1, or 3 for a cluster with R3 streams); 0 embeds NATS in the issuer as make run does")
 	flag.BoolVar(&cfg.pprof, "pprof", false, "serve the issuer's Go profiles (address printed)")
 	flag.Parse()
@@ -90,12 +92,12 @@ func main() {
 }
 
 func run(cfg config) error {
-	dir, err := os.MkdirTemp("", "gatepass-load")
+	dir, err := dataDir(cfg)
 	if err != nil {
 		return err
 	}
 	cfg.dir = dir
-	if cfg.keep {
+	if cfg.keep || cfg.data != "" {
 		fmt.Println("data and logs in", dir)
 	} else {
 		defer os.RemoveAll(dir)
@@ -105,13 +107,26 @@ func run(cfg config) error {
 		return err
 	}
 	defer sys.stop()
+	if err := sys.loadState(); err != nil {
+		return fmt.Errorf("state of the earlier run in %s: %w", dir, err)
+	}
+	defer func() {
+		if err := sys.saveState(); err != nil {
+			fmt.Fprintln(os.Stderr, "load: saving the state for the next run:", err)
+		}
+	}()
 	ctx := context.Background()
 	fmt.Printf("# gatepass load: %d validators, %s, %s per measurement, GOMAXPROCS of this client %d\n", cfg.validators, natsShape(cfg.natsServers), cfg.duration, runtimeProcs())
 	start := time.Now()
-	if err := sys.seed(ctx, cfg.tokens); err != nil {
+	had := sys.tokenCount()
+	if err := sys.seed(ctx, cfg.tokens-had); err != nil {
 		return err
 	}
-	fmt.Printf("seeded %d tokens in %s (%.0f/s)\n", cfg.tokens, time.Since(start).Round(time.Millisecond), float64(cfg.tokens)/time.Since(start).Seconds())
+	if err := sys.saveState(); err != nil {
+		return err
+	}
+	seeded := max(0, cfg.tokens-had)
+	fmt.Printf("seeded %d tokens in %s (%.0f/s), %d there already\n", seeded, time.Since(start).Round(time.Millisecond), float64(seeded)/time.Since(start).Seconds(), had)
 	sys.report("after seeding")
 	var rows []row
 	if cfg.phases["validate"] {
@@ -138,6 +153,14 @@ func run(cfg config) error {
 		fmt.Println(r)
 	}
 	return nil
+}
+
+// dataDir is -data, created if need be, or a new temporary directory.
+func dataDir(cfg config) (string, error) {
+	if cfg.data == "" {
+		return os.MkdirTemp("", "gatepass-load")
+	}
+	return cfg.data, os.MkdirAll(cfg.data, 0o700)
 }
 
 // row is one line of the summary table.

@@ -150,6 +150,14 @@ func (s *system) revokes(ctx context.Context) row {
 			return err
 		})
 	})
+	// The revoked are of no use to a later run.
+	s.mu.Lock()
+	if first := min(len(s.ids), 64); len(s.ids) > first {
+		done := min(int(r.Ops+r.Errors), len(s.ids)-first)
+		s.ids = append(s.ids[:first], s.ids[first+done:]...)
+		s.secrets = append(s.secrets[:first], s.secrets[first+done:]...)
+	}
+	s.mu.Unlock()
 	return row{measure: fmt.Sprintf("revoke → complete receipt, %d validators", len(s.validators)),
 		ours: fmt.Sprintf("p50 %s, p99 %s (%d revokes, %d incomplete)", ms(r.P50), ms(r.P99), r.Ops, r.Errors)}
 }

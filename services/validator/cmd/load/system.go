@@ -211,10 +211,14 @@ func (s *system) create(ctx context.Context, name string) error {
 	return nil
 }
 
-// seed creates n tokens at the create concurrency.
+// seed creates n more tokens (none if n <= 0) at the create concurrency.
 func (s *system) seed(ctx context.Context, n int) error {
+	if n <= 0 {
+		return nil
+	}
+	from := int64(s.tokenCount()) // names after those of an earlier run
 	r := drive(ctx, "seed", s.cfg.createConc, 24*time.Hour, int64(n), func(ctx context.Context, _ int, i int64) error {
-		return s.create(ctx, fmt.Sprintf("load-seed-%d", i))
+		return s.create(ctx, fmt.Sprintf("load-seed-%d", from+i))
 	})
 	if r.Errors > 0 {
 		return fmt.Errorf("seeding: %d of %d creates failed; see %s", r.Errors, n, logPath(s.cfg, "issuer"))
