@@ -109,27 +109,26 @@ func (s *Store) gather(first *call, last int) []*call {
 		window = t.C
 	}
 	for len(calls) < maxBatch {
-		select {
-		case c, ok := <-s.batches:
-			if !ok {
+		var c *call
+		ok := true
+		if window == nil {
+			select {
+			case c, ok = <-s.batches:
+			default:
 				return calls
 			}
-			calls = append(calls, c)
-			continue
-		default:
+		} else {
+			select {
+			case c, ok = <-s.batches:
+			case <-window:
+				window = nil // take what is queued, then commit
+				continue
+			}
 		}
-		if window == nil {
+		if !ok {
 			return calls
 		}
-		select {
-		case c, ok := <-s.batches:
-			if !ok {
-				return calls
-			}
-			calls = append(calls, c)
-		case <-window:
-			window = nil
-		}
+		calls = append(calls, c)
 	}
 	return calls
 }
