@@ -119,13 +119,13 @@ func run(cfg config) error {
 	fmt.Printf("# gatepass load: %d validators, %s, %s per measurement, GOMAXPROCS of this client %d\n", cfg.validators, natsShape(cfg.natsServers), cfg.duration, runtimeProcs())
 	start := time.Now()
 	had := sys.tokenCount()
-	if err := sys.seed(ctx, cfg.tokens-had); err != nil {
+	seeded := max(0, cfg.tokens-had)
+	if err := sys.seed(ctx, seeded); err != nil {
 		return err
 	}
 	if err := sys.saveState(); err != nil {
 		return err
 	}
-	seeded := max(0, cfg.tokens-had)
 	fmt.Printf("seeded %d tokens in %s (%.0f/s), %d there already\n", seeded, time.Since(start).Round(time.Millisecond), float64(seeded)/time.Since(start).Seconds(), had)
 	sys.report("after seeding")
 	var rows []row

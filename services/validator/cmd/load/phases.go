@@ -38,7 +38,7 @@ func (s *system) versus(ctx context.Context, name, measure string, opFor func(ta
 // validateGRPC measures ValidateToken against the empty handler, over 4
 // connections each.
 func (s *system) validateGRPC(ctx context.Context) []row {
-	req := s.validateRequests(64)
+	req := s.validateRequests(validated)
 	return s.versus(ctx, "ValidateToken", "ValidateToken rps, c=%d, 4 connections", func(target *proc, _ int) (op, func()) {
 		conns := make([]*grpc.ClientConn, s.cfg.connsPerPeer)
 		clients := make([]gatepassv1.ValidatorServiceClient, len(conns))
@@ -97,7 +97,7 @@ func (s *system) validateRequests(n int) []*gatepassv1.ValidateTokenRequest {
 
 // checkHTTP measures /check against the empty net/http handler.
 func (s *system) checkHTTP(ctx context.Context) []row {
-	secrets := s.validateRequests(64)
+	secrets := s.validateRequests(validated)
 	return s.versus(ctx, "GET /check", "HTTP /check rps, c=%d", func(target *proc, c int) (op, func()) {
 		url := "http://" + target.vars["GATEPASS_CHECK_ADDR"] + "/check?min_role=tester"
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}}
@@ -138,7 +138,7 @@ func (s *system) creates(ctx context.Context) row {
 // complete: all validators applied the revocation.
 func (s *system) revokes(ctx context.Context) row {
 	s.mu.Lock()
-	ids := append([]string(nil), s.ids[min(len(s.ids), 64):]...) // the first ones are validated
+	ids := append([]string(nil), s.ids[min(len(s.ids), validated):]...)
 	s.mu.Unlock()
 	n := min(int64(len(ids)), int64(s.cfg.revokes))
 	r := s.measured("RevokeToken c=1", func() result {
@@ -152,7 +152,7 @@ func (s *system) revokes(ctx context.Context) row {
 	})
 	// The revoked are of no use to a later run.
 	s.mu.Lock()
-	if first := min(len(s.ids), 64); len(s.ids) > first {
+	if first := min(len(s.ids), validated); len(s.ids) > first {
 		done := min(int(r.Ops+r.Errors), len(s.ids)-first)
 		s.ids = append(s.ids[:first], s.ids[first+done:]...)
 		s.secrets = append(s.secrets[:first], s.secrets[first+done:]...)

@@ -189,6 +189,10 @@ func (s *system) authed(ctx context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+s.admin)
 }
 
+// validated is how many of the kept tokens (the first) validation uses;
+// revocation takes the others, so validation never meets a revoked one.
+const validated = 64
+
 // maxKept bounds the secrets kept for validation and revocation.
 const maxKept = 50_000
 
