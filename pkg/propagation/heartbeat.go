@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gatepass/gatepass/pkg/event"
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
@@ -28,7 +29,8 @@ func (p *Publisher) ensure(ctx context.Context) error {
 		// Changes published to the lost instance are covered by nothing.
 		p.pending = nil
 	}
-	p.instance, p.ready, p.dirty = info.Created, true, true
+	// A new instance counts only once checkpointed: at once.
+	p.instance, p.ready, p.dirty, p.due = info.Created, true, true, time.Time{}
 	p.ensuredOnce.Do(func() { close(p.ensured) })
 	return nil
 }

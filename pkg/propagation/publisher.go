@@ -72,7 +72,10 @@ type Publisher struct {
 	ready    bool
 	instance time.Time
 	dirty    bool // state published since the last checkpoint
-	pending  []uncovered
+	// due is when a checkpoint left out after refusals must follow
+	// (checkpointLag); the zero time when it is due at once.
+	due     time.Time
+	pending []uncovered
 
 	mu         sync.Mutex
 	repairedAt uint64 // last checkpoint log index RepairAll ran for
@@ -145,9 +148,12 @@ func (p *Publisher) Run(ctx context.Context) {
 				continue
 			}
 		}
+		due, stopDue := p.checkpointTimer(tick, retry != nil)
 		select {
 		case <-ctx.Done():
+			stopDue()
 			return
+		case <-due:
 		case <-p.wake:
 		case <-retry:
 		case <-prune:
@@ -155,7 +161,26 @@ func (p *Publisher) Run(ctx context.Context) {
 		case <-heartbeat:
 			hbLog.Check("send heartbeat", p.Heartbeat(ctx))
 		}
+		stopDue()
 	}
+}
+
+// checkpointLag is how long a checkpoint may trail a batch of disables and
+// revokes published without one. A refusal takes effect unverified and
+// its receipt waits for no checkpoint, so the lag delays no receipt; it
+// keeps the checkpoint's sync and every validator's comparison from
+// competing with the refusal's own propagation, and a run of refusals
+// costs one checkpoint per lag instead of one each (measured, six
+// interleaved runs of revokes at c=1: p50 4.4 → 4.2 ms, p99 10.1 → 9.0 ms).
+const checkpointLag = 20 * time.Millisecond
+
+// checkpointTimer returns a channel that fires when a trailing checkpoint
+// is due, or nil when none waits (or a retry will come first anyway).
+func (p *Publisher) checkpointTimer(tick clock.Tick, retrying bool) (<-chan time.Time, func()) {
+	if !p.dirty || retrying {
+		return nil, func() {}
+	}
+	return tick(max(p.due.Sub(p.opts.Now()), time.Millisecond))
 }
 
 // Step publishes one batch of state: pending changes first, then
@@ -171,7 +196,7 @@ func (p *Publisher) Step(ctx context.Context) (more bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	if len(snap.Change) > 0 || len(snap.Bulk) > 0 || len(snap.Stale) > 0 || (snap.Complete && p.dirty) {
+	if len(snap.Change) > 0 || len(snap.Bulk) > 0 || len(snap.Stale) > 0 || (snap.Complete && p.checkpointDue()) {
 		return true, p.publishState(ctx, snap)
 	}
 	return false, nil
@@ -264,9 +289,9 @@ func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
 	batch := append(append([]Entry(nil), snap.Change...), snap.Bulk...)
 	refusing, allRefuse := refusals(snap.Change)
 	// A batch of disables and revokes alone, with nothing else waiting for
-	// a checkpoint, goes first and the checkpoint in the next step: their
-	// receipts need not wait for its sync.
-	refusalsAlone := len(p.pending) == 0 && len(snap.Bulk) == 0 && allRefuse
+	// a checkpoint, goes without one and the checkpoint follows within
+	// checkpointLag: their receipts need not wait for its sync.
+	refusalsAlone := len(p.pending) == 0 && len(snap.Bulk) == 0 && allRefuse && !p.checkpointDue()
 	checkpointed := snap.Complete && !refusalsAlone
 	if checkpointed {
 		// Once the batch is on the stream, it holds every committed state.
@@ -311,6 +336,9 @@ func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
 		}
 		p.pending = append(p.pending, uncovered{eventID: e.EventID, logIndex: e.LogIndex})
 	}
+	if !p.dirty && !checkpointed && len(batch) > 0 {
+		p.due = p.opts.Now().Add(checkpointLag)
+	}
 	p.dirty = len(batch) > 0 && !checkpointed
 	if checkpointed {
 		p.cover(snap.Checkpoint.GetLogIndex(), Publication{Seq: seqs[len(seqs)-1], Instance: p.instance, Acked: acked})
@@ -319,6 +347,12 @@ func (p *Publisher) publishState(ctx context.Context, snap Snapshot) error {
 		return err
 	}
 	return p.outbox.Delete(LaneBulk, append(keys(snap.Bulk), snap.Stale...))
+}
+
+// checkpointDue reports whether state published since the last
+// checkpoint waits for one now.
+func (p *Publisher) checkpointDue() bool {
+	return p.dirty && !p.opts.Now().Before(p.due)
 }
 
 func (p *Publisher) checkpoint(cp *gatepassv1.Checkpoint) (Entry, error) {

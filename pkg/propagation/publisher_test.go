@@ -162,11 +162,19 @@ func newTestPublisher(t *testing.T) (*Publisher, *memOutbox, *memStream, *memBus
 	signer, _ := event.NewSigner(seed)
 	clk := fakeclock.New(t0)
 	o, s, b := &memOutbox{}, &memStream{clk: clk}, &memBus{}
-	p, err := NewPublisher(o, s, b, signer, PublisherOptions{Batch: 4, Now: clk.Now})
+	p, err := NewPublisher(o, s, b, signer, PublisherOptions{Batch: 4, Heartbeat: time.Hour, Now: clk.Now, Tick: clk.Tick})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p, o, s, b, clk
+}
+
+// run runs p until the test ends.
+func run(t *testing.T, p *Publisher) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 func drain(t *testing.T, p *Publisher) {
@@ -217,14 +225,7 @@ func TestLifecycleChangesGoFirst(t *testing.T) {
 // the state lanes to empty, and here never published an audit event).
 func TestRunPublishesAuditUnderSteadyChanges(t *testing.T) {
 	t.Parallel()
-	seed, _ := event.GenerateSeed()
-	signer, _ := event.NewSigner(seed)
-	clk := fakeclock.New(t0)
-	o, s := &memOutbox{}, &memStream{clk: clk}
-	p, err := NewPublisher(o, s, &memBus{}, signer, PublisherOptions{Batch: 4, Heartbeat: time.Hour, Now: clk.Now, Tick: clk.Tick})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, o, s, _, _ := newTestPublisher(t)
 	for range 6 {
 		o.add(LaneAudit, "gatepass.audit.ws")
 	}
@@ -232,10 +233,7 @@ func TestRunPublishesAuditUnderSteadyChanges(t *testing.T) {
 	// Runs in the state loop's goroutine (Step's publish), the only one
 	// touching the change lane.
 	s.onState = func() { o.add(LaneChange, "gatepass.token.t") }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	run(t, p)
 	waitFor(t, func() bool { return s.published("gatepass.audit.ws") == 6 })
 }
 
@@ -359,20 +357,16 @@ func TestRepairAllRunsOncePerCheckpoint(t *testing.T) {
 
 // TestRevokeGoesBeforeItsCheckpoint: a batch of revokes alone is
 // published without the checkpoint, so its publication (and receipt)
-// does not wait for one more sync; the checkpoint follows in the next
-// step. A batch with anything else keeps the checkpoint at its end.
+// does not wait for one more sync; the checkpoint follows checkpointLag
+// later, one for every revoke in between, or with the first revoke
+// published once it is due. A batch with anything else keeps the
+// checkpoint at its end.
 func TestRevokeGoesBeforeItsCheckpoint(t *testing.T) {
 	t.Parallel()
-	p, o, s, _, _ := newTestPublisher(t)
+	p, o, s, _, clk := newTestPublisher(t)
 	drain(t, p) // adopt the stream
 	s.calls = nil
-	revoke := o.add(LaneChange, "gatepass.token.revoked")
-	data, err := p.signer.Seal(&gatepassv1.Event{Id: revoke, Body: &gatepassv1.Event_Token{Token: &gatepassv1.TokenState{
-		Token: &gatepassv1.Token{Id: "revoked", Status: gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.lanes[LaneChange][0].Data = data
+	revoke := addRevoke(t, p, o)
 	if _, err := p.Step(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -383,9 +377,26 @@ func TestRevokeGoesBeforeItsCheckpoint(t *testing.T) {
 	if !ok || pub.Seq != s.last {
 		t.Fatalf("revoke published at %+v, want its own sequence %d", pub, s.last)
 	}
+	addRevoke(t, p, o)
 	drain(t, p)
-	if len(s.calls) != 2 || s.calls[1][0] != event.CheckpointSubject {
-		t.Fatalf("after the revoke: %v, want a checkpoint", s.calls)
+	if fmt.Sprint(s.calls) != "[[gatepass.token.revoked] [gatepass.token.revoked]]" {
+		t.Fatalf("within the lag: %v, want two revokes and no checkpoint yet", s.calls)
+	}
+	clk.Add(checkpointLag)
+	drain(t, p)
+	if len(s.calls) != 3 || fmt.Sprint(s.calls[2]) != "["+event.CheckpointSubject+"]" {
+		t.Fatalf("after the lag: %v, want one checkpoint", s.calls)
+	}
+	// Under a steady run of revokes the checkpoint rides with the first
+	// one published after it is due.
+	s.calls = nil
+	addRevoke(t, p, o)
+	drain(t, p)
+	clk.Add(checkpointLag)
+	addRevoke(t, p, o)
+	drain(t, p)
+	if want := "[[gatepass.token.revoked] [gatepass.token.revoked " + event.CheckpointSubject + "]]"; fmt.Sprint(s.calls) != want {
+		t.Fatalf("revokes past the lag: %v, want %v", s.calls, want)
 	}
 	// A create is covered by the checkpoint in its own batch.
 	s.calls = nil
@@ -397,4 +408,35 @@ func TestRevokeGoesBeforeItsCheckpoint(t *testing.T) {
 	if pub, ok := p.Publication(create); !ok || pub.Seq != s.last {
 		t.Fatalf("create covered at %+v, want the checkpoint at %d", pub, s.last)
 	}
+}
+
+// addRevoke queues a signed revoke, as the issuer's outbox holds it.
+func addRevoke(t *testing.T, p *Publisher, o *memOutbox) string {
+	t.Helper()
+	id := o.add(LaneChange, "gatepass.token.revoked")
+	data, err := p.signer.Seal(&gatepassv1.Event{Id: id, Body: &gatepassv1.Event_Token{Token: &gatepassv1.TokenState{
+		Token: &gatepassv1.Token{Id: "revoked", Status: gatepassv1.TokenStatus_TOKEN_STATUS_REVOKED}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lane := o.lanes[LaneChange]
+	lane[len(lane)-1].Data = data
+	return id
+}
+
+// TestRunSendsTheTrailingCheckpoint: Run publishes the checkpoint a revoke
+// left out once checkpointLag has passed on its clock, with nothing else
+// to wake it.
+func TestRunSendsTheTrailingCheckpoint(t *testing.T) {
+	t.Parallel()
+	p, o, s, _, clk := newTestPublisher(t)
+	drain(t, p) // adopt the stream, and checkpoint it
+	addRevoke(t, p, o)
+	run(t, p)
+	waitFor(t, func() bool { return s.published("gatepass.token.revoked") == 1 })
+	before := s.published(event.CheckpointSubject)
+	waitFor(t, func() bool {
+		clk.Add(time.Millisecond)
+		return s.published(event.CheckpointSubject) > before
+	})
 }
