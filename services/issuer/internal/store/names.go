@@ -60,10 +60,14 @@ func (tx *Tx) indexName(old, st *gatepassv1.TokenState) error {
 			}
 		}
 	}
-	if live(t) {
-		return idx.Put(nameKey(t), []byte(t.GetId()))
+	if !live(t) {
+		return nil
 	}
-	return nil
+	k := nameKey(t)
+	if string(idx.Get(k)) == t.GetId() {
+		return nil // there already: a write would rewrite its pages
+	}
+	return idx.Put(k, []byte(t.GetId()))
 }
 
 // LiveTokenNamed returns the id of the live token of a workspace whose

@@ -77,7 +77,7 @@ func BenchmarkNameCheck(b *testing.B) {
 
 // fillTokens stores tokens 0 to n-1, 2,000 a transaction, with their
 // events published: the outbox does not grow with the store.
-func fillTokens(b *testing.B, s *Store, n int, state func(int) *gatepassv1.TokenState) {
+func fillTokens(b testing.TB, s *Store, n int, state func(int) *gatepassv1.TokenState) {
 	b.Helper()
 	for i := 0; i < n; i += 2000 {
 		err := s.Update(func(tx *Tx) error {

@@ -56,8 +56,8 @@ func (tx *Tx) reindex(bucket []byte, old, next, id string) error {
 			return err
 		}
 	}
-	if next == "" {
-		return nil
+	if next == "" || old == next {
+		return nil // none, or there already
 	}
 	return idx.Put(indexKey(next, id), nil)
 }

@@ -50,10 +50,15 @@ func (tx *Tx) PutToken(st *gatepassv1.TokenState) (eventID string, err error) {
 	if err := tx.updateDigest(old, st); err != nil {
 		return "", err
 	}
-	if err := tx.btx.Bucket(bucketDigests).Put(st.GetSecretSha256(), []byte(t.GetId())); err != nil {
-		return "", err
+	// An index entry is written only when it changes: a write rewrites
+	// its page and the pages above it even when the bytes are the same,
+	// and a revoke used to rewrite every index this way.
+	if old == nil || !bytes.Equal(old.GetSecretSha256(), st.GetSecretSha256()) {
+		if err := tx.btx.Bucket(bucketDigests).Put(st.GetSecretSha256(), []byte(t.GetId())); err != nil {
+			return "", err
+		}
 	}
-	if err := tx.btx.Bucket(bucketWSTokens).Put(indexKey(t.GetWorkspaceId(), t.GetId()), nil); err != nil {
+	if err := tx.reindex(bucketWSTokens, old.GetToken().GetWorkspaceId(), t.GetWorkspaceId(), t.GetId()); err != nil {
 		return "", err
 	}
 	if err := tx.indexOwner(old, st); err != nil {
