@@ -2,7 +2,9 @@ package event
 
 import (
 	"crypto/ed25519"
+	"maps"
 	"runtime"
+	"slices"
 	"sync"
 
 	gatepassv1 "github.com/gatepass/gatepass/pkg/gen/gatepass/v1"
@@ -45,22 +47,36 @@ func (v *Verifier) openChunk(datas [][]byte, evs []*gatepassv1.Event, errs []err
 	envs := make([]*gatepassv1.Envelope, len(datas))
 	vals := make([]gatepassv1.Envelope, len(datas)) // one allocation for all
 	bv := newSameKeyBatch(v.key, len(datas))
-	signed := 0
+	signatures := 0
+	roots := map[string]struct{}{} // batch signatures this chunk checks
 	for i, d := range datas {
 		env := &vals[i]
 		if err := proto.Unmarshal(d, env); err != nil {
 			errs[i] = malformed(err)
 			continue
 		}
-		if len(env.GetSignature()) != ed25519.SignatureSize {
-			errs[i] = v.checkSignature(env) // unsigned, or a signature of no use
+		sig := env.GetSignature()
+		prefix, msg, err := signed(env)
+		if len(sig) != ed25519.SignatureSize || err != nil {
+			errs[i] = v.checkSignature(env) // unsigned, or of no use
 			continue
 		}
 		envs[i] = env
-		bv.add(domain, env.GetPayload(), env.GetSignature())
-		signed++
+		if env.GetBatch() != nil {
+			// Events of one batch share a signature: check it once.
+			key := rootKey(msg, sig)
+			if _, ok := roots[key]; ok || v.roots.has(key) {
+				continue
+			}
+			roots[key] = struct{}{}
+		}
+		bv.add(prefix, msg, sig)
+		signatures++
 	}
-	batchOK := signed > 0 && bv.verify()
+	batchOK := signatures == 0 || bv.verify()
+	if batchOK {
+		v.roots.add(slices.Collect(maps.Keys(roots))...)
+	}
 	for i, env := range envs {
 		if env == nil {
 			continue

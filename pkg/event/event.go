@@ -2,9 +2,10 @@
 // and subject names, and the signed envelope around each Event.
 //
 // Every envelope carries an Ed25519 signature (keys in nkeys encoding) over
-// a domain-separated payload. Validators are configured with the issuer's
-// public key and drop anything that does not verify, so publishing on NATS
-// alone cannot mint or resurrect a token.
+// a domain-separated payload, or over the Merkle root of a batch of
+// payloads with the envelope's inclusion path (SealBatch). Validators are
+// configured with the issuer's public key and drop anything that does not
+// verify, so publishing on NATS alone cannot mint or resurrect a token.
 //
 // # Caveats
 //
@@ -157,24 +158,19 @@ func publicKey(k string) (ed25519.PublicKey, error) {
 // PublicKey returns the key validators verify with.
 func (s *Signer) PublicKey() string { return s.pub }
 
-// Seal serializes and signs ev.
+// Seal serializes and signs ev on its own (SealBatch signs many at once).
 func (s *Signer) Seal(ev *gatepassv1.Event) ([]byte, error) {
 	payload, err := proto.Marshal(ev)
 	if err != nil {
 		return nil, fmt.Errorf("seal event: %w", err)
 	}
-	return s.SealPayload(payload)
-}
-
-// SealPayload seals an event already marshaled (Seal in two steps, so
-// that the signing, most of the cost, can run elsewhere).
-func (s *Signer) SealPayload(payload []byte) ([]byte, error) {
 	return proto.Marshal(&gatepassv1.Envelope{Payload: payload, Signature: s.sign(domain, payload), Signer: s.pub})
 }
 
 // Verifier opens envelopes signed by one issuer key.
 type Verifier struct {
-	key ed25519.PublicKey
+	key   ed25519.PublicKey
+	roots knownRoots
 }
 
 // NewVerifier returns a verifier for an issuer public key.
@@ -203,11 +199,23 @@ func (v *Verifier) Open(data []byte) (*gatepassv1.Event, error) {
 
 // checkSignature returns why env is not signed with the key, or nil.
 func (v *Verifier) checkSignature(env *gatepassv1.Envelope) error {
-	switch {
-	case len(env.GetSignature()) == 0:
+	sig := env.GetSignature()
+	if len(sig) == 0 {
 		return ErrUnsigned
-	case !ed25519.Verify(v.key, append([]byte(domain), env.GetPayload()...), env.GetSignature()):
+	}
+	prefix, msg, err := signed(env)
+	if err != nil {
 		return ErrBadSignature
+	}
+	batch := env.GetBatch() != nil
+	if batch && v.roots.has(rootKey(msg, sig)) {
+		return nil
+	}
+	if !ed25519.Verify(v.key, append([]byte(prefix), msg...), sig) {
+		return ErrBadSignature
+	}
+	if batch {
+		v.roots.add(rootKey(msg, sig))
 	}
 	return nil
 }

@@ -105,6 +105,8 @@ func FuzzOpen(f *testing.F) {
 	}
 	sealed, _ := s.Seal(tokenEvent())
 	f.Add(sealed)
+	batch, _ := s.SealBatch(payloads(5))
+	f.Add(batch[4])
 	f.Add([]byte{})
 	f.Add([]byte{0x0a, 0x01, 0x00})
 	f.Fuzz(func(t *testing.T, data []byte) {

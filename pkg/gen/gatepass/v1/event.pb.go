@@ -29,10 +29,15 @@ type Envelope struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A serialized Event.
 	Payload []byte `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
-	// Ed25519 signature over "gatepass.v1.Event\n" followed by payload.
+	// Without batch: Ed25519 signature over "gatepass.v1.Event\n" followed
+	// by payload. With batch: over "gatepass.v1.EventBatch\n", the batch
+	// size as 8 bytes big-endian, and the batch's Merkle root.
 	Signature []byte `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
 	// Public key of the signer, in nkeys encoding.
-	Signer        string `protobuf:"bytes,3,opt,name=signer,proto3" json:"signer,omitempty"`
+	Signer string `protobuf:"bytes,3,opt,name=signer,proto3" json:"signer,omitempty"`
+	// Set when one signature covers the events of a whole commit: where
+	// this event is in it.
+	Batch         *BatchProof `protobuf:"bytes,4,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -88,6 +93,82 @@ func (x *Envelope) GetSigner() string {
 	return ""
 }
 
+func (x *Envelope) GetBatch() *BatchProof {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+// BatchProof places an event in a batch of events signed together, a
+// Merkle tree as in RFC 9162 (SHA-256; a leaf is SHA-256 of 0x00,
+// "gatepass.v1.Event\n" and the payload, a node SHA-256 of 0x01 and its
+// two children). Each event still stands alone: its payload, the path and
+// the signature give the root the signature covers.
+type BatchProof struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event's leaf index, below size.
+	Index uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// Events in the batch.
+	Size uint64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// The inclusion path from the leaf to the root (RFC 9162 2.1.3), each
+	// a 32-byte hash.
+	Path          [][]byte `protobuf:"bytes,3,rep,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchProof) Reset() {
+	*x = BatchProof{}
+	mi := &file_gatepass_v1_event_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchProof) ProtoMessage() {}
+
+func (x *BatchProof) ProtoReflect() protoreflect.Message {
+	mi := &file_gatepass_v1_event_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchProof.ProtoReflect.Descriptor instead.
+func (*BatchProof) Descriptor() ([]byte, []int) {
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BatchProof) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *BatchProof) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *BatchProof) GetPath() [][]byte {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
 // Event is one signed fact published by the issuer.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -112,7 +193,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_gatepass_v1_event_proto_msgTypes[1]
+	mi := &file_gatepass_v1_event_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -124,7 +205,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_event_proto_msgTypes[1]
+	mi := &file_gatepass_v1_event_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -137,7 +218,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{1}
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Event) GetId() string {
@@ -264,7 +345,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_gatepass_v1_event_proto_msgTypes[2]
+	mi := &file_gatepass_v1_event_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -276,7 +357,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_event_proto_msgTypes[2]
+	mi := &file_gatepass_v1_event_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -289,7 +370,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{2}
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Checkpoint) GetLogIndex() uint64 {
@@ -325,7 +406,7 @@ type TokenState struct {
 
 func (x *TokenState) Reset() {
 	*x = TokenState{}
-	mi := &file_gatepass_v1_event_proto_msgTypes[3]
+	mi := &file_gatepass_v1_event_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -337,7 +418,7 @@ func (x *TokenState) String() string {
 func (*TokenState) ProtoMessage() {}
 
 func (x *TokenState) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_event_proto_msgTypes[3]
+	mi := &file_gatepass_v1_event_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -350,7 +431,7 @@ func (x *TokenState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenState.ProtoReflect.Descriptor instead.
 func (*TokenState) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{3}
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TokenState) GetToken() *Token {
@@ -378,7 +459,7 @@ type ProjectState struct {
 
 func (x *ProjectState) Reset() {
 	*x = ProjectState{}
-	mi := &file_gatepass_v1_event_proto_msgTypes[4]
+	mi := &file_gatepass_v1_event_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -390,7 +471,7 @@ func (x *ProjectState) String() string {
 func (*ProjectState) ProtoMessage() {}
 
 func (x *ProjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_event_proto_msgTypes[4]
+	mi := &file_gatepass_v1_event_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -403,7 +484,7 @@ func (x *ProjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectState.ProtoReflect.Descriptor instead.
 func (*ProjectState) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{4}
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ProjectState) GetProject() *Project {
@@ -427,7 +508,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_gatepass_v1_event_proto_msgTypes[5]
+	mi := &file_gatepass_v1_event_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +520,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_event_proto_msgTypes[5]
+	mi := &file_gatepass_v1_event_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +533,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{5}
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Heartbeat) GetStreamLastSequence() uint64 {
@@ -499,7 +580,7 @@ type ValidatorReport struct {
 
 func (x *ValidatorReport) Reset() {
 	*x = ValidatorReport{}
-	mi := &file_gatepass_v1_event_proto_msgTypes[6]
+	mi := &file_gatepass_v1_event_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -511,7 +592,7 @@ func (x *ValidatorReport) String() string {
 func (*ValidatorReport) ProtoMessage() {}
 
 func (x *ValidatorReport) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_event_proto_msgTypes[6]
+	mi := &file_gatepass_v1_event_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -524,7 +605,7 @@ func (x *ValidatorReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidatorReport.ProtoReflect.Descriptor instead.
 func (*ValidatorReport) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{6}
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ValidatorReport) GetValidatorId() string {
@@ -603,7 +684,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_gatepass_v1_event_proto_msgTypes[7]
+	mi := &file_gatepass_v1_event_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -615,7 +696,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_event_proto_msgTypes[7]
+	mi := &file_gatepass_v1_event_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -628,7 +709,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{7}
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UsageReport) GetValidatorId() string {
@@ -672,7 +753,7 @@ type TokenUsage struct {
 
 func (x *TokenUsage) Reset() {
 	*x = TokenUsage{}
-	mi := &file_gatepass_v1_event_proto_msgTypes[8]
+	mi := &file_gatepass_v1_event_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +765,7 @@ func (x *TokenUsage) String() string {
 func (*TokenUsage) ProtoMessage() {}
 
 func (x *TokenUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_event_proto_msgTypes[8]
+	mi := &file_gatepass_v1_event_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +778,7 @@ func (x *TokenUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenUsage.ProtoReflect.Descriptor instead.
 func (*TokenUsage) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{8}
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TokenUsage) GetTokenId() string {
@@ -762,7 +843,7 @@ type Attempt struct {
 
 func (x *Attempt) Reset() {
 	*x = Attempt{}
-	mi := &file_gatepass_v1_event_proto_msgTypes[9]
+	mi := &file_gatepass_v1_event_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +855,7 @@ func (x *Attempt) String() string {
 func (*Attempt) ProtoMessage() {}
 
 func (x *Attempt) ProtoReflect() protoreflect.Message {
-	mi := &file_gatepass_v1_event_proto_msgTypes[9]
+	mi := &file_gatepass_v1_event_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +868,7 @@ func (x *Attempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
 func (*Attempt) Descriptor() ([]byte, []int) {
-	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{9}
+	return file_gatepass_v1_event_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Attempt) GetReason() Reason {
@@ -822,11 +903,17 @@ var File_gatepass_v1_event_proto protoreflect.FileDescriptor
 
 const file_gatepass_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x17gatepass/v1/event.proto\x12\vgatepass.v1\x1a\x18gatepass/v1/issuer.proto\x1a\x17gatepass/v1/token.proto\x1a\x1bgatepass/v1/validator.proto\x1a\x1bgatepass/v1/workspace.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Z\n" +
+	"\x17gatepass/v1/event.proto\x12\vgatepass.v1\x1a\x18gatepass/v1/issuer.proto\x1a\x17gatepass/v1/token.proto\x1a\x1bgatepass/v1/validator.proto\x1a\x1bgatepass/v1/workspace.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x89\x01\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x12\x16\n" +
-	"\x06signer\x18\x03 \x01(\tR\x06signer\"\xf8\x02\n" +
+	"\x06signer\x18\x03 \x01(\tR\x06signer\x12-\n" +
+	"\x05batch\x18\x04 \x01(\v2\x17.gatepass.v1.BatchProofR\x05batch\"J\n" +
+	"\n" +
+	"BatchProof\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x12\n" +
+	"\x04path\x18\x03 \x03(\fR\x04path\"\xf8\x02\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12/\n" +
@@ -897,51 +984,53 @@ func file_gatepass_v1_event_proto_rawDescGZIP() []byte {
 	return file_gatepass_v1_event_proto_rawDescData
 }
 
-var file_gatepass_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_gatepass_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_gatepass_v1_event_proto_goTypes = []any{
 	(*Envelope)(nil),              // 0: gatepass.v1.Envelope
-	(*Event)(nil),                 // 1: gatepass.v1.Event
-	(*Checkpoint)(nil),            // 2: gatepass.v1.Checkpoint
-	(*TokenState)(nil),            // 3: gatepass.v1.TokenState
-	(*ProjectState)(nil),          // 4: gatepass.v1.ProjectState
-	(*Heartbeat)(nil),             // 5: gatepass.v1.Heartbeat
-	(*ValidatorReport)(nil),       // 6: gatepass.v1.ValidatorReport
-	(*UsageReport)(nil),           // 7: gatepass.v1.UsageReport
-	(*TokenUsage)(nil),            // 8: gatepass.v1.TokenUsage
-	(*Attempt)(nil),               // 9: gatepass.v1.Attempt
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(*AuditEvent)(nil),            // 11: gatepass.v1.AuditEvent
-	(*Token)(nil),                 // 12: gatepass.v1.Token
-	(*Project)(nil),               // 13: gatepass.v1.Project
-	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
-	(Role)(0),                     // 15: gatepass.v1.Role
-	(Reason)(0),                   // 16: gatepass.v1.Reason
+	(*BatchProof)(nil),            // 1: gatepass.v1.BatchProof
+	(*Event)(nil),                 // 2: gatepass.v1.Event
+	(*Checkpoint)(nil),            // 3: gatepass.v1.Checkpoint
+	(*TokenState)(nil),            // 4: gatepass.v1.TokenState
+	(*ProjectState)(nil),          // 5: gatepass.v1.ProjectState
+	(*Heartbeat)(nil),             // 6: gatepass.v1.Heartbeat
+	(*ValidatorReport)(nil),       // 7: gatepass.v1.ValidatorReport
+	(*UsageReport)(nil),           // 8: gatepass.v1.UsageReport
+	(*TokenUsage)(nil),            // 9: gatepass.v1.TokenUsage
+	(*Attempt)(nil),               // 10: gatepass.v1.Attempt
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*AuditEvent)(nil),            // 12: gatepass.v1.AuditEvent
+	(*Token)(nil),                 // 13: gatepass.v1.Token
+	(*Project)(nil),               // 14: gatepass.v1.Project
+	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
+	(Role)(0),                     // 16: gatepass.v1.Role
+	(Reason)(0),                   // 17: gatepass.v1.Reason
 }
 var file_gatepass_v1_event_proto_depIdxs = []int32{
-	10, // 0: gatepass.v1.Event.time:type_name -> google.protobuf.Timestamp
-	3,  // 1: gatepass.v1.Event.token:type_name -> gatepass.v1.TokenState
-	4,  // 2: gatepass.v1.Event.project:type_name -> gatepass.v1.ProjectState
-	5,  // 3: gatepass.v1.Event.heartbeat:type_name -> gatepass.v1.Heartbeat
-	11, // 4: gatepass.v1.Event.audit:type_name -> gatepass.v1.AuditEvent
-	2,  // 5: gatepass.v1.Event.checkpoint:type_name -> gatepass.v1.Checkpoint
-	12, // 6: gatepass.v1.TokenState.token:type_name -> gatepass.v1.Token
-	13, // 7: gatepass.v1.ProjectState.project:type_name -> gatepass.v1.Project
-	10, // 8: gatepass.v1.Heartbeat.stream_created:type_name -> google.protobuf.Timestamp
-	10, // 9: gatepass.v1.ValidatorReport.time:type_name -> google.protobuf.Timestamp
-	14, // 10: gatepass.v1.ValidatorReport.answer_bound:type_name -> google.protobuf.Duration
-	10, // 11: gatepass.v1.ValidatorReport.stream_created:type_name -> google.protobuf.Timestamp
-	10, // 12: gatepass.v1.UsageReport.time:type_name -> google.protobuf.Timestamp
-	8,  // 13: gatepass.v1.UsageReport.tokens:type_name -> gatepass.v1.TokenUsage
-	10, // 14: gatepass.v1.TokenUsage.last_used_time:type_name -> google.protobuf.Timestamp
-	15, // 15: gatepass.v1.TokenUsage.max_role_needed:type_name -> gatepass.v1.Role
-	9,  // 16: gatepass.v1.TokenUsage.attempts:type_name -> gatepass.v1.Attempt
-	16, // 17: gatepass.v1.Attempt.reason:type_name -> gatepass.v1.Reason
-	10, // 18: gatepass.v1.Attempt.last_time:type_name -> google.protobuf.Timestamp
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	1,  // 0: gatepass.v1.Envelope.batch:type_name -> gatepass.v1.BatchProof
+	11, // 1: gatepass.v1.Event.time:type_name -> google.protobuf.Timestamp
+	4,  // 2: gatepass.v1.Event.token:type_name -> gatepass.v1.TokenState
+	5,  // 3: gatepass.v1.Event.project:type_name -> gatepass.v1.ProjectState
+	6,  // 4: gatepass.v1.Event.heartbeat:type_name -> gatepass.v1.Heartbeat
+	12, // 5: gatepass.v1.Event.audit:type_name -> gatepass.v1.AuditEvent
+	3,  // 6: gatepass.v1.Event.checkpoint:type_name -> gatepass.v1.Checkpoint
+	13, // 7: gatepass.v1.TokenState.token:type_name -> gatepass.v1.Token
+	14, // 8: gatepass.v1.ProjectState.project:type_name -> gatepass.v1.Project
+	11, // 9: gatepass.v1.Heartbeat.stream_created:type_name -> google.protobuf.Timestamp
+	11, // 10: gatepass.v1.ValidatorReport.time:type_name -> google.protobuf.Timestamp
+	15, // 11: gatepass.v1.ValidatorReport.answer_bound:type_name -> google.protobuf.Duration
+	11, // 12: gatepass.v1.ValidatorReport.stream_created:type_name -> google.protobuf.Timestamp
+	11, // 13: gatepass.v1.UsageReport.time:type_name -> google.protobuf.Timestamp
+	9,  // 14: gatepass.v1.UsageReport.tokens:type_name -> gatepass.v1.TokenUsage
+	11, // 15: gatepass.v1.TokenUsage.last_used_time:type_name -> google.protobuf.Timestamp
+	16, // 16: gatepass.v1.TokenUsage.max_role_needed:type_name -> gatepass.v1.Role
+	10, // 17: gatepass.v1.TokenUsage.attempts:type_name -> gatepass.v1.Attempt
+	17, // 18: gatepass.v1.Attempt.reason:type_name -> gatepass.v1.Reason
+	11, // 19: gatepass.v1.Attempt.last_time:type_name -> google.protobuf.Timestamp
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_gatepass_v1_event_proto_init() }
@@ -953,7 +1042,7 @@ func file_gatepass_v1_event_proto_init() {
 	file_gatepass_v1_token_proto_init()
 	file_gatepass_v1_validator_proto_init()
 	file_gatepass_v1_workspace_proto_init()
-	file_gatepass_v1_event_proto_msgTypes[1].OneofWrappers = []any{
+	file_gatepass_v1_event_proto_msgTypes[2].OneofWrappers = []any{
 		(*Event_Token)(nil),
 		(*Event_Project)(nil),
 		(*Event_Heartbeat)(nil),
@@ -966,7 +1055,7 @@ func file_gatepass_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatepass_v1_event_proto_rawDesc), len(file_gatepass_v1_event_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

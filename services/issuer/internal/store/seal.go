@@ -1,10 +1,5 @@
 package store
 
-import (
-	"runtime"
-	"sync"
-)
-
 // unsealed is an event enqueued in a transaction and not yet signed.
 type unsealed struct {
 	bucket  []byte
@@ -15,31 +10,24 @@ type unsealed struct {
 }
 
 // sealAll signs the events the transaction enqueued and writes them to
-// the outbox. Signing is most of what an event costs, and a batch of
-// changes shares one transaction: its events are signed on every CPU
-// instead of one after the other in the commit.
+// the outbox. The events of a commit are signed together (one signature
+// per event.BatchLimit of them, each envelope carrying its place in the
+// batch): signing them one by one was most of what an event cost.
 func (tx *Tx) sealAll() error {
 	evs := tx.unsealed
 	tx.unsealed = nil
 	if len(evs) == 0 {
 		return nil
 	}
-	sealed := make([][]byte, len(evs))
-	errs := make([]error, len(evs))
-	workers := min(runtime.GOMAXPROCS(0), (len(evs)+7)/8)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(evs); i += workers {
-				sealed[i], errs[i] = tx.s.sealPayload(evs[i].payload)
-			}
-		})
-	}
-	wg.Wait()
+	payloads := make([][]byte, len(evs))
 	for i, e := range evs {
-		if errs[i] != nil {
-			return errs[i]
-		}
+		payloads[i] = e.payload
+	}
+	sealed, err := tx.s.sealBatch(payloads)
+	if err != nil {
+		return err
+	}
+	for i, e := range evs {
 		// Value: subject, NUL, event id, NUL, sealed envelope.
 		v := make([]byte, 0, len(e.subject)+len(e.id)+2+len(sealed[i]))
 		v = append(v, e.subject...)

@@ -61,9 +61,9 @@ var (
 
 // Store is the issuer's database.
 type Store struct {
-	db          *bolt.DB
-	sealPayload func([]byte) ([]byte, error)
-	now         func() time.Time
+	db        *bolt.DB
+	sealBatch func([][]byte) ([][]byte, error)
+	now       func() time.Time
 	// batches feeds commitLoop (Batch); closed (under closing) by Close.
 	batches chan *call
 	// window is how long a commit under load waits to gather calls, and
@@ -115,7 +115,7 @@ func Open(path string, signer *event.Signer, now func() time.Time) (*Store, erro
 		db.Close()
 		return nil, fmt.Errorf("open issuer database: %w", err)
 	}
-	s := &Store{db: db, sealPayload: signer.SealPayload, now: now, batches: make(chan *call, maxBatch), window: gatherWindow, quiet: quietAfter, stopped: make(chan struct{}), forget: newForgetting()}
+	s := &Store{db: db, sealBatch: signer.SealBatch, now: now, batches: make(chan *call, maxBatch), window: gatherWindow, quiet: quietAfter, stopped: make(chan struct{}), forget: newForgetting()}
 	go s.commitLoop()
 	return s, nil
 }

@@ -34,10 +34,16 @@ func (s *store) enqueue(lane propagation.Lane, st *gatepassv1.TokenState) string
 		Id: fmt.Sprintf("ev_%d", s.logIndex), Time: timestamppb.New(s.now()), LogIndex: s.logIndex,
 		Body: &gatepassv1.Event_Token{Token: proto.CloneOf(st)},
 	}
-	data, err := s.signer.Seal(ev)
+	// Sealed as the issuer's store seals a commit's events: as a batch.
+	payload, err := proto.Marshal(ev)
 	if err != nil {
 		panic(err)
 	}
+	sealed, err := s.signer.SealBatch([][]byte{payload})
+	if err != nil {
+		panic(err)
+	}
+	data := sealed[0]
 	s.lanes[lane] = append(s.lanes[lane], propagation.Entry{
 		Key: binary.BigEndian.AppendUint64(nil, s.logIndex), EventID: ev.GetId(), Subject: event.Subject(ev), LogIndex: s.logIndex, Data: data,
 	})
