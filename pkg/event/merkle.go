@@ -167,8 +167,11 @@ func (k *knownRoots) has(key string) bool {
 func (k *knownRoots) add(keys ...string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.seen == nil || len(k.seen)+len(keys) > knownRootsMax {
-		k.seen = make(map[string]struct{}, knownRootsMax)
+	if k.seen == nil {
+		k.seen = map[string]struct{}{}
+	}
+	if len(k.seen)+len(keys) > knownRootsMax {
+		clear(k.seen)
 	}
 	for _, key := range keys {
 		k.seen[key] = struct{}{}

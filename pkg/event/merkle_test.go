@@ -158,6 +158,43 @@ func TestBatchForgeries(t *testing.T) {
 			if errs[0] != nil || errs[2] != nil {
 				t.Errorf("%s, %s verifier: the genuine events beside it failed: %v, %v", name, vname, errs[0], errs[2])
 			}
+			if evs, errs := v.OpenAll([][]byte{data}); !errors.Is(errs[0], ErrBadSignature) || evs[0] != nil {
+				t.Errorf("%s, %s verifier: OpenAll of it alone gave %v", name, vname, errs[0])
+			}
 		}
+	}
+}
+
+// BenchmarkOpenAll: what a validator pays to check events as they arrive
+// (one revoke; one commit's batch of 16) and as a cold start reads them
+// (4,096 events of 256 batches).
+func BenchmarkOpenAll(b *testing.B) {
+	s := newSigner(b)
+	for _, tc := range []struct {
+		name   string
+		n      int
+		single bool
+	}{{"one", 1, false}, {"batch16", 16, false}, {"replay4096", 4096, false}, {"replay4096-signed-each", 4096, true}} {
+		ps := payloads(tc.n)
+		var sealed [][]byte
+		if tc.single {
+			for _, p := range ps {
+				var ev gatepassv1.Event
+				_ = proto.Unmarshal(p, &ev)
+				d, _ := s.Seal(&ev)
+				sealed = append(sealed, d)
+			}
+		} else {
+			sealed, _ = s.SealBatch(ps)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				v, _ := NewVerifier(s.PublicKey()) // nothing remembered
+				if _, errs := v.OpenAll(sealed); errs[0] != nil {
+					b.Fatal(errs[0])
+				}
+			}
+		})
 	}
 }
