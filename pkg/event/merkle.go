@@ -153,7 +153,7 @@ type knownRoots struct {
 
 const knownRootsMax = 4096
 
-// key identifies a checked batch signature: what it signs and the
+// rootKey identifies a checked batch signature: what it signs and the
 // signature itself.
 func rootKey(msg, sig []byte) string { return string(msg) + string(sig) }
 
