@@ -35,8 +35,8 @@ type Envelope struct {
 	Signature []byte `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
 	// Public key of the signer, in nkeys encoding.
 	Signer string `protobuf:"bytes,3,opt,name=signer,proto3" json:"signer,omitempty"`
-	// Set when one signature covers the events of a whole commit: where
-	// this event is in it.
+	// Set when one signature covers several events of a commit (up to 16):
+	// where this event is among them.
 	Batch         *BatchProof `protobuf:"bytes,4,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
