@@ -11,7 +11,7 @@ import (
 
 // Audit appends an audit record and queues it for the audit stream.
 func (tx *Tx) Audit(a *gatepassv1.AuditEvent) error {
-	b := tx.btx.Bucket(bucketAudit)
+	b := tx.appending(bucketAudit)
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err

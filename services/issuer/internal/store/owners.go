@@ -59,6 +59,9 @@ func (tx *Tx) reindex(bucket []byte, old, next, id string) error {
 	if next == "" || old == next {
 		return nil // none, or there already
 	}
+	if old == "" {
+		idx.FillPercent = seqFill // no entry before: mostly a new token, the newest id of its range
+	}
 	return idx.Put(indexKey(next, id), nil)
 }
 

@@ -35,7 +35,7 @@ func (tx *Tx) sealAll() error {
 		v = append(v, e.id...)
 		v = append(v, 0)
 		v = append(v, sealed[i]...)
-		if err := tx.btx.Bucket(e.bucket).Put(seqKey(e.idx), v); err != nil {
+		if err := tx.appending(e.bucket).Put(seqKey(e.idx), v); err != nil {
 			return err
 		}
 	}

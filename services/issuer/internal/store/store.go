@@ -181,6 +181,27 @@ func get[M proto.Message](tx *Tx, bucket []byte, key string, m M) (M, error) {
 	return m, nil
 }
 
+// seqFill is how full pages are left when they split under writes whose
+// keys come after every key in their range (a new token's id, an audit or
+// outbox sequence, a new token's entry in an index), as etcd's
+// UnsafeSeqPut does. bbolt's default, half, suits keys that arrive at
+// random (the digest and name indexes); for keys that only grow it left
+// those buckets half empty for good: at 1M tokens the tokens, audit,
+// workspace and owner buckets took 1.2 GB of pages for 0.58 GB of data
+// (at 100k the whole file: 145 MiB, 96 MiB with this; commits write as
+// many pages either way, TestGrowingBucketsFillTheirPages).
+// Set on the bucket a transaction holds (bbolt gives a writable
+// transaction one handle per bucket, which put writes through too).
+const seqFill = 0.9
+
+// appending marks bucket as written at the end of its ranges in this
+// transaction.
+func (tx *Tx) appending(bucket []byte) *bolt.Bucket {
+	b := tx.btx.Bucket(bucket)
+	b.FillPercent = seqFill
+	return b
+}
+
 func put(tx *Tx, bucket []byte, key string, m proto.Message) error {
 	v, err := proto.Marshal(m)
 	if err != nil {

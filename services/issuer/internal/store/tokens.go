@@ -44,6 +44,9 @@ func (tx *Tx) PutToken(st *gatepassv1.TokenState) (eventID string, err error) {
 	}
 	t.Version++
 	t.UpdateTime = timestamppb.New(tx.s.now())
+	if old == nil {
+		tx.appending(bucketTokens) // ids grow with creation time
+	}
 	if err := put(tx, bucketTokens, t.GetId(), st); err != nil {
 		return "", err
 	}
