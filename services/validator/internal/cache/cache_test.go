@@ -2,6 +2,7 @@ package cache
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -267,5 +268,43 @@ func TestCloseLosesWhatWasNotFlushed(t *testing.T) {
 	}
 	if _, err := c.Lookup(d2); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unflushed state survived: %v", err)
+	}
+}
+
+// TestTokenBucketFillsItsPages: a replay appends (ids grow with time), and
+// the token bucket's pages are left nearly full; with bbolt's default
+// split they stayed half empty and the file twice the size it needs.
+func TestTokenBucketFillsItsPages(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v.db")
+	c := openCache(t, path)
+	const n = 20000
+	for lo := 0; lo < n; lo += 4096 {
+		var items []Item
+		for i := lo; i < min(lo+4096, n); i++ {
+			var d token.Digest
+			d[0], d[1], d[2] = byte(i), byte(i>>8), byte(i>>16)
+			st := state(d, 1, gatepassv1.TokenStatus_TOKEN_STATUS_ACTIVE)
+			st.Token.Id = fmt.Sprintf("tok_%08d", i)
+			st.Token.WorkspaceId, st.Token.Role = "ws_1", gatepassv1.Role_ROLE_TESTER
+			items = append(items, Item{Sequence: uint64(i + 1), LogIndex: uint64(i + 1), Token: st})
+		}
+		if _, err := c.ApplyIndexed(items, func(Result) {}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.db.View(func(tx *bolt.Tx) error {
+		st := tx.Bucket(bucketTokens).Stats()
+		fill := float64(st.LeafInuse) / float64(st.LeafAlloc)
+		t.Logf("%d tokens: %d leaf pages, %.0f%% full, file %d KiB", n, st.LeafPageN, 100*fill, tx.Size()>>10)
+		if fill < 0.8 {
+			t.Errorf("token pages %.0f%% full, want 80%% or more", 100*fill)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
