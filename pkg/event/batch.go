@@ -79,7 +79,7 @@ func (v *Verifier) openChunk(datas [][]byte, evs []*gatepassv1.Event, errs []err
 	// equation.
 	batchOK := len(sigs) == 0
 	if len(sigs) == 1 {
-		batchOK = ed25519.Verify(v.key, append([]byte(sigs[0].prefix), sigs[0].msg...), sigs[0].sig)
+		batchOK = v.verifies(sigs[0].prefix, sigs[0].msg, sigs[0].sig)
 	}
 	if len(sigs) > 1 {
 		bv := newSameKeyBatch(v.key, len(sigs))

@@ -211,13 +211,18 @@ func (v *Verifier) checkSignature(env *gatepassv1.Envelope) error {
 	if batch && v.roots.has(rootKey(msg, sig)) {
 		return nil
 	}
-	if !ed25519.Verify(v.key, append([]byte(prefix), msg...), sig) {
+	if !v.verifies(prefix, msg, sig) {
 		return ErrBadSignature
 	}
 	if batch {
 		v.roots.add(rootKey(msg, sig))
 	}
 	return nil
+}
+
+// verifies checks one signature over prefix followed by msg.
+func (v *Verifier) verifies(prefix string, msg, sig []byte) bool {
+	return ed25519.Verify(v.key, append([]byte(prefix), msg...), sig)
 }
 
 // Decode returns the event inside data without checking its signature:
