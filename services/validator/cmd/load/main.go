@@ -189,3 +189,7 @@ func natsShape(n int) string {
 }
 
 func logPath(cfg config, name string) string { return filepath.Join(cfg.dir, name+".log") }
+
+// cachePath is where validator name keeps its cache (and, beside it, its
+// report key).
+func cachePath(cfg config, name string) string { return filepath.Join(cfg.dir, name+".db") }

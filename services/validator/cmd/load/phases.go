@@ -170,8 +170,16 @@ func (s *system) coldStart() (row, error) {
 	if err != nil {
 		return row{}, err
 	}
-	defer v.stop()
-	defer os.Remove(v.vars["GATEPASS_VALIDATOR_CACHE"])
+	// Stopped before its files go: a -data directory is kept for the next
+	// run, and a cold start's cache (hundreds of MiB at 1M) and keys are
+	// of no use to it.
+	defer func() {
+		v.stop()
+		cache := cachePath(s.cfg, name)
+		for _, f := range []string{cache, cache + ".nk", cache + ".nk.pub"} {
+			_ = os.Remove(f)
+		}
+	}()
 	took, err := waitServing(v, 10*time.Minute)
 	if err != nil {
 		return row{}, err

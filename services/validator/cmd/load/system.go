@@ -116,7 +116,7 @@ func (s *system) startValidator(name string) (*proc, error) {
 		"GATEPASS_CHECK_LISTEN":      "127.0.0.1:0",
 		"GATEPASS_NATS_URL":          s.issuer.vars["GATEPASS_NATS_URL"],
 		"GATEPASS_ISSUER_PUBLIC_KEY": s.issuer.vars["GATEPASS_ISSUER_PUBLIC_KEY"],
-		"GATEPASS_VALIDATOR_CACHE":   filepath.Join(s.cfg.dir, name+".db"),
+		"GATEPASS_VALIDATOR_CACHE":   cachePath(s.cfg, name),
 		"GATEPASS_VALIDATOR_ID":      name,
 		"GATEPASS_LOG_LEVEL":         "warn",
 	}
