@@ -3,7 +3,10 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -274,11 +277,9 @@ func TestCloseLosesWhatWasNotFlushed(t *testing.T) {
 // TestTokenBucketFillsItsPages: a replay appends (ids grow with time), and
 // the token bucket's pages are left nearly full; with bbolt's default
 // split they stayed half empty and the file twice the size it needs.
-func TestTokenBucketFillsItsPages(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "v.db")
-	c := openCache(t, path)
-	const n = 20000
+// fillTokens applies n tokens to c, 4,096 per committed batch.
+func fillTokens(t *testing.T, c *Cache, n int) {
+	t.Helper()
 	for lo := 0; lo < n; lo += 4096 {
 		var items []Item
 		for i := lo; i < min(lo+4096, n); i++ {
@@ -296,6 +297,13 @@ func TestTokenBucketFillsItsPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestTokenBucketFillsItsPages(t *testing.T) {
+	t.Parallel()
+	c := openCache(t, filepath.Join(t.TempDir(), "v.db"))
+	const n = 20000
+	fillTokens(t, c, n)
 	if err := c.db.View(func(tx *bolt.Tx) error {
 		st := tx.Bucket(bucketTokens).Stats()
 		fill := float64(st.LeafInuse) / float64(st.LeafAlloc)
@@ -307,4 +315,65 @@ func TestTokenBucketFillsItsPages(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// An opened cache has read every page (its check and the index), but keeps
+// none of them mapped: lookups read the index, and a validator restarted
+// at 1M tokens showed its whole cache file (480 MiB) in its resident
+// memory besides the index.
+func TestOpenLeavesTheFileUnmapped(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v.db")
+	c, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillTokens(t, c, 20000)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c = openCache(t, path)
+	if got := c.x.size(); got != 20000 {
+		t.Fatalf("index holds %d tokens after reopening, want 20000", got)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rss, ok := residentKiB(t, path)
+	if !ok {
+		t.Skip("no /proc/self/smaps mapping for the cache here")
+	}
+	t.Logf("file %d KiB, %d KiB of it resident", fi.Size()>>10, rss)
+	if rss > fi.Size()>>10/8 {
+		t.Errorf("%d KiB of a %d KiB cache resident after opening, want at most an eighth", rss, fi.Size()>>10)
+	}
+}
+
+// residentKiB returns how much of the file at path the process has
+// resident through its memory maps (Linux /proc/self/smaps).
+func residentKiB(t *testing.T, path string) (int64, bool) {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		return 0, false
+	}
+	var total int64
+	found, in := false, false
+	for line := range strings.Lines(string(data)) {
+		fields := strings.Fields(line)
+		if len(fields) >= 5 && strings.Contains(fields[0], "-") { // a mapping's header
+			in = fields[len(fields)-1] == path
+			found = found || in
+			continue
+		}
+		if in && len(fields) == 3 && fields[0] == "Rss:" {
+			kib, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			total += kib
+		}
+	}
+	return total, found
 }
