@@ -106,7 +106,12 @@ func (f *Follower) subscribe(ctx context.Context, js jetstream.JetStream, stream
 	if err != nil {
 		return nil, fmt.Errorf("create consumer: %w", err)
 	}
-	it, err := cons.Messages()
+	// The server may send as many messages as a batch holds before it
+	// hears from us again. With nats.go's default (500, asking for more at
+	// half), a replay of 1.18M tokens waited on a pull every 250 messages:
+	// SERVING after 13.2–17.5 s (15.3 s on average over five cold starts)
+	// instead of 15.8–21.5 s (18.3 s), interleaved.
+	it, err := cons.Messages(jetstream.PullMaxMessages(maxBatch))
 	if err != nil {
 		return nil, fmt.Errorf("consume: %w", err)
 	}
