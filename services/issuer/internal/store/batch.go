@@ -144,8 +144,9 @@ func (s *Store) commit(calls []*call) {
 			return
 		}
 		start := time.Now()
+		var tx *Tx
 		err := s.db.Update(func(btx *bolt.Tx) error {
-			tx := &Tx{btx: btx, s: s}
+			tx = &Tx{btx: btx, s: s}
 			if err := tx.deleteForgotten(forgotten); err != nil {
 				return err
 			}
@@ -160,6 +161,7 @@ func (s *Store) commit(calls []*call) {
 		if failed < 0 {
 			if err == nil {
 				s.forget.done(forgotten)
+				tx.committed()
 			}
 			if fn := s.observe.Load(); fn != nil && len(calls) > 0 {
 				(*fn)(len(calls), time.Since(start))

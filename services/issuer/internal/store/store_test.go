@@ -93,27 +93,27 @@ func TestChangeAndEventCommitTogether(t *testing.T) {
 	}
 }
 
+// reopen closes s and opens the database at path again.
+func reopen(t testing.TB, s *Store, path string) *Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = openStore(t, path)
+	return s
+}
+
 func TestOutboxSurvivesReopen(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "issuer.db")
-	seed, _ := event.GenerateSeed()
-	signer, _ := event.NewSigner(seed)
-	s, err := Open(path, signer, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := openStore(t, path)
 	for range 3 {
 		st, _ := newState(t)
 		if err := s.Update(func(tx *Tx) error { _, err := tx.PutToken(st); return err }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s.Close()
-	s, err = Open(path, signer, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopen(t, s, path)
 	out, err := changeLane(t, s)
 	if err != nil || len(out) != 3 {
 		t.Fatalf("outbox after reopen: %d entries, %v", len(out), err)

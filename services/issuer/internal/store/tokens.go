@@ -18,11 +18,11 @@ func (tx *Tx) Token(id string) (*gatepassv1.TokenState, error) {
 
 // TokenByDigest finds a token by the SHA-256 of its secret.
 func (tx *Tx) TokenByDigest(d token.Digest) (*gatepassv1.TokenState, error) {
-	id := tx.btx.Bucket(bucketDigests).Get(d[:])
-	if id == nil {
+	id, ok := tx.s.secrets.get(d)
+	if !ok {
 		return nil, fmt.Errorf("token %w", ErrNotFound)
 	}
-	st, err := tx.Token(string(id))
+	st, err := tx.Token(id)
 	if err != nil {
 		return nil, err
 	}
@@ -30,6 +30,19 @@ func (tx *Tx) TokenByDigest(d token.Digest) (*gatepassv1.TokenState, error) {
 		return nil, fmt.Errorf("token %w", ErrNotFound)
 	}
 	return st, nil
+}
+
+// indexSecret queues the secret index's change, if the token is new or
+// its secret's digest changed (applied once the transaction commits).
+func (tx *Tx) indexSecret(old, st *gatepassv1.TokenState) {
+	if bytes.Equal(old.GetSecretSha256(), st.GetSecretSha256()) || len(st.GetSecretSha256()) != len(token.Digest{}) {
+		return
+	}
+	c := secretChange{next: token.Digest(st.GetSecretSha256()), id: st.GetToken().GetId()}
+	if len(old.GetSecretSha256()) == len(token.Digest{}) {
+		c.old, c.hasOld = token.Digest(old.GetSecretSha256()), true
+	}
+	tx.secrets = append(tx.secrets, c)
 }
 
 // PutToken writes a token's state, bumping its version and update time, and
@@ -53,14 +66,10 @@ func (tx *Tx) PutToken(st *gatepassv1.TokenState) (eventID string, err error) {
 	if err := tx.updateDigest(old, st); err != nil {
 		return "", err
 	}
+	tx.indexSecret(old, st)
 	// An index entry is written only when it changes: a write rewrites
 	// its page and the pages above it even when the bytes are the same,
 	// and a revoke used to rewrite every index this way.
-	if old == nil || !bytes.Equal(old.GetSecretSha256(), st.GetSecretSha256()) {
-		if err := tx.btx.Bucket(bucketDigests).Put(st.GetSecretSha256(), []byte(t.GetId())); err != nil {
-			return "", err
-		}
-	}
 	if err := tx.reindex(bucketWSTokens, old.GetToken().GetWorkspaceId(), t.GetWorkspaceId(), t.GetId()); err != nil {
 		return "", err
 	}
