@@ -62,7 +62,10 @@ func (x *secretIndex) get(d token.Digest) (string, bool) {
 }
 
 // apply records what a commit changed; call it only once the commit has
-// succeeded.
+// succeeded. Two commits may apply in the other order than they
+// committed; if both changed one token's digest, an entry for the digest
+// it no longer has can stay behind. Lookups compare the digest the token
+// holds (TokenByDigest), so such an entry finds nothing.
 func (x *secretIndex) apply(changes []secretChange) {
 	if len(changes) == 0 {
 		return
