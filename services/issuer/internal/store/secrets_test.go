@@ -100,14 +100,18 @@ func TestSecretIndexFollowsCommits(t *testing.T) {
 }
 
 // TestOpenDropsTheDigestBucket: a database from before the secret index
-// moved to memory loses its bucket of digests at open, and every token is
-// still found by its secret.
+// moved to memory loses its bucket of digests at open, gains the digests
+// by token id (built from the token records), and every token is still
+// found by its secret.
 func TestOpenDropsTheDigestBucket(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "issuer.db")
 	s, _ := openStore(t, path)
 	fillTokens(t, s, 100, secretState)
 	if err := s.db.Update(func(btx *bolt.Tx) error { // as older issuers kept it
+		if err := btx.DeleteBucket(bucketTokenSecrets); err != nil {
+			return err
+		}
 		b, err := btx.CreateBucket(bucketDigests)
 		if err != nil {
 			return err
@@ -125,6 +129,9 @@ func TestOpenDropsTheDigestBucket(t *testing.T) {
 	if err := s.db.View(func(btx *bolt.Tx) error {
 		if btx.Bucket(bucketDigests) != nil {
 			return errors.New("bucket of digests still there")
+		}
+		if n := btx.Bucket(bucketTokenSecrets).Stats().KeyN; n != 100 {
+			return fmt.Errorf("%d digests by token id, want 100", n)
 		}
 		return nil
 	}); err != nil {

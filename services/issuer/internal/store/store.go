@@ -29,8 +29,12 @@ var (
 	bucketTokens     = []byte("tokens")
 	// bucketDigests indexed tokens by the SHA-256 of their secret; that
 	// index is now in memory (secretIndex), and Open deletes the bucket.
-	bucketDigests  = []byte("digests")
-	bucketWSTokens = []byte("workspace_tokens")
+	bucketDigests = []byte("digests")
+	// bucketTokenSecrets holds each token's secret digest by token id, for
+	// building the index in memory at open: ids grow with creation time,
+	// so a create appends here.
+	bucketTokenSecrets = []byte("token_secrets")
+	bucketWSTokens     = []byte("workspace_tokens")
 	// bucketOwnerTokens indexes tokens by owner: owner id, NUL, token id.
 	bucketOwnerTokens = []byte("owner_tokens")
 	// bucketProjectTokens indexes project tokens: project id, NUL, token id.
@@ -113,6 +117,9 @@ func Open(path string, signer *event.Signer, now func() time.Time) (*Store, erro
 		if err := initNotices(tx); err != nil {
 			return err
 		}
+		if err := initTokenSecrets(tx); err != nil {
+			return err
+		}
 		if err := dropBucket(tx, bucketDigests); err != nil {
 			return err
 		}
@@ -126,9 +133,10 @@ func Open(path string, signer *event.Signer, now func() time.Time) (*Store, erro
 		})
 	}
 	if err == nil {
-		// Reading every token mapped every page of them into the process's
-		// resident memory (1.5 GiB at 1.35M tokens); a new map holds only
-		// what is read from now on.
+		// What building the index read stays mapped in the process's
+		// resident memory (all of the file, 1.5 GiB at 1.35M tokens, when
+		// it read the token records); a new map holds only what is read
+		// from now on.
 		if err = db.Close(); err == nil {
 			db, err = bolt.Open(path, 0o600, opts)
 		}

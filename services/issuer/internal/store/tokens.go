@@ -32,17 +32,26 @@ func (tx *Tx) TokenByDigest(d token.Digest) (*gatepassv1.TokenState, error) {
 	return st, nil
 }
 
-// indexSecret queues the secret index's change, if the token is new or
-// its secret's digest changed (applied once the transaction commits).
-func (tx *Tx) indexSecret(old, st *gatepassv1.TokenState) {
+// indexSecret records a token's secret digest by its id and queues the
+// secret index's change, if the token is new or its digest changed (the
+// index changes once the transaction commits).
+func (tx *Tx) indexSecret(old, st *gatepassv1.TokenState) error {
 	if bytes.Equal(old.GetSecretSha256(), st.GetSecretSha256()) || len(st.GetSecretSha256()) != len(token.Digest{}) {
-		return
+		return nil
+	}
+	b := tx.btx.Bucket(bucketTokenSecrets)
+	if old == nil {
+		b = tx.appending(bucketTokenSecrets) // ids grow with creation time
+	}
+	if err := b.Put([]byte(st.GetToken().GetId()), st.GetSecretSha256()); err != nil {
+		return err
 	}
 	c := secretChange{next: token.Digest(st.GetSecretSha256()), id: st.GetToken().GetId()}
 	if len(old.GetSecretSha256()) == len(token.Digest{}) {
 		c.old, c.hasOld = token.Digest(old.GetSecretSha256()), true
 	}
 	tx.secrets = append(tx.secrets, c)
+	return nil
 }
 
 // PutToken writes a token's state, bumping its version and update time, and
@@ -66,7 +75,9 @@ func (tx *Tx) PutToken(st *gatepassv1.TokenState) (eventID string, err error) {
 	if err := tx.updateDigest(old, st); err != nil {
 		return "", err
 	}
-	tx.indexSecret(old, st)
+	if err := tx.indexSecret(old, st); err != nil {
+		return "", err
+	}
 	// An index entry is written only when it changes: a write rewrites
 	// its page and the pages above it even when the bytes are the same,
 	// and a revoke used to rewrite every index this way.

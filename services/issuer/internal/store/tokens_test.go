@@ -100,7 +100,7 @@ func TestGrowingBucketsFillTheirPages(t *testing.T) {
 		}
 	}
 	if err := s.db.View(func(btx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketTokens, bucketAudit, bucketOutbox, bucketOutboxAudit, bucketWSTokens, bucketOwnerTokens} {
+		for _, name := range [][]byte{bucketTokens, bucketTokenSecrets, bucketAudit, bucketOutbox, bucketOutboxAudit, bucketWSTokens, bucketOwnerTokens} {
 			st := btx.Bucket(name).Stats()
 			if fill := float64(st.LeafInuse) / float64(st.LeafAlloc); fill < 0.8 {
 				t.Errorf("%s: pages %.0f%% full (%d leaf pages), want 80%% or more", name, 100*fill, st.LeafPageN)
