@@ -20,9 +20,11 @@ import (
 // It was a bbolt bucket keyed by the digest. Digests are random, so past
 // ~100k tokens every create put its entry on a page of its own (and the
 // branch pages above it): a commit of twenty creates among 100k tokens
-// wrote 88 pages, 51 without it (BenchmarkCommitAtSize), and at 1.4M
-// tokens such a commit took 4.9–5.8 ms (p50) instead of 3.0–3.8 ms. Memory instead: about 70 bytes per token, no pointers
-// (the garbage collector never scans it), 70 MB at 1M.
+// wrote 88 pages, 55 now (BenchmarkCommitAtSize), and at 1.4M tokens such
+// a commit took 4.9–5.8 ms (p50) instead of 3.0–3.8 ms. Memory instead:
+// about 70 bytes per token, no pointers (the garbage collector never
+// scans it), 70 MB at 1M; the digests by token id, which a create
+// appends to, are what it is built from.
 type secretIndex struct {
 	mu  sync.RWMutex
 	ids map[token.Digest]shortID

@@ -147,7 +147,7 @@ func TestOpenDropsTheDigestBucket(t *testing.T) {
 // TestCreatesWriteNoPagePerSecret: a commit of creates writes about as
 // many pages among 20k tokens as among a few: the secrets' digests are
 // random, and in a bbolt index each new one landed on a page of its own
-// (49 pages per commit of twenty here, instead of 22).
+// (49 pages per commit of twenty here, instead of 25).
 func TestCreatesWriteNoPagePerSecret(t *testing.T) {
 	t.Parallel()
 	s := openTestStoreAt(t, time.Now)
