@@ -44,11 +44,15 @@ func putDigest(meta *bolt.Bucket, d propagation.Digest, n uint64) error {
 func (tx *Tx) digest() (propagation.Digest, uint64, error) {
 	meta := tx.btx.Bucket(bucketMeta)
 	d, err := propagation.ParseDigest(meta.Get(keyDigest))
-	var n uint64
+	return d, tokenCount(meta), err
+}
+
+// tokenCount is the number of tokens putDigest recorded (0 before any).
+func tokenCount(meta *bolt.Bucket) uint64 {
 	if v := meta.Get(keyTokenCount); len(v) == 8 {
-		n = binary.BigEndian.Uint64(v)
+		return binary.BigEndian.Uint64(v)
 	}
-	return d, n, err
+	return 0
 }
 
 // updateDigest moves the state digest from old (nil for a new token) to st.

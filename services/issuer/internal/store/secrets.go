@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -97,11 +96,7 @@ func putID[ID string | []byte](x *secretIndex, d token.Digest, id ID) {
 // about a tenth of the token records (reading those took 18 s at 1.5M
 // tokens with nothing of the file in the page cache, 2 s with all of it).
 func loadSecrets(btx *bolt.Tx) (*secretIndex, error) {
-	var size int
-	if v := btx.Bucket(bucketMeta).Get(keyTokenCount); len(v) == 8 {
-		size = int(min(binary.BigEndian.Uint64(v), 1<<30))
-	}
-	x := newSecretIndex(size)
+	x := newSecretIndex(int(min(tokenCount(btx.Bucket(bucketMeta)), 1<<30)))
 	err := btx.Bucket(bucketTokenSecrets).ForEach(func(k, v []byte) error {
 		if len(v) == len(token.Digest{}) {
 			putID(x, token.Digest(v), k)
